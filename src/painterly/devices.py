@@ -1,0 +1,51 @@
+"""Choosing the compute device and the precision that is fastest on it."""
+
+from __future__ import annotations
+
+import torch
+
+from painterly.errors import PainterlyError, did_you_mean
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` takes CUDA, then Apple MPS, then the CPU. ``cuda:1`` style names are accepted."""
+    base = name.split(":")[0]
+    if base not in DEVICES:
+        raise PainterlyError(f"unknown device {name!r}{did_you_mean(name, DEVICES)}")
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps and mps.is_available())
+    if base == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_ok else "cpu")
+    if base == "cuda" and not torch.cuda.is_available():
+        raise PainterlyError("CUDA was asked for but is not available (this torch build or machine has no GPU)")
+    if base == "mps" and not mps_ok:
+        raise PainterlyError("MPS was asked for but is not available (needs Apple silicon and a torch build for it)")
+    return torch.device(name)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where oneDNN runs bf16 convolutions natively (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the loss network, or None for plain float32.
+
+    ``auto``: bf16 on a CPU with native bf16 (measured 1.8x faster for VGG19 at 512 px, with
+    losses in float32), fp16 on CUDA, float32 elsewhere.
+    """
+    if name not in PRECISIONS:
+        raise PainterlyError(f"unknown precision {name!r}{did_you_mean(name, PRECISIONS)}")
+    if name == "auto":
+        if device.type == "cpu":
+            return torch.bfloat16 if cpu_has_fast_bf16() else None
+        return torch.float16 if device.type == "cuda" else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]

