@@ -37,7 +37,14 @@ if TYPE_CHECKING:
     from painterly.losses import PerceptualLoss
     from painterly.presets import PRESETS
     from painterly.progress import Progress
-    from painterly.transfer import StopTransfer, TransferResult, TransferSettings, make_settings, run_transfer, transfer
+    from painterly.transfer import (
+        StopTransfer,
+        TransferResult,
+        TransferSettings,
+        make_settings,
+        run_transfer,
+        transfer,
+    )
     from painterly.vgg import load_vgg
 
 

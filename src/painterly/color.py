@@ -1,4 +1,4 @@
-"""Keeping the content photo's colours (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer")."""
+"""Keeping the photo's colours (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer")."""
 
 from __future__ import annotations
 

@@ -22,9 +22,13 @@ def pick_device(name: str = "auto") -> torch.device:
             return torch.device("cuda")
         return torch.device("mps" if mps_ok else "cpu")
     if base == "cuda" and not torch.cuda.is_available():
-        raise PainterlyError("CUDA was asked for but is not available (this torch build or machine has no GPU)")
+        raise PainterlyError(
+            "CUDA was asked for but is not available (this torch build or machine has no GPU)"
+        )
     if base == "mps" and not mps_ok:
-        raise PainterlyError("MPS was asked for but is not available (needs Apple silicon and a torch build for it)")
+        raise PainterlyError(
+            "MPS was asked for but is not available (needs Apple silicon and a torch build for it)"
+        )
     return torch.device(name)
 
 

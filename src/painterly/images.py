@@ -7,7 +7,6 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
@@ -16,7 +15,7 @@ from PIL import Image, ImageOps, PngImagePlugin
 from painterly.atomic import atomic_write
 from painterly.errors import PainterlyError
 
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray | torch.Tensor
 
 #: Largest number of pixels we agree to decode (about 16k x 11k). Checked from the header,
 #: before any pixel data is read, so a decompression bomb never gets expanded.
@@ -71,7 +70,9 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, what: str = "imag
     except PainterlyError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise PainterlyError(f"{what} is too large to decode safely (a possible decompression bomb)") from None
+        raise PainterlyError(
+            f"{what} is too large to decode safely (a possible decompression bomb)"
+        ) from None
     except Image.UnidentifiedImageError:
         raise PainterlyError(f"{what} is not an image (or not a format Pillow can read)") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -89,7 +90,9 @@ def to_rgb(image: Image.Image) -> Image.Image:
         image = Image.fromarray(np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     elif mode == "F":
         array = np.asarray(image, dtype=np.float64)
-        image = Image.fromarray(np.clip(array * (255.0 if array.max() <= 1 else 1) + 0.5, 0, 255).astype(np.uint8))
+        image = Image.fromarray(
+            np.clip(array * (255.0 if array.max() <= 1 else 1) + 0.5, 0, 255).astype(np.uint8)
+        )
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -156,11 +159,20 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return path
 
 
-_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF",
-            ".tiff": "TIFF"}
+_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
 
 
-def save_image(image: Image.Image, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> Path:
+def save_image(
+    image: Image.Image, path: str | os.PathLike, metadata: Mapping[str, str] | None = None
+) -> Path:
     """Write ``image`` atomically (temporary file in the same folder, then rename).
 
     For PNG, ``metadata`` goes into text chunks; other formats ignore it.

@@ -141,7 +141,9 @@ class PerceptualLoss(nn.Module):
         if tv_form not in TV_FORMS:
             raise PainterlyError(f"unknown TV form {tv_form!r}{did_you_mean(tv_form, TV_FORMS)}")
         if convention not in LOSS_CONVENTIONS:
-            raise PainterlyError(f"unknown loss convention {convention!r}{did_you_mean(convention, LOSS_CONVENTIONS)}")
+            raise PainterlyError(
+                f"unknown loss convention {convention!r}{did_you_mean(convention, LOSS_CONVENTIONS)}"
+            )
         self.vgg = vgg
         self.content_weight = check_weight("content weight", content_weight)
         self.style_weight = check_weight("style weight", style_weight)
@@ -172,7 +174,11 @@ class PerceptualLoss(nn.Module):
 
         ``image_pixels`` is the output's pixel count, used only by the keras convention.
         """
-        blend = [check_weight("style blend weight", b) for b in blend] if blend is not None else [1.0] * len(images)
+        blend = (
+            [check_weight("style blend weight", b) for b in blend]
+            if blend is not None
+            else [1.0] * len(images)
+        )
         total = sum(blend)
         if not images or total <= 0:
             raise PainterlyError("need at least one style image with a positive blend weight")

@@ -43,5 +43,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def preset(name: str) -> dict[str, Any]:
     if name not in PRESETS:
-        raise PainterlyError(f"unknown preset {name!r}{did_you_mean(name, PRESETS)}; choose from {sorted(PRESETS)}")
+        raise PainterlyError(
+            f"unknown preset {name!r}{did_you_mean(name, PRESETS)}; choose from {sorted(PRESETS)}"
+        )
     return dict(PRESETS[name])

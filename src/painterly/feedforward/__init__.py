@@ -1,0 +1,62 @@
+"""Feed-forward style networks (Johnson et al. 2016): train once per style, then stylize in one pass.
+
+Public API::
+
+    from painterly.feedforward import load_model, list_models, stylize
+    model = load_model("starry_night")              # a shipped model, or a path to a model file
+    picture = model.stylize("photo.jpg", size=1024)  # -> PIL.Image
+    picture = stylize("photo.jpg", "starry_night")   # one call
+
+Training: :func:`train` with :class:`TrainSettings`; export: :func:`export_onnx`.
+Modules: ``network`` (the transformer net), ``model_file`` (safetensors + JSON metadata),
+``data`` (image folders, random crops), ``training``, ``stylize``, ``tiling``, ``export``,
+``onnx_backend``. Importing this package loads neither torch models nor weights.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+_LAZY = {
+    "StyleModel": "painterly.feedforward.stylize",
+    "load_model": "painterly.feedforward.stylize",
+    "list_models": "painterly.feedforward.stylize",
+    "stylize": "painterly.feedforward.stylize",
+    "TransformerNet": "painterly.feedforward.network",
+    "TrainSettings": "painterly.feedforward.training",
+    "TrainProgress": "painterly.feedforward.training",
+    "TrainResult": "painterly.feedforward.training",
+    "train": "painterly.feedforward.training",
+    "export_onnx": "painterly.feedforward.export",
+    "read_metadata": "painterly.feedforward.model_file",
+}
+
+if TYPE_CHECKING:
+    from painterly.feedforward.export import export_onnx
+    from painterly.feedforward.model_file import read_metadata
+    from painterly.feedforward.network import TransformerNet
+    from painterly.feedforward.stylize import StyleModel, list_models, load_model, stylize
+    from painterly.feedforward.training import TrainProgress, TrainResult, TrainSettings, train
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'painterly.feedforward' has no attribute {name!r}")
+
+
+__all__ = [
+    "StyleModel",
+    "TrainProgress",
+    "TrainResult",
+    "TrainSettings",
+    "TransformerNet",
+    "export_onnx",
+    "list_models",
+    "load_model",
+    "read_metadata",
+    "stylize",
+    "train",
+]

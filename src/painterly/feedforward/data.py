@@ -1,0 +1,129 @@
+"""Training data: any folder of images, searched recursively, sampled as random crops.
+
+Each batch is a pure function of (seed, rank, step), so a resumed run draws exactly the batches an
+uninterrupted run would have, and each distributed rank draws different ones, without any sampler
+state to save.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from painterly.errors import PainterlyError
+from painterly.images import MAX_PIXELS, to_rgb
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm"})
+
+#: Decoded images are kept in memory when the data set is at most this many files.
+CACHE_FILES = 512
+
+
+def find_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files under ``folder`` (by suffix, recursively), sorted; other files are ignored."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise PainterlyError(f"data folder not found: {folder}")
+    if not folder.is_dir():
+        raise PainterlyError(f"data path is not a folder: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise PainterlyError(f"no images found in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+class CropSampler:
+    """Random square crops of ``size`` px with mild scale jitter and horizontal flips.
+
+    Unreadable images are skipped with one warning each and counted in :attr:`skipped`; if no
+    image can be read at all, :class:`PainterlyError`.
+    """
+
+    def __init__(self, files: list[Path], size: int, *, seed: int = 0, rank: int = 0) -> None:
+        self.files = list(files)
+        self.size = size
+        self.seed = seed
+        self.rank = rank
+        self.bad: set[Path] = set()
+        self._cache: dict[Path, Image.Image] = {}
+        self._use_cache = len(self.files) <= CACHE_FILES
+        if not any(self._probe(path) for path in self.files):
+            raise PainterlyError(f"none of the {len(self.files)} image files could be read (all corrupt?)")
+
+    @property
+    def skipped(self) -> int:
+        return len(self.bad)
+
+    def _skip(self, path: Path, reason: str) -> None:
+        if path not in self.bad:
+            self.bad.add(path)
+            warnings.warn(f"skipping unreadable image {path}: {reason}", stacklevel=3)
+
+    def _probe(self, path: Path) -> bool:
+        """Header check: cheap, catches files that are not images at all."""
+        try:
+            with Image.open(path) as image:
+                image.size  # noqa: B018
+            return True
+        except Exception as exc:  # noqa: BLE001 - any failure means this file is unusable
+            self._skip(path, type(exc).__name__)
+            return False
+
+    def _load(self, path: Path) -> Image.Image | None:
+        if path in self._cache:
+            return self._cache[path]
+        try:
+            with Image.open(path) as image:
+                if image.width * image.height > MAX_PIXELS:
+                    raise ValueError("too many pixels")
+                # JPEG can decode at 1/2, 1/4, 1/8 scale: much faster for large photos.
+                image.draft("RGB", (self.size * 2, self.size * 2))
+                image.load()
+                rgb = to_rgb(image)
+        except Exception as exc:  # noqa: BLE001
+            self._skip(path, f"{type(exc).__name__}: {exc}")
+            return None
+        if self._use_cache:
+            short = min(rgb.size)
+            if short > self.size * 3:
+                rgb = rgb.resize(
+                    (round(rgb.width * self.size * 3 / short), round(rgb.height * self.size * 3 / short)),
+                    Image.Resampling.BILINEAR,
+                )
+            self._cache[path] = rgb
+        return rgb
+
+    def crop(self, rng: random.Random) -> torch.Tensor:
+        """One random crop as a (3, size, size) tensor in 0-1."""
+        for _ in range(len(self.files) * 2 + 10):
+            path = self.files[rng.randrange(len(self.files))]
+            if path in self.bad:
+                continue
+            image = self._load(path)
+            if image is None:
+                continue
+            # A square of side ``side`` source px, shown at ``size`` px: scale jitter up to 2x.
+            short = min(image.size)
+            side = short * self.size / rng.uniform(self.size, max(self.size, min(short, 2 * self.size)))
+            left, top = rng.uniform(0, image.width - side), rng.uniform(0, image.height - side)
+            patch = image.resize(
+                (self.size, self.size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side)
+            )
+            if rng.random() < 0.5:
+                patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+            array = np.asarray(patch, dtype=np.float32) / 255.0
+            return torch.from_numpy(array.copy()).permute(2, 0, 1)
+        if len(self.bad) >= len(self.files):
+            raise PainterlyError(f"none of the {len(self.files)} image files could be read (all corrupt?)")
+        raise PainterlyError("could not read enough images to fill a batch")
+
+    def batch(self, step: int, batch_size: int) -> torch.Tensor:
+        """The batch for ``step`` (0-based): the same on every run with the same seed and rank."""
+        rng = random.Random(f"{self.seed}:{self.rank}:{step}")
+        return torch.stack([self.crop(rng) for _ in range(batch_size)])

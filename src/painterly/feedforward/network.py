@@ -1,0 +1,129 @@
+"""The image transformation network of Johnson et al. 2016, with the fixes that became standard.
+
+Reflection padding instead of zero padding (no dark borders), instance normalization instead of
+batch normalization (Ulyanov et al. 2016: contrast does not leak between images of a batch),
+nearest-neighbour upsampling followed by a convolution instead of transposed convolutions (no
+checkerboard artifacts; Odena et al. 2016), and five residual blocks.
+
+Input and output are RGB in 0-1, NCHW. The output is not clamped during training (the loss sees
+the raw values); :meth:`TransformerNet.stylize_tensor` clamps it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from painterly.errors import PainterlyError, did_you_mean
+
+ARCHITECTURE = "johnson2016"
+
+#: Named widths (channels of the first convolution; the next two layers double it each time).
+#: ``paper`` is Johnson et al.'s 32-64-128; ``light`` is 16-32-64, about four times cheaper and
+#: the default for CPUs.
+WIDTHS = {"paper": 32, "light": 16}
+
+RESIDUAL_BLOCKS = 5
+
+#: Height and width are padded to a multiple of this (two stride-2 convolutions, then two 2x upsamplings).
+MULTIPLE = 4
+
+
+def parse_width(width: int | str) -> int:
+    """A named width (``paper``, ``light``) or a positive whole number of channels."""
+    if isinstance(width, str):
+        if width in WIDTHS:
+            return WIDTHS[width]
+        if not width.isdigit():
+            raise PainterlyError(f"unknown network width {width!r}{did_you_mean(width, WIDTHS)}")
+        width = int(width)
+    if not isinstance(width, int) or isinstance(width, bool) or width < 1 or width > 256:
+        raise PainterlyError(f"network width must be a whole number from 1 to 256, got {width!r}")
+    return width
+
+
+class ConvLayer(nn.Sequential):
+    """Reflection padding, then a convolution (optionally strided)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(
+            nn.ReflectionPad2d(kernel // 2), nn.Conv2d(in_channels, out_channels, kernel, stride)
+        )
+
+
+class ConvNormReLU(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1) -> None:
+        super().__init__(
+            ConvLayer(in_channels, out_channels, kernel, stride),
+            nn.InstanceNorm2d(out_channels, affine=True),
+            nn.ReLU(inplace=True),
+        )
+
+
+class UpsampleConv(nn.Sequential):
+    """Nearest-neighbour 2x upsampling, then a convolution, instance norm and ReLU."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int = 3) -> None:
+        super().__init__(
+            nn.Upsample(scale_factor=2, mode="nearest"), ConvNormReLU(in_channels, out_channels, kernel)
+        )
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with instance norm, added to the input (no ReLU after the sum)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvNormReLU(channels, channels, 3),
+            ConvLayer(channels, channels, 3),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TransformerNet(nn.Module):
+    """Johnson et al.'s transformation network at a given ``width`` (32 in the paper)."""
+
+    def __init__(self, width: int | str = "light", residual_blocks: int = RESIDUAL_BLOCKS) -> None:
+        super().__init__()
+        w = parse_width(width)
+        self.width = w
+        self.residual_blocks = residual_blocks
+        self.encoder = nn.Sequential(
+            ConvNormReLU(3, w, 9),
+            ConvNormReLU(w, 2 * w, 3, stride=2),
+            ConvNormReLU(2 * w, 4 * w, 3, stride=2),
+        )
+        self.residuals = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(residual_blocks)])
+        self.decoder = nn.Sequential(
+            UpsampleConv(4 * w, 2 * w),
+            UpsampleConv(2 * w, w),
+            ConvLayer(w, 3, 9),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in 0-1 with H and W multiples of :data:`MULTIPLE`, to raw (unclamped) RGB."""
+        return self.decoder(self.residuals(self.encoder(x)))
+
+    @torch.no_grad()
+    def stylize_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """Any (B, 3, H, W) in 0-1: pads to a multiple of 4 by reflection, runs, crops, clamps."""
+        padded, (h, w) = pad_to_multiple(x)
+        return self(padded)[..., :h, :w].clamp(0, 1)
+
+    def config(self) -> dict[str, object]:
+        return {"architecture": ARCHITECTURE, "width": self.width, "residual_blocks": self.residual_blocks}
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflection-pad the bottom and right of ``x`` so that H and W are multiples of ``multiple``."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = -h % multiple, -w % multiple
+    if pad_h or pad_w:
+        mode = "reflect" if h > pad_h and w > pad_w else "replicate"
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    return x, (h, w)

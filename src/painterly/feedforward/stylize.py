@@ -1,0 +1,242 @@
+"""Stylizing photos with a trained network: one forward pass per image.
+
+:func:`load_model` gives a :class:`StyleModel` for repeated calls (the web server keeps one);
+:func:`stylize` is the one-call form. Bare names such as ``starry_night`` resolve to the models
+shipped in ``painterly/models/`` and to those in the folder named by ``$PAINTERLY_MODELS``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from painterly.color import check_preserve_colors, transfer_luminance
+from painterly.devices import pick_device
+from painterly.errors import PainterlyError, did_you_mean
+from painterly.feedforward.model_file import SUFFIX, read_metadata, read_model_file
+from painterly.feedforward.tiling import TILE, stylize_tiled
+from painterly.images import ImageInput, open_image, pil_to_tensor, resize_long_side, tensor_to_pil
+
+BACKENDS = ("torch", "onnxruntime")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+
+#: Above this many pixels the torch backend stylizes in tiles (``tile="auto"``): about 6 Mpx,
+#: where the light network's activations pass 3 GB.
+AUTO_TILE_PIXELS = 2500 * 2500
+
+
+def _model_dirs() -> list[tuple[str, Path]]:
+    dirs = [("shipped", SHIPPED_DIR)]
+    if os.environ.get("PAINTERLY_MODELS"):
+        dirs.append(("user", Path(os.environ["PAINTERLY_MODELS"])))
+    return dirs
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps, source."""
+    models = []
+    for source, folder in _model_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"*{SUFFIX}")):
+            try:
+                meta = read_metadata(path)
+            except PainterlyError:
+                continue
+            models.append(
+                {
+                    "name": path.name[: -len(SUFFIX)],
+                    "path": str(path),
+                    "style": meta.get("style"),
+                    "width": meta.get("width"),
+                    "steps": meta.get("steps"),
+                    "source": source,
+                    "metadata": meta,
+                }
+            )
+    return models
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """A path to an existing file, or the file of a shipped / ``$PAINTERLY_MODELS`` model by name."""
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    text = str(name_or_path)
+    if os.sep not in text and "/" not in text:
+        name = text[: -len(SUFFIX)] if text.endswith(SUFFIX) else text
+        for _, folder in reversed(_model_dirs()):
+            candidate = folder / f"{name}{SUFFIX}"
+            if candidate.is_file():
+                return candidate
+        names = [m["name"] for m in list_models()]
+        hint = did_you_mean(name, names) or (f" (known models: {', '.join(names)})" if names else "")
+        raise PainterlyError(f"no model file or known model named {text!r}{hint}")
+    raise PainterlyError(f"model file not found: {path}")
+
+
+def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision not in PRECISIONS:
+        raise PainterlyError(f"unknown precision {precision!r}{did_you_mean(precision, PRECISIONS)}")
+    if precision == "auto":
+        # Half precision on GPUs; float32 on CPUs, where bf16 rounding shows as faint banding.
+        return torch.float16 if device.type in ("cuda", "mps") else None
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+class StyleModel:
+    """A loaded style network. ``stylize`` is safe to call repeatedly (not concurrently per object)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        device: str = "auto",
+        backend: str = "torch",
+        precision: str = "auto",
+        onnx_file: str | os.PathLike | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise PainterlyError(f"unknown backend {backend!r}{did_you_mean(backend, BACKENDS)}")
+        self.path = Path(path)
+        self.backend = backend
+        self.onnx = None
+        if backend == "onnxruntime":
+            from painterly.feedforward.onnx_backend import OnnxNet
+
+            if onnx_file is None and self.path.suffix == ".onnx":
+                onnx_file = self.path
+            if onnx_file is None:
+                onnx_file = _cached_onnx(self.path)
+            self.onnx = OnnxNet(onnx_file)
+            self.metadata: dict[str, Any] = self.onnx.metadata or read_metadata(self.path)
+            self.device = torch.device("cpu")
+            self.net = None
+        else:
+            self.device = pick_device(device)
+            net, self.metadata, _ = read_model_file(self.path)
+            self.net = net.to(self.device)
+            if self.device.type == "cpu":
+                self.net.to(memory_format=torch.channels_last)
+        self.autocast_dtype = _autocast_dtype(precision, self.device)
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or self.path.stem)
+
+    def __repr__(self) -> str:
+        return f"StyleModel({self.name!r}, width={self.metadata.get('width')}, backend={self.backend!r})"
+
+    def _run(self, batch: torch.Tensor, tile: int | None) -> torch.Tensor:
+        if self.onnx is not None:
+            return torch.from_numpy(self.onnx.stylize_array(batch.numpy()))
+        assert self.net is not None
+        batch = batch.to(self.device)
+        if self.device.type == "cpu":
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        enabled = self.autocast_dtype is not None
+        with (
+            torch.inference_mode(),
+            torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled),
+        ):
+            if tile is not None:
+                return torch.cat([stylize_tiled(self.net, item[None], tile) for item in batch]).float().cpu()
+            return self.net.stylize_tensor(batch).float().cpu()
+
+    def _tile_for(self, width: int, height: int, tile: int | str | None) -> int | None:
+        if tile in (None, 0, "none") or self.onnx is not None:
+            return None
+        if tile == "auto":
+            return TILE if width * height > AUTO_TILE_PIXELS else None
+        if not isinstance(tile, int) or tile < 64:
+            raise PainterlyError(f"tile size must be 'auto', 'none' or at least 64 px, got {tile!r}")
+        return tile
+
+    def stylize(
+        self,
+        image: ImageInput,
+        *,
+        size: int | None = None,
+        preserve_colors: str = "none",
+        tile: int | str | None = "auto",
+    ) -> Image.Image:
+        """Stylize one image (path, PIL image or array); ``size`` is the output's long side (keeps aspect)."""
+        return next(self.stylize_many([image], size=size, preserve_colors=preserve_colors, tile=tile))
+
+    def stylize_many(
+        self,
+        images: Iterable[ImageInput],
+        *,
+        size: int | None = None,
+        preserve_colors: str = "none",
+        tile: int | str | None = "auto",
+        batch_size: int = 1,
+    ) -> Iterator[Image.Image]:
+        """Stylize images in order; consecutive images of the same size run as one batch."""
+        check_preserve_colors(preserve_colors)
+        if preserve_colors == "histogram":
+            raise PainterlyError(
+                "a trained network's style is fixed: use preserve_colors='luminance' (or 'none')"
+            )
+        if size is not None and (not isinstance(size, int) or size < 16):
+            raise PainterlyError(f"size must be a whole number of pixels, at least 16, got {size!r}")
+        pending: list[Image.Image] = []
+
+        def flush() -> Iterator[Image.Image]:
+            batch = torch.cat([pil_to_tensor(img) for img in pending])
+            result = self._run(batch, self._tile_for(*pending[0].size, tile))
+            for source, out in zip(pending, result, strict=True):
+                picture = tensor_to_pil(out)
+                yield transfer_luminance(picture, source) if preserve_colors == "luminance" else picture
+            pending.clear()
+
+        for item in images:
+            picture = open_image(item, what="input image")
+            if size is not None:
+                picture = resize_long_side(picture, size)
+            if pending and (picture.size != pending[0].size or len(pending) >= batch_size):
+                yield from flush()
+            pending.append(picture)
+        if pending:
+            yield from flush()
+
+
+def _cached_onnx(model_path: Path) -> Path:
+    """Export a model file to ONNX once, next to the VGG cache, keyed by the file's content hash."""
+    import hashlib
+
+    from painterly.feedforward.export import export_onnx
+    from painterly.vgg.weights import cache_dir
+
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
+    target = cache_dir() / "onnx" / f"{model_path.stem}-{digest}.onnx"
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        export_onnx(model_path, target)
+    return target
+
+
+def load_model(
+    name_or_path: str | os.PathLike, device: str = "auto", *, backend: str = "torch", precision: str = "auto"
+) -> StyleModel:
+    """Load a model file, an exported ``.onnx`` file, or a shipped / ``$PAINTERLY_MODELS`` model by name."""
+    path = resolve_model(name_or_path)
+    if path.suffix == ".onnx":
+        backend = "onnxruntime"
+    return StyleModel(path, device=device, backend=backend, precision=precision)
+
+
+def stylize(image: ImageInput, model: str | os.PathLike | StyleModel, **options: Any) -> Image.Image:
+    """One call: ``painterly.feedforward.stylize("photo.jpg", "starry_night", size=1024)``."""
+    if not isinstance(model, StyleModel):
+        model = load_model(model)
+    return model.stylize(image, **options)
+
+
+__all__ = ["StyleModel", "list_models", "load_model", "resolve_model", "stylize"]

@@ -1,0 +1,24 @@
+"""The web UI and HTTP API behind ``painterly serve`` (needs the ``server`` extra).
+
+- :mod:`~painterly.server.app`: the FastAPI app (routes, token, upload limit);
+- :mod:`~painterly.server.jobs`: the bounded queue and one worker per device, around ``run_transfer``;
+- :mod:`~painterly.server.store`: job records in SQLite and result files, under the data folder;
+- :mod:`~painterly.server.models`: fast stylization with trained models;
+- ``static/``: the page, plain HTML, CSS and JavaScript (no build step).
+"""
+
+from __future__ import annotations
+
+from painterly.server.config import ServerSettings
+
+INSTALL_HINT = "pip install 'painterly[server]'"
+
+
+def create_app(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """See :func:`painterly.server.app.create_app` (imported lazily: a missing extra is one clear error)."""
+    from painterly.server.app import create_app as _create_app
+
+    return _create_app(*args, **kwargs)
+
+
+__all__ = ["INSTALL_HINT", "ServerSettings", "create_app"]

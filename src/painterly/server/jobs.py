@@ -1,0 +1,349 @@
+"""The job queue: a bounded queue of image optimizations, one worker thread per device.
+
+Workers call :func:`painterly.transfer.run_transfer` (the library API, nothing duplicated) and hook
+its progress callback: the latest progress and a small preview image are kept in memory for the
+event stream, and written to the job's record about once a second. Jobs run to the end whether or
+not anyone is watching; cancelling raises :class:`~painterly.transfer.StopTransfer` from the callback,
+so the best image so far is still saved.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from painterly.errors import PainterlyError
+from painterly.images import resize_long_side, save_image
+from painterly.server.config import ServerSettings
+from painterly.server.store import CANCELLED, DONE, FAILED, INTERRUPTED, QUEUED, RUNNING, JobStore
+
+log = logging.getLogger("painterly.server")
+
+#: ``run_transfer``'s signature; tests pass a fake.
+Runner = Callable[..., Any]
+#: How often a running job's progress is written to its record (the event stream reads memory).
+PERSIST_INTERVAL = 1.0
+
+
+class QueueFull(Exception):
+    """The queue is at its bound; ``retry_after`` is a guess in seconds at when a slot frees up."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"the job queue is full; try again in about {retry_after} s")
+        self.retry_after = retry_after
+
+
+def new_job_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+@dataclass
+class _Live:
+    """The in-memory state of a job that is queued or running."""
+
+    status: str = QUEUED
+    progress: dict[str, Any] | None = None
+    preview: str | None = None
+    #: Bumped on every change, so that watchers can tell whether there is news.
+    version: int = 0
+    preview_version: int = 0
+    started: float = 0.0
+    cancel: threading.Event = field(default_factory=threading.Event)
+    #: Why ``cancel`` was set: a user's cancel, or the server shutting down.
+    reason: str = CANCELLED
+
+
+@dataclass
+class _Work:
+    job_id: str
+    content: Image.Image
+    styles: list[Image.Image]
+    options: dict[str, Any]
+
+
+class JobManager:
+    """Owns the queue, the workers and the live state of unfinished jobs."""
+
+    def __init__(self, settings: ServerSettings, store: JobStore, runner: Runner | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self._runner = runner
+        self._queue: queue.Queue[_Work | None] = queue.Queue(maxsize=settings.max_queue)
+        self._live: dict[str, _Live] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._durations: deque[float] = deque(maxlen=20)
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        stale = self.store.mark_unfinished_interrupted()
+        if stale:
+            log.warning("marked %d job(s) left unfinished by the last run as interrupted", stale)
+        self.cleanup()
+        for index, device in enumerate(self.settings.devices):
+            thread = threading.Thread(
+                target=self._work_loop, args=(device,), name=f"painterly-worker-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        cleaner = threading.Thread(target=self._cleanup_loop, name="painterly-cleanup", daemon=True)
+        cleaner.start()
+        self._threads.append(cleaner)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking work; running jobs stop at their next iteration and are saved as interrupted."""
+        self._stopping.set()
+        with self._lock:
+            for live in self._live.values():
+                live.reason = INTERRUPTED
+                live.cancel.set()
+        for _ in self.settings.devices:
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                break  # workers see _stopping after their current item
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.store.mark_unfinished_interrupted()
+
+    # -- the API's side --------------------------------------------------------------------------
+
+    def submit(self, content: Image.Image, styles: list[Image.Image], options: dict[str, Any]) -> str:
+        """Queue a job whose ``options`` were validated by the caller; raises :class:`QueueFull`."""
+        if self._stopping.is_set():
+            raise QueueFull(self.retry_after())
+        job_id = new_job_id()
+        with self._lock:
+            self._live[job_id] = _Live()
+        self.store.create(job_id, "transfer", QUEUED, options)
+        try:
+            self._queue.put_nowait(_Work(job_id, content, styles, options))
+        except queue.Full:
+            with self._lock:
+                self._live.pop(job_id, None)
+            self.store.delete(job_id)
+            raise QueueFull(self.retry_after()) from None
+        return job_id
+
+    def cancel(self, job_id: str) -> dict[str, Any] | None:
+        """Cancel a queued or running job; finished jobs are left as they are."""
+        with self._lock:
+            live = self._live.get(job_id)
+            if live is not None:
+                live.cancel.set()
+                if live.status == QUEUED:
+                    live.status = CANCELLED
+                    live.version += 1
+                    self.store.update(
+                        job_id, status=CANCELLED, finished=time.time(), error="cancelled before it started"
+                    )
+        return self.snapshot(job_id)
+
+    def snapshot(self, job_id: str) -> dict[str, Any] | None:
+        """The job's record, overlaid with its live progress, queue position and ETA."""
+        record = self.store.get(job_id)
+        if record is None:
+            return None
+        with self._lock:
+            live = self._live.get(job_id)
+            if live is not None:
+                record["status"] = live.status
+                record["progress"] = live.progress
+                record["version"] = live.version
+                record["preview_version"] = live.preview_version
+        if record["status"] == QUEUED:
+            record["queue_position"] = self.queue_position(job_id)
+        return record
+
+    def versions(self, job_id: str) -> tuple[int, int] | None:
+        """(version, preview version) of a queued or running job; None once it is final."""
+        with self._lock:
+            live = self._live.get(job_id)
+            return (live.version, live.preview_version) if live else None
+
+    def preview(self, job_id: str) -> str | None:
+        with self._lock:
+            live = self._live.get(job_id)
+            return live.preview if live else None
+
+    def queue_position(self, job_id: str) -> int | None:
+        """1 for the next job to start."""
+        with self._queue.mutex:
+            waiting = [w.job_id for w in self._queue.queue if w is not None]
+        with self._lock:
+            waiting = [j for j in waiting if j in self._live and not self._live[j].cancel.is_set()]
+        return waiting.index(job_id) + 1 if job_id in waiting else None
+
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def retry_after(self) -> int:
+        """Seconds until a queue slot is likely free: one typical job spread over the workers."""
+        typical = sum(self._durations) / len(self._durations) if self._durations else 30.0
+        return max(1, min(3600, round(typical / len(self.settings.devices))))
+
+    # -- the workers' side -----------------------------------------------------------------------
+
+    def _work_loop(self, device: str) -> None:
+        while not self._stopping.is_set():
+            work = self._queue.get()
+            if work is None:
+                break
+            with self._lock:
+                live = self._live.get(work.job_id)
+                if live is None or live.cancel.is_set():
+                    if live is not None and live.reason == INTERRUPTED:
+                        self.store.update(
+                            work.job_id,
+                            status=INTERRUPTED,
+                            finished=time.time(),
+                            error="the server stopped before this job started",
+                        )
+                    self._live.pop(work.job_id, None)
+                    continue
+                live.status = RUNNING
+                live.started = time.monotonic()
+                live.version += 1
+            try:
+                self._run(work, device, live)
+            except Exception:  # a bug in here must not kill the worker
+                log.exception("job %s: unexpected error", work.job_id)
+                self.store.update(
+                    work.job_id, status=FAILED, finished=time.time(), error="internal server error"
+                )
+            finally:
+                with self._lock:
+                    self._live.pop(work.job_id, None)
+
+    def _run(self, work: _Work, device: str, live: _Live) -> None:
+        from painterly.transfer import StopTransfer, make_settings, run_transfer
+
+        runner = self._runner or run_transfer
+        self.store.update(work.job_id, status=RUNNING, started=time.time())
+        last_persist = 0.0
+        last_preview = 0.0
+
+        def callback(progress: Any) -> None:
+            nonlocal last_persist, last_preview
+            if live.cancel.is_set():
+                raise StopTransfer
+            now = time.monotonic()
+            state = _progress_dict(progress, now - live.started)
+            preview = None
+            if now - last_preview >= self.settings.preview_interval:
+                last_preview = now
+                preview = _preview_data_url(progress.image(), self.settings.preview_size)
+            with self._lock:
+                live.progress = state
+                live.version += 1
+                if preview is not None:
+                    live.preview = preview
+                    live.preview_version += 1
+            if now - last_persist >= PERSIST_INTERVAL:
+                last_persist = now
+                self.store.update(work.job_id, progress=state)
+
+        started = time.monotonic()
+        try:
+            settings = make_settings(**work.options, device=device)
+            result = runner(work.content, work.styles, settings, callback)
+        except PainterlyError as exc:
+            self._finish(work.job_id, live, FAILED, error=str(exc))
+            return
+        except Exception as exc:
+            log.exception("job %s failed", work.job_id)
+            self._finish(work.job_id, live, FAILED, error=f"internal error: {type(exc).__name__}")
+            return
+        if result.interrupted:
+            status = live.reason
+        else:
+            status = DONE
+            self._durations.append(time.monotonic() - started)
+        name = f"{work.job_id}.png"
+        save_image(
+            result.image, self.store.results_dir / name, {"Software": "painterly", **_png_text(settings)}
+        )
+        width, height = result.image.size
+        progress = dict(live.progress or {})
+        if status == DONE:
+            progress.update(fraction=1.0, eta=0.0, step=progress.get("total_steps", 0))
+        self._finish(work.job_id, live, status, result=name, width=width, height=height, progress=progress)
+
+    def _finish(self, job_id: str, live: _Live, status: str, **fields: Any) -> None:
+        self.store.update(job_id, status=status, finished=time.time(), **fields)
+        with self._lock:
+            live.status = status
+            if "progress" in fields:
+                live.progress = fields["progress"]
+            live.version += 1
+
+    # -- retention -------------------------------------------------------------------------------
+
+    def cleanup(self) -> int:
+        removed = self.store.delete_older_than(self.settings.retention_hours * 3600)
+        if removed:
+            log.info(
+                "deleted %d job(s) older than the retention of %g h", removed, self.settings.retention_hours
+            )
+        return removed
+
+    def _cleanup_loop(self) -> None:
+        interval = min(3600.0, self.settings.retention_hours * 3600 / 4)
+        while not self._stopping.wait(interval):
+            try:
+                self.cleanup()
+            except Exception:
+                log.exception("cleanup failed")
+
+
+def _progress_dict(progress: Any, elapsed: float) -> dict[str, Any]:
+    total = max(1, int(progress.total_steps))
+    fraction = min(1.0, max(0.0, progress.step / total))
+    losses = progress.losses
+    return {
+        "step": int(progress.step),
+        "total_steps": int(progress.total_steps),
+        "iteration": int(progress.iteration),
+        "iterations": int(progress.iterations),
+        "scale": int(progress.scale),
+        "scales": int(progress.scales),
+        "width": int(progress.size[0]),
+        "height": int(progress.size[1]),
+        "losses": {
+            "content": float(losses.content),
+            "style": float(losses.style),
+            "tv": float(losses.tv),
+            "total": float(losses.total),
+        },
+        "fraction": fraction,
+        "elapsed": round(elapsed, 2),
+        "eta": round(elapsed * (1 - fraction) / fraction, 1) if fraction > 0 else None,
+    }
+
+
+def _preview_data_url(image: Image.Image, size: int) -> str:
+    small = resize_long_side(image, min(size, max(image.size)))
+    buffer = io.BytesIO()
+    small.save(buffer, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _png_text(settings: Any) -> dict[str, str]:
+    try:
+        return {"painterly:settings": settings.to_json()}
+    except Exception:
+        return {}

@@ -1,0 +1,127 @@
+"""Fast stylization with trained feed-forward models (:mod:`painterly.feedforward`), synchronously.
+
+Clients name a model from :meth:`FastStylizer.models`; the name is looked up in that list, so a
+client never supplies a path. Loaded models are kept (a few) for the next request.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from PIL import Image
+
+from painterly.color import check_preserve_colors
+from painterly.errors import PainterlyError, did_you_mean
+from painterly.images import save_image
+from painterly.server.config import ServerSettings
+from painterly.server.jobs import new_job_id
+from painterly.server.store import DONE, JobStore
+
+#: Loaded models kept in memory.
+MODEL_CACHE = 4
+
+
+class Busy(Exception):
+    """Every stylization slot stayed taken for ``ServerSettings.stylize_wait`` seconds."""
+
+
+def default_backend() -> Any | None:
+    """:mod:`painterly.feedforward` if it offers ``list_models`` and ``load_model``, else None."""
+    try:
+        module = importlib.import_module("painterly.feedforward")
+    except ImportError:
+        return None
+    return module if hasattr(module, "list_models") and hasattr(module, "load_model") else None
+
+
+class FastStylizer:
+    """Lists the trained models and runs them, one request at a time."""
+
+    def __init__(self, settings: ServerSettings, store: JobStore, backend: Any | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self._backend = backend
+        self._backend_loaded = backend is not None
+        self._cache: OrderedDict[str, Any] = OrderedDict()
+        self._slot = threading.Semaphore(1)
+
+    @property
+    def backend(self) -> Any | None:
+        if not self._backend_loaded:
+            self._backend = default_backend()
+            self._backend_loaded = True
+        return self._backend
+
+    def models(self) -> list[dict[str, Any]]:
+        """The models, without their file paths (those stay on the server)."""
+        if self.backend is None:
+            return []
+        listed = []
+        for entry in self.backend.list_models():
+            public = {
+                k: v for k, v in entry.items() if k != "path" and isinstance(v, str | int | float | bool)
+            }
+            listed.append(public)
+        return listed
+
+    def stylize(
+        self, image: Image.Image, model: str, size: int | None = None, preserve_colors: str = "none"
+    ) -> dict[str, Any]:
+        """Stylize ``image`` with the model named ``model``; record it as a finished job and return it."""
+        backend = self.backend
+        if backend is None:
+            raise PainterlyError(
+                "fast stylization is not available: this install has no trained-model support"
+            )
+        names = [entry["name"] for entry in backend.list_models()]
+        if model not in names:
+            available = ", ".join(names) if names else "none are installed"
+            raise PainterlyError(
+                f"unknown model {model!r}{did_you_mean(model, names)}; available: {available}"
+            )
+        check_preserve_colors(preserve_colors)
+        if size is not None and not 16 <= size <= self.settings.max_size:
+            raise PainterlyError(f"size must be between 16 and {self.settings.max_size} pixels, got {size}")
+        if size is None and max(image.size) > self.settings.max_size:
+            size = self.settings.max_size
+        if not self._slot.acquire(timeout=self.settings.stylize_wait):
+            raise Busy
+        try:
+            started = time.monotonic()
+            result = self._load(model).stylize(image, size=size, preserve_colors=preserve_colors)
+            seconds = time.monotonic() - started
+        finally:
+            self._slot.release()
+        job_id = new_job_id()
+        name = f"{job_id}.png"
+        save_image(result, self.store.results_dir / name, {"Software": "painterly", "painterly:model": model})
+        options = {"model": model, "size": size, "preserve_colors": preserve_colors}
+        self.store.create(
+            job_id,
+            "stylize",
+            DONE,
+            options,
+            started=time.time() - seconds,
+            finished=time.time(),
+            result=name,
+            width=result.width,
+            height=result.height,
+        )
+        record = self.store.get(job_id)
+        assert record is not None
+        return record
+
+    def _load(self, name: str) -> Any:
+        if name in self._cache:
+            self._cache.move_to_end(name)
+            return self._cache[name]
+        device = self.settings.devices[0]
+        model = self.backend.load_model(name, device=device)
+        self._cache[name] = model
+        while len(self._cache) > MODEL_CACHE:
+            self._cache.popitem(last=False)
+        return model
