@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -152,8 +153,11 @@ def check_output_path(path: str | os.PathLike) -> Path:
         raise PainterlyError(f"output folder does not exist: {folder}")
     if not folder.is_dir():
         raise PainterlyError(f"output folder is not a folder: {folder}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PainterlyError(f"output folder is not writable: {folder}")
+    try:  # a real probe: os.access says yes to root even on read-only file systems
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError:
+        raise PainterlyError(f"output folder is not writable: {folder}") from None
     if path.is_dir():
         raise PainterlyError(f"output path is a folder: {path}")
     return path

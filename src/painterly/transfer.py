@@ -289,9 +289,9 @@ def run_transfer(
                 optimizer.zero_grad(set_to_none=True)
                 with autocast():
                     total, parts = loss_fn(to_net_layout(image))
-                if not torch.isfinite(total):
+                if not torch.isfinite(total.detach()):
                     raise PainterlyError(
-                        f"the loss became {float(total)} at iteration {last.step if last else 0}; "
+                        f"the loss became {total.detach().item()} at iteration {last.step if last else 0}; "
                         "lower the weights or the learning rate"
                     )
                 total.backward()
@@ -321,6 +321,13 @@ def run_transfer(
             else:
                 for _ in range(iterations):
                     optimizer.step(closure)
+            finished = _iterations_done(optimizer, image) + (s.optimizer == "lbfgs")
+            if last is not None and callback is not None:
+                # The closing report of a scale: all its iterations done, holding the best image.
+                last = dataclasses.replace(
+                    last, step=done_before + finished, iteration=finished, tensor=best[1]
+                )
+                callback(last)
             done_before += iterations
     except StopTransfer:
         interrupted = True
@@ -355,7 +362,7 @@ def _make_optimizer(s: TransferSettings, image: torch.Tensor, iterations: int) -
             [image],
             lr=s.learning_rate or 1.0,
             max_iter=iterations,
-            max_eval=iterations * 5 // 4 + 1,
+            max_eval=iterations * 2 + 20,
             history_size=s.lbfgs_history,
             tolerance_grad=-1.0,
             tolerance_change=-1.0,

@@ -253,7 +253,7 @@ def output_paths(inputs: list[Path], output: str | None, model_name: str, fmt: s
 
 
 def run_stylize(args: argparse.Namespace) -> int:
-    from painterly.feedforward.stylize import load_model
+    from painterly.feedforward.inference import load_model
     from painterly.images import check_output_path, save_image
 
     inputs = expand_inputs(args.inputs)
@@ -282,8 +282,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_models_info(args: argparse.Namespace) -> int:
+    from painterly.feedforward.inference import resolve_model
     from painterly.feedforward.model_file import describe, read_metadata
-    from painterly.feedforward.stylize import resolve_model
 
     metadata = read_metadata(resolve_model(args.file))
     print(json.dumps(metadata, indent=2, sort_keys=True) if args.json else describe(metadata))
@@ -291,7 +291,7 @@ def run_models_info(args: argparse.Namespace) -> int:
 
 
 def run_models_list(args: argparse.Namespace) -> int:
-    from painterly.feedforward.stylize import list_models
+    from painterly.feedforward.inference import list_models
 
     models = [{k: v for k, v in m.items() if k != "metadata"} for m in list_models()]
     if args.json:

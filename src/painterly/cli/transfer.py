@@ -42,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     basic.add_argument("-o", "--output", help="output image (.png, .jpg, ...; default: CONTENT_styled.png)")
     basic.add_argument("--size", type=int, help="long side of the output in px" + _default("size"))
-    basic.add_argument("--iterations", type=int, help="iterations per scale (default: 300 at one scale, 100 per scale coarse to fine)")
+    basic.add_argument(
+        "--iterations",
+        type=int,
+        help="iterations per scale (default: 300 at one scale, 100 per scale coarse to fine)",
+    )
     basic.add_argument(
         "--preset", help="named settings: classic, keras-example (explicit options override it)"
     )

@@ -9,7 +9,7 @@ Public API::
 
 Training: :func:`train` with :class:`TrainSettings`; export: :func:`export_onnx`.
 Modules: ``network`` (the transformer net), ``model_file`` (safetensors + JSON metadata),
-``data`` (image folders, random crops), ``training``, ``stylize``, ``tiling``, ``export``,
+``data`` (image folders, random crops), ``training``, ``inference``, ``tiling``, ``export``,
 ``onnx_backend``. Importing this package loads neither torch models nor weights.
 """
 
@@ -18,10 +18,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 _LAZY = {
-    "StyleModel": "painterly.feedforward.stylize",
-    "load_model": "painterly.feedforward.stylize",
-    "list_models": "painterly.feedforward.stylize",
-    "stylize": "painterly.feedforward.stylize",
+    "StyleModel": "painterly.feedforward.inference",
+    "load_model": "painterly.feedforward.inference",
+    "list_models": "painterly.feedforward.inference",
+    "stylize": "painterly.feedforward.inference",
     "TransformerNet": "painterly.feedforward.network",
     "TrainSettings": "painterly.feedforward.training",
     "TrainProgress": "painterly.feedforward.training",
@@ -33,9 +33,9 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from painterly.feedforward.export import export_onnx
+    from painterly.feedforward.inference import StyleModel, list_models, load_model, stylize
     from painterly.feedforward.model_file import read_metadata
     from painterly.feedforward.network import TransformerNet
-    from painterly.feedforward.stylize import StyleModel, list_models, load_model, stylize
     from painterly.feedforward.training import TrainProgress, TrainResult, TrainSettings, train
 
 

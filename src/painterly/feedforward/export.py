@@ -25,7 +25,7 @@ OPSET = 17
 
 def export_onnx(model: str | os.PathLike, output: str | os.PathLike, *, opset: int = OPSET) -> Path:
     """Write ``model`` (a model file path or a shipped model's name) as an ONNX file."""
-    from painterly.feedforward.stylize import resolve_model
+    from painterly.feedforward.inference import resolve_model
 
     try:
         import onnx

@@ -244,6 +244,8 @@ def create_app(
             raise PainterlyError(
                 f"iterations must be at most {settings.max_iterations} here, got {resolved.iterations}"
             )
+        if manager.queued() >= settings.max_queue:  # don't decode uploads only to turn them away
+            return _queue_full(QueueFull(manager.retry_after()))
         content_image = _read_image(content, "content image", settings.max_pixels)
         style_images = [
             _read_image(f, f"style image {i + 1}", settings.max_pixels) for i, f in enumerate(style)
@@ -258,9 +260,7 @@ def create_app(
         try:
             job_id = manager.submit(content_image, style_images, options)
         except QueueFull as exc:
-            return JSONResponse(
-                {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
-            )
+            return _queue_full(exc)
         return JSONResponse(
             public(job_or_404(job_id)), status_code=202, headers={"Location": f"/api/jobs/{job_id}"}
         )
@@ -391,6 +391,10 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _queue_full(exc: QueueFull) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
 
 def _plausible_id(job_id: str) -> bool:

@@ -1,0 +1,67 @@
+"""Shared fixtures: tiny generated images, the optional shared test images, a CLI runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+
+def make_photo(width: int = 64, height: int = 48, seed: int = 0) -> Image.Image:
+    """A smooth 'photo': gradients with a bright disc, so content structure exists."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = x / width
+    g = y / height
+    b = ((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(width, height) / 3) ** 2).astype(np.float32)
+    array = np.stack([r, g, 0.3 + 0.6 * b], axis=-1) + rng.normal(0, 0.02, (height, width, 3))
+    return Image.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8), "RGB")
+
+
+def make_painting(width: int = 64, height: int = 64, seed: int = 1) -> Image.Image:
+    """A 'painting': diagonal stripes of saturated colour, a strong texture for Gram matrices."""
+    y, x = np.mgrid[0:height, 0:width]
+    stripes = ((x + y) // 6) % 3
+    palette = np.array([[230, 40, 30], [250, 210, 40], [20, 60, 200]], dtype=np.uint8)
+    return Image.fromarray(palette[stripes], "RGB")
+
+
+@pytest.fixture
+def photo_path(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    make_photo().save(path)
+    return path
+
+
+@pytest.fixture
+def painting_path(tmp_path: Path) -> Path:
+    path = tmp_path / "painting.png"
+    make_painting().save(path)
+    return path
+
+
+@pytest.fixture
+def shared_images() -> Path:
+    if not (SHARED_IMAGES / "tubingen.jpg").exists():
+        pytest.skip("../shared/images is not present")
+    return SHARED_IMAGES
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):
+    """Run ``painterly ARGS`` in-process; return (exit code, stdout, stderr)."""
+    from painterly.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

@@ -1,0 +1,219 @@
+"""The page in a real browser: Playwright driving Debian's chromium, headless, against a live server.
+
+Set ``PAINTERLY_SCREENSHOT=docs/screenshot.png`` to also write the README's screenshot (with a
+larger painting; the phone-sized one goes next to it with a ``-phone`` suffix).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from painterly.server import ServerSettings, create_app  # noqa: E402
+
+CHROMIUM = os.environ.get("PAINTERLY_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOT = os.environ.get("PAINTERLY_SCREENSHOT")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="needs chromium"),
+]
+
+
+def landscape(width: int, height: int) -> bytes:
+    """A sky, a sun and two hills: something recognisable to paint."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.zeros((height, width, 3), np.float32)
+    image[...] = np.stack([0.45 + 0.4 * y / height, 0.65 + 0.2 * y / height, np.full_like(y, 0.95)], -1)
+    sun = (x - 0.72 * width) ** 2 + (y - 0.3 * height) ** 2 < (0.12 * height) ** 2
+    image[sun] = (1.0, 0.85, 0.3)
+    for base, amp, colour in ((0.62, 0.08, (0.35, 0.6, 0.3)), (0.75, 0.06, (0.2, 0.45, 0.2))):
+        hill = y > height * (base + amp * np.sin(x / width * 6.0 + base * 9))
+        image[hill] = colour
+    return _png(image)
+
+
+def swirls(size: int) -> bytes:
+    """Bold colour swirls: a stand-in for a painting."""
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    r = np.sqrt((x - 0.5) ** 2 + (y - 0.5) ** 2)
+    angle = np.arctan2(y - 0.5, x - 0.5)
+    wave = np.sin(18 * r + 3 * angle)
+    image = np.stack([0.5 + 0.45 * wave, 0.35 + 0.3 * np.sin(9 * x + 2 * wave), 0.55 - 0.4 * wave], -1)
+    return _png(image)
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray((np.clip(array, 0, 1) * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class FakeFeedforward:
+    def list_models(self):
+        return [{"name": "swirls", "path": "/nowhere", "style": "swirls.png", "width": 16}]
+
+    def load_model(self, name_or_path, device="auto"):
+        class Model:
+            def stylize(self, image, *, size=None, preserve_colors="none"):
+                return image.resize((size, size * image.height // image.width)) if size else image.copy()
+
+        return Model()
+
+
+@pytest.fixture
+def server(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(
+        ServerSettings(data_dir=tmp_path / "data", devices=("cpu",), preview_interval=0.1),
+        stylize_backend=FakeFeedforward(),
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+# Records every status line and image source the page shows, so that a fast job can't slip by.
+RECORDER = """
+window.__seen = {status: [], images: []};
+document.addEventListener("DOMContentLoaded", () => {
+  new MutationObserver(() => {
+    const status = document.querySelector("#paint-status").textContent;
+    const src = document.querySelector("#paint-image").getAttribute("src") || "";
+    if (window.__seen.status.at(-1) !== status) window.__seen.status.push(status);
+    if (window.__seen.images.at(-1) !== src) window.__seen.images.push(src.slice(0, 40));
+  }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+});
+"""
+
+DROP = """([name, data]) => {
+  const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, {type: "image/png"}));
+  const zone = document.querySelector("#style-drop");
+  zone.dispatchEvent(new DragEvent("dragover", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+  zone.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true, cancelable: true}));
+}"""
+
+
+def test_paint_watch_and_download(server, browser, tmp_path):
+    size, iterations = (256, 40) if SCREENSHOT else (48, 8)
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    page = context.new_page()
+    page.add_init_script(RECORDER)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server)
+    page.wait_for_function("() => document.querySelector('#paint-form').size.value !== ''")
+
+    page.set_input_files(
+        "#content-file", files=[{"name": "photo.png", "mimeType": "image/png", "buffer": landscape(320, 240)}]
+    )
+    page.evaluate(DROP, ["swirls.png", base64.b64encode(swirls(160)).decode()])  # drag and drop
+    assert page.locator("#content-drop .thumbs img").count() == 1
+    assert page.locator("#style-drop .thumbs img").count() == 1
+    page.click("#options summary")
+    page.fill("input[name=size]", str(size))
+    page.fill("input[name=iterations]", str(iterations))
+    page.click("#start")
+
+    download_link = page.locator("#download")
+    download_link.wait_for(state="visible", timeout=120_000)
+    seen = page.evaluate("window.__seen")
+    assert any(text.startswith("Iteration") for text in seen["status"]), seen["status"]
+    assert any(src.startswith("data:image/jpeg") for src in seen["images"]), seen["images"]
+    assert page.locator("#paint-status").inner_text().startswith("Done")
+    assert page.locator("#paint-progress").evaluate("bar => bar.value") == 1
+
+    with page.expect_download() as info:
+        download_link.click()
+    path = info.value.path()
+    with Image.open(path) as result:
+        assert result.format == "PNG"
+        assert result.size == (size, size * 3 // 4)
+    assert info.value.suggested_filename.startswith("painterly-")
+
+    if SCREENSHOT:
+        page.screenshot(path=SCREENSHOT)
+    page.screenshot(path=str(tmp_path / "desktop.png"))
+
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.locator("#start").bounding_box()["width"] > 200
+    phone = (
+        Path(SCREENSHOT).with_name(Path(SCREENSHOT).stem + "-phone.png") if SCREENSHOT else tmp_path / "p.png"
+    )
+    page.screenshot(path=str(phone), full_page=True)
+
+    page.click("#tab-results")
+    page.locator("#results li").first.wait_for(timeout=10_000)
+    assert page.locator("#results li").count() == 1
+    assert page.locator("#results .status-done").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert errors == []
+    context.close()
+
+
+def test_fast_stylization_tab(server, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(server)
+    page.click("#tab-fast")
+    page.wait_for_function("() => document.querySelector('#fast-model').options.length === 1")
+    page.set_input_files(
+        "#fast-file", files=[{"name": "photo.png", "mimeType": "image/png", "buffer": landscape(80, 60)}]
+    )
+    page.fill("#fast-form input[name=size]", "40")
+    page.click("#stylize")
+    page.wait_for_function(
+        "() => !document.querySelector('#fast-download').hidden || "
+        "document.querySelector('#fast-error').textContent",
+        timeout=20_000,
+    )
+    assert page.locator("#fast-error").inner_text() == ""
+    with page.expect_download() as info:
+        page.click("#fast-download")
+    with Image.open(info.value.path()) as result:
+        assert result.format == "PNG" and result.size == (40, 30)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(tmp_path / "fast.png"), full_page=True)
+    context.close()

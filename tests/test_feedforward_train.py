@@ -1,0 +1,261 @@
+"""Training a feed-forward network: loss goes down, resume, Ctrl-C, DDP, and bad training data."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly.cli import main
+from painterly.feedforward.model_file import read_model_file
+from painterly.feedforward.training import TrainSettings, train
+
+
+def _photo(seed: int, size: tuple[int, int] = (64, 48)) -> Image.Image:
+    """A smooth, photo-like test image: gradients and a few blobs."""
+    rng = np.random.default_rng(seed)
+    h, w = size[1], size[0]
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    channels = [
+        np.sin(x * rng.uniform(2, 8) + rng.uniform(0, 6)) * np.cos(y * rng.uniform(2, 8)) for _ in range(3)
+    ]
+    array = (np.stack(channels, -1) * 0.4 + 0.5 + rng.normal(0, 0.03, (h, w, 3))).clip(0, 1)
+    return Image.fromarray((array * 255).astype(np.uint8))
+
+
+def _style() -> Image.Image:
+    y, x = np.mgrid[0:64, 0:64]
+    stripes = ((x + y) // 4 % 2).astype(np.float32)
+    return Image.fromarray((np.stack([stripes, 1 - stripes, stripes * 0.5], -1) * 255).astype(np.uint8))
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "data" / "nested"
+    folder.mkdir(parents=True)
+    for i in range(4):
+        _photo(i).save(folder / f"photo{i}.png")
+    (folder / "notes.txt").write_text("not an image, ignored")
+    style = tmp_path / "style.png"
+    _style().save(style)
+    return tmp_path / "data", style
+
+
+def _settings(data: tuple[Path, Path], output: Path, **overrides: object) -> TrainSettings:
+    folder, style = data
+    values: dict = dict(
+        style=style,
+        data=folder,
+        output=output,
+        iterations=6,
+        batch_size=2,
+        image_size=32,
+        width=4,
+        style_size=64,
+        checkpoint_every=3,
+        log_every=1,
+        validate_every=100,
+        validation_size=32,
+        precision="fp32",
+        device="cpu",
+        learning_rate=1e-2,
+    )
+    values.update(overrides)
+    return TrainSettings(**values)
+
+
+def _state(path: Path) -> dict[str, torch.Tensor]:
+    return read_model_file(path)[0].state_dict()
+
+
+def test_loss_decreases(data: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m.safetensors"
+    result = train(_settings(data, out, iterations=40, batch_size=1))
+    assert result.steps == 40 and out.is_file()
+    log = [json.loads(line) for line in (tmp_path / "m.train" / "losses.jsonl").read_text().splitlines()]
+    first = np.mean([e["total"] for e in log[:5]])
+    last = np.mean([e["total"] for e in log[-5:]])
+    assert last < 0.7 * first
+    assert (tmp_path / "m.train" / "val_000040.png").is_file()
+
+
+def test_resume_continues_the_same_curve(data: tuple[Path, Path], tmp_path: Path) -> None:
+    straight = tmp_path / "a" / "m.safetensors"
+    straight.parent.mkdir()
+    train(_settings(data, straight))
+
+    resumed = tmp_path / "b" / "m.safetensors"
+    resumed.parent.mkdir()
+
+    def stop_at_4(progress: object) -> None:
+        if progress.step == 4:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt  # what Ctrl-C does: a checkpoint is saved, no model
+
+    first = train(_settings(data, resumed), stop_at_4)
+    assert first.interrupted and first.steps == 4 and not resumed.exists()
+    second = train(_settings(data, resumed, resume=True))
+    assert second.steps == 6 and not second.interrupted
+    a, b = _state(straight), _state(resumed)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, settings: TrainSettings, report: str) -> None:
+    import os
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world),
+        LOCAL_RANK=str(rank),
+    )
+    torch.set_num_threads(1)
+    result = train(settings)
+    from safetensors.torch import save_file
+
+    state = {k: v.contiguous() for k, v in result.net.state_dict().items()}
+    save_file(state, f"{report}.rank{rank}", metadata={"steps": str(result.steps)})
+
+
+def test_ddp_two_processes_on_cpu(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    out = tmp_path / "ddp.safetensors"
+    settings = _settings(data, out, iterations=3)
+    report = str(tmp_path / "report")
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, _free_port(), settings, report), nprocs=2, join=True)
+    saved = _state(out)
+    meta = read_model_file(out)[1]
+    assert meta["training"]["world_size"] == 2 and meta["steps"] == 3
+    for rank in (0, 1):
+        with safe_open(f"{report}.rank{rank}", "pt") as handle:
+            assert handle.metadata()["steps"] == "3"
+        state = load_file(f"{report}.rank{rank}")
+        for key in saved:
+            torch.testing.assert_close(state[key], saved[key], rtol=0, atol=0)
+    # Both ranks stepped: the weights moved away from the initialization.
+    init_net = read_model_file(out)[0]
+    torch.manual_seed(0)
+    from painterly.feedforward.network import TransformerNet
+
+    fresh = TransformerNet(4).state_dict()
+    assert any(not torch.equal(fresh[k], init_net.state_dict()[k]) for k in fresh)
+
+
+def _cli_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("painterly: error:")
+    return err
+
+
+def test_train_empty_data_folder(
+    tmp_path: Path, data: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("nothing here")
+    err = _cli_error(
+        [
+            "train",
+            "--style",
+            str(data[1]),
+            "--data",
+            str(empty),
+            "-o",
+            str(tmp_path / "m.safetensors"),
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert "no images" in err
+
+
+def test_train_only_corrupt_images(
+    tmp_path: Path, data: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"\xff\xd8 definitely not a jpeg")
+    (bad / "b.png").write_bytes(b"")
+    with pytest.warns(UserWarning, match="skipping unreadable image"):
+        err = _cli_error(
+            [
+                "train",
+                "--style",
+                str(data[1]),
+                "--data",
+                str(bad),
+                "-o",
+                str(tmp_path / "m.safetensors"),
+                "--quiet",
+            ],
+            capsys,
+        )
+    assert "could be read" in err
+
+
+def test_corrupt_images_are_skipped(data: tuple[Path, Path], tmp_path: Path) -> None:
+    (data[0] / "broken.jpg").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        result = train(_settings(data, tmp_path / "m.safetensors", iterations=2))
+    assert result.skipped_images == 1 and result.steps == 2
+
+
+def test_train_unwritable_output(
+    tmp_path: Path, data: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for output in (tmp_path / "missing" / "m.safetensors", blocker / "m.safetensors"):
+        _cli_error(
+            ["train", "--style", str(data[1]), "--data", str(data[0]), "-o", str(output), "--quiet"], capsys
+        )
+
+
+def test_train_cli_end_to_end(
+    tmp_path: Path, data: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cli.safetensors"
+    code = main(
+        [
+            "train",
+            "--style",
+            str(data[1]),
+            "--data",
+            str(data[0]),
+            "-o",
+            str(out),
+            "--iterations",
+            "2",
+            "--batch-size",
+            "1",
+            "--image-size",
+            "32",
+            "--width",
+            "4",
+            "--style-size",
+            "64",
+            "--quiet",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert code == 0 and out.is_file()
+    assert main(["models", "info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "steps: 2" in info and "style_sha256" in info and "width: 4" in info
