@@ -83,12 +83,11 @@ def test_preprocessing_is_bgr_minus_mean() -> None:
 def _torchvision_state(arch: str) -> dict[str, torch.Tensor]:
     """A torchvision-layout state dict built from the real weights (features.K indices)."""
     original = load_weights(arch).state
-    state, index = {}, 0
-    for name in layer_names(arch):
+    state = {}
+    for index, name in enumerate(layer_names(arch)):
         if name.startswith("conv"):
             state[f"features.{index}.weight"] = original[f"{name}.weight"]
             state[f"features.{index}.bias"] = original[f"{name}.bias"]
-        index += 1
     return state
 
 
