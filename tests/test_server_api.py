@@ -213,6 +213,7 @@ def test_result_before_done_is_409_and_unknown_job_404(settings):
         ({"data": {"size": "abc"}}, "size"),
         ({"data": {"size": "5000"}}, "size must be at most"),
         ({"data": {"iterations": "0"}}, "iterations must be a positive"),
+        ({"data": {"iterations": "5000"}}, "iterations must be at most 1000"),
         ({"data": {"preserve_colors": "lumnance"}}, "did you mean 'luminance'"),
         ({"data": {"init": "/etc/passwd"}}, "init must be one of"),
         ({"data": {"style_blend": "1,2"}}, "1 style image(s) but 2 blend weight(s)"),
@@ -465,3 +466,18 @@ def test_serve_command_binds_loopback_by_default(tmp_path, monkeypatch):
     bad = parser.parse_args(["serve", "--port", "0"])
     with pytest.raises(Exception, match="port"):
         bad.handler(bad)
+
+
+def test_omitted_options_take_the_library_defaults(settings):
+    runner = FakeRunner()
+    with make_client(settings, runner) as client:
+        files = [
+            ("content", ("a.png", png_bytes(), "image/png")),
+            ("style", ("b.png", png_bytes(), "image/png")),
+        ]
+        response = client.post("/api/jobs", files=files, data={"size": "32"})
+        assert response.status_code == 202, response.text
+        wait_for(client, response.json()["id"])
+    from painterly.transfer import make_settings
+
+    assert runner.calls[0][2].iterations == make_settings().iterations

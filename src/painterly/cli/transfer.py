@@ -114,6 +114,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(handler=run)
 
+    demo = subparsers.add_parser(
+        "demo", help="paint a built-in example (scikit-image's cat photo, a painting painterly makes)"
+    )
+    demo.add_argument("-o", "--output", default="demo.png", help="output image (default: demo.png)")
+    demo.add_argument("--size", type=int, help="long side of the output in px" + _default("size"))
+    demo.add_argument("--iterations", type=int, help="iterations per scale (default: automatic)")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    demo.set_defaults(handler=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Write the example inputs next to the output, then run a default transfer on them."""
+    from painterly.examples import example_painting, example_photo
+    from painterly.images import check_output_path, save_image
+
+    output = check_output_path(args.output)
+    content = save_image(example_photo(), output.with_name(f"{output.stem}_photo.png"))
+    style = save_image(example_painting(), output.with_name(f"{output.stem}_painting.png"))
+    if not args.quiet:
+        print(f"example photo {content}, example painting {style}", file=sys.stderr)
+    transfer_args = register_namespace(
+        content=str(content),
+        style=[str(style)],
+        output=str(output),
+        size=args.size,
+        iterations=args.iterations,
+        quiet=args.quiet,
+    )
+    return run(transfer_args)
+
+
+def register_namespace(**values: object) -> argparse.Namespace:
+    """The namespace ``transfer`` would parse, with every option unset except ``values``."""
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    namespace = parser.parse_args(["transfer", "x", "-s", "y"])
+    for key, value in values.items():
+        setattr(namespace, key, value)
+    return namespace
+
 
 def _layers(text: str | None, what: str) -> list[str] | dict[str, float] | None:
     if text is None:

@@ -8,6 +8,7 @@ shipped in ``painterly/models/`` and to those in the folder named by ``$PAINTERL
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 class StyleModel:
-    """A loaded style network. ``stylize`` is safe to call repeatedly (not concurrently per object)."""
+    """A loaded style network, for repeated calls; ``stylize`` may be called from several threads."""
 
     def __init__(
         self,
@@ -125,6 +126,8 @@ class StyleModel:
             if self.device.type == "cpu":
                 self.net.to(memory_format=torch.channels_last)
         self.autocast_dtype = _autocast_dtype(precision, self.device)
+        # Tiling swaps the norm layers' statistics for the duration of one image.
+        self._tile_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -146,7 +149,9 @@ class StyleModel:
             torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32, enabled=enabled),
         ):
             if tile is not None:
-                return torch.cat([stylize_tiled(self.net, item[None], tile) for item in batch]).float().cpu()
+                with self._tile_lock:
+                    pieces = [stylize_tiled(self.net, item[None], tile) for item in batch]
+                return torch.cat(pieces).float().cpu()
             return self.net.stylize_tensor(batch).float().cpu()
 
     def _tile_for(self, width: int, height: int, tile: int | str | None) -> int | None:
@@ -208,18 +213,23 @@ class StyleModel:
 
 
 def _cached_onnx(model_path: Path) -> Path:
-    """Export a model file to ONNX once, next to the VGG cache, keyed by the file's content hash."""
+    """Export a model file to ONNX once, into the painterly cache, keyed by the file's content hash."""
     import hashlib
+    import tempfile
 
     from painterly.feedforward.export import export_onnx
     from painterly.vgg.weights import cache_dir
 
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
     target = cache_dir() / "onnx" / f"{model_path.stem}-{digest}.onnx"
-    if not target.is_file():
+    if target.is_file():
+        return target
+    try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        export_onnx(model_path, target)
-    return target
+        return export_onnx(model_path, target)
+    except (OSError, PainterlyError):  # a read-only cache: export for this process only
+        folder = Path(tempfile.mkdtemp(prefix="painterly-onnx-"))
+        return export_onnx(model_path, folder / target.name)
 
 
 def load_model(

@@ -17,8 +17,10 @@ import hashlib
 import json
 import math
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +111,19 @@ def _deepest(network: str, layers: Sequence[str]) -> str:
     return max(layers, key=names.index)
 
 
+def _default_validation(files: Sequence[Path]) -> list[Image.Image]:
+    """Two of the training photos (the first and the middle one that decode)."""
+    chosen: list[Image.Image] = []
+    for start in sorted({0, len(files) // 2}):
+        for path in files[start:]:
+            try:
+                chosen.append(open_image(path))
+                break
+            except PainterlyError:
+                continue
+    return chosen
+
+
 def _dist_info() -> tuple[int, int, int]:
     """(rank, local rank, world size) from torchrun's environment; (0, 0, 1) when not distributed."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -143,6 +158,7 @@ def train(
 ) -> TrainResult:
     """Train a network for ``settings.style``; returns when done or after Ctrl-C (checkpoint saved).
 
+    SIGTERM (sent by schedulers and by torchrun when a worker fails) is treated like Ctrl-C.
     Under ``torchrun`` (``WORLD_SIZE`` > 1) this joins the process group and trains with DDP.
     """
     s = settings
@@ -158,10 +174,27 @@ def train(
         if not torch.distributed.is_initialized():
             torch.distributed.init_process_group(backend)
     try:
-        return _train(s, callback, rank, world, device)
+        with _sigterm_as_interrupt():
+            return _train(s, callback, rank, world, device)
     finally:
         if distributed and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _train(
@@ -179,9 +212,7 @@ def _train(
     style_image = open_image(style_path, what="style image")
     files = find_images(s.data)
     sampler = CropSampler(files, s.image_size, seed=s.seed, rank=rank)
-    validation = [open_image(p, what="validation image") for p in s.validation] or [
-        open_image(files[i]) for i in sorted({0, len(files) // 2}) if files[i] not in sampler.bad
-    ]
+    validation = [open_image(p, what="validation image") for p in s.validation] or _default_validation(files)
     validation = [resize_long_side(image, s.validation_size) for image in validation]
     if rank == 0:
         try:
@@ -336,7 +367,7 @@ def _train(
                     + "\n"
                 )
                 log.flush()
-            if step % s.validate_every == 0 or step == s.iterations:
+            if validation and (step % s.validate_every == 0 or step == s.iterations):
                 events.append(f"validation image {save_validation(step)}")
             if step % s.checkpoint_every == 0 and step < s.iterations:
                 save_checkpoint(step, elapsed_before + seconds)

@@ -213,7 +213,7 @@ def create_app(
         scales: Annotated[int | None, Form()] = None,
     ) -> JSONResponse:
         """Queue an image optimization: 202 with the job, or 429 with Retry-After when the queue is full."""
-        from painterly.transfer import make_settings
+        from painterly.transfer import iterations_per_scale, make_settings, scale_sizes
 
         if len(style) > settings.max_styles:
             raise PainterlyError(f"at most {settings.max_styles} style images, got {len(style)}")
@@ -240,9 +240,12 @@ def create_app(
             raise PainterlyError(
                 f"size must be at most {settings.max_size} pixels on this server, got {resolved.size}"
             )
-        if resolved.iterations > settings.max_iterations:
+        per_scale = max(
+            iterations_per_scale(resolved.iterations, len(scale_sizes(resolved.size, resolved.scales)))
+        )
+        if per_scale > settings.max_iterations:
             raise PainterlyError(
-                f"iterations must be at most {settings.max_iterations} here, got {resolved.iterations}"
+                f"iterations must be at most {settings.max_iterations} here, got {per_scale}"
             )
         if manager.queued() >= settings.max_queue:  # don't decode uploads only to turn them away
             return _queue_full(QueueFull(manager.retry_after()))

@@ -115,7 +115,8 @@ async function loadConfig() {
   const d = config.defaults;
   form.size.value = Math.min(d.size, config.limits.max_size);
   form.size.max = config.limits.max_size;
-  form.iterations.value = Math.min(d.iterations, config.limits.max_iterations);
+  form.iterations.value = d.iterations == null ? "" : Math.min(d.iterations, config.limits.max_iterations);
+  form.iterations.placeholder = "auto";
   form.iterations.max = config.limits.max_iterations;
   form.style_weight.value = d.style_weight;
   form.content_weight.value = d.content_weight;

