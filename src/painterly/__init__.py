@@ -4,7 +4,9 @@ feed-forward networks (Johnson et al. 2016).
 Public API::
 
     import painterly
-    image = painterly.transfer("photo.jpg", "starry_night.jpg", size=512)   # -> PIL.Image
+    image = painterly.transfer("photo.jpg", "starry_night.jpg", size=512)   # image optimization
+    image = painterly.stylize("photo.jpg", "starry_night")                  # a trained network
+    model = painterly.load_model("starry_night")                            # for repeated calls
 
 Importing painterly loads no model; networks and weights load on first use.
 """
@@ -28,11 +30,19 @@ _LAZY = {
     "save_image": "painterly.images",
     "load_vgg": "painterly.vgg",
     "PerceptualLoss": "painterly.losses",
+    "stylize": "painterly.feedforward.inference",
+    "load_model": "painterly.feedforward.inference",
+    "list_models": "painterly.feedforward.inference",
+    "StyleModel": "painterly.feedforward.inference",
+    "train": "painterly.feedforward.training",
+    "TrainSettings": "painterly.feedforward.training",
 }
 
 from painterly.errors import PainterlyError  # noqa: E402  (cheap: no torch)
 
 if TYPE_CHECKING:
+    from painterly.feedforward.inference import StyleModel, list_models, load_model, stylize
+    from painterly.feedforward.training import TrainSettings, train
     from painterly.images import open_image, save_image
     from painterly.losses import PerceptualLoss
     from painterly.presets import PRESETS
