@@ -78,7 +78,7 @@ def worker(impl: str, size: int, iterations: int) -> dict:
     import torch
 
     from painterly.losses import gram_matrix, tv_loss
-    from painterly.transfer import make_settings, run_transfer
+    from painterly.optimization import make_settings, run_transfer
 
     content, style = _images(size)
     s = make_settings(size=size, scales=1, iterations=iterations, device="cpu")

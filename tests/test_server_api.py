@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from painterly.losses import LossParts  # noqa: E402
 from painterly.progress import Progress  # noqa: E402
 from painterly.server import ServerSettings, create_app  # noqa: E402
-from painterly.transfer import StopTransfer, TransferResult  # noqa: E402
+from painterly.optimization import StopTransfer, TransferResult  # noqa: E402
 
 
 def png_bytes(width: int = 40, height: int = 32, seed: int = 0, fmt: str = "PNG") -> bytes:
@@ -344,7 +344,7 @@ def test_retention_deletes_old_records_and_files(settings):
 
 
 def test_health_and_config_come_from_the_library(settings):
-    from painterly.transfer import TransferSettings
+    from painterly.optimization import TransferSettings
 
     with make_client(settings) as client:
         assert client.get("/api/health").json()["status"] == "ok"
@@ -478,6 +478,6 @@ def test_omitted_options_take_the_library_defaults(settings):
         response = client.post("/api/jobs", files=files, data={"size": "32"})
         assert response.status_code == 202, response.text
         wait_for(client, response.json()["id"])
-    from painterly.transfer import make_settings
+    from painterly.optimization import make_settings
 
     assert runner.calls[0][2].iterations == make_settings().iterations

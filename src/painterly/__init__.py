@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "transfer": "painterly.transfer",
-    "run_transfer": "painterly.transfer",
-    "make_settings": "painterly.transfer",
-    "TransferSettings": "painterly.transfer",
-    "TransferResult": "painterly.transfer",
-    "StopTransfer": "painterly.transfer",
+    "transfer": "painterly.optimization",
+    "run_transfer": "painterly.optimization",
+    "make_settings": "painterly.optimization",
+    "TransferSettings": "painterly.optimization",
+    "TransferResult": "painterly.optimization",
+    "StopTransfer": "painterly.optimization",
     "Progress": "painterly.progress",
     "PRESETS": "painterly.presets",
     "open_image": "painterly.images",
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from painterly.losses import PerceptualLoss
     from painterly.presets import PRESETS
     from painterly.progress import Progress
-    from painterly.transfer import (
+    from painterly.optimization import (
         StopTransfer,
         TransferResult,
         TransferSettings,

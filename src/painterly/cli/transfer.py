@@ -12,7 +12,8 @@ from painterly.errors import PainterlyError, check_weight
 
 #: Defaults shown in --help come from the library's own settings (one place defines a default).
 _FIELDS = {
-    f.name: f for f in dataclasses.fields(__import__("painterly.transfer", fromlist=["x"]).TransferSettings)
+    f.name: f
+    for f in dataclasses.fields(__import__("painterly.optimization", fromlist=["x"]).TransferSettings)
 }
 
 
@@ -181,7 +182,7 @@ def default_output(content: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from painterly.images import check_output_path, save_image
-    from painterly.transfer import make_settings, run_transfer
+    from painterly.optimization import make_settings, run_transfer
 
     output = Path(args.output) if args.output else default_output(args.content)
     check_output_path(output)

@@ -162,7 +162,7 @@ def create_app(
         """The defaults and limits the page shows: the library's own defaults, the server's caps."""
         from painterly.color import PRESERVE_COLORS
         from painterly.presets import PRESETS
-        from painterly.transfer import OPTIMIZERS, TransferSettings
+        from painterly.optimization import OPTIMIZERS, TransferSettings
 
         defaults = TransferSettings()
         return {
@@ -213,7 +213,7 @@ def create_app(
         scales: Annotated[int | None, Form()] = None,
     ) -> JSONResponse:
         """Queue an image optimization: 202 with the job, or 429 with Retry-After when the queue is full."""
-        from painterly.transfer import iterations_per_scale, make_settings, scale_sizes
+        from painterly.optimization import iterations_per_scale, make_settings, scale_sizes
 
         if len(style) > settings.max_styles:
             raise PainterlyError(f"at most {settings.max_styles} style images, got {len(style)}")

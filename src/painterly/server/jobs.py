@@ -1,9 +1,9 @@
 """The job queue: a bounded queue of image optimizations, one worker thread per device.
 
-Workers call :func:`painterly.transfer.run_transfer` (the library API, nothing duplicated) and hook
+Workers call :func:`painterly.optimization.run_transfer` (the library API, nothing duplicated) and hook
 its progress callback: the latest progress and a small preview image are kept in memory for the
 event stream, and written to the job's record about once a second. Jobs run to the end whether or
-not anyone is watching; cancelling raises :class:`~painterly.transfer.StopTransfer` from the callback,
+not anyone is watching; cancelling raises :class:`~painterly.optimization.StopTransfer` from the callback,
 so the best image so far is still saved.
 """
 
@@ -230,7 +230,7 @@ class JobManager:
                     self._live.pop(work.job_id, None)
 
     def _run(self, work: _Work, device: str, live: _Live) -> None:
-        from painterly.transfer import StopTransfer, make_settings, run_transfer
+        from painterly.optimization import StopTransfer, make_settings, run_transfer
 
         runner = self._runner or run_transfer
         self.store.update(work.job_id, status=RUNNING, started=time.time())

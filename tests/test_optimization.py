@@ -6,7 +6,7 @@ from PIL import Image
 from painterly.errors import PainterlyError
 from painterly.images import pil_to_tensor
 from painterly.losses import PerceptualLoss
-from painterly.transfer import StopTransfer, make_settings, run_transfer, scale_sizes, transfer
+from painterly.optimization import StopTransfer, make_settings, run_transfer, scale_sizes, transfer
 from painterly.vgg import load_vgg
 
 from .conftest import make_painting, make_photo
