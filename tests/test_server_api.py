@@ -18,9 +18,9 @@ pytest.importorskip("multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from painterly.losses import LossParts  # noqa: E402
+from painterly.optimization import StopTransfer, TransferResult  # noqa: E402
 from painterly.progress import Progress  # noqa: E402
 from painterly.server import ServerSettings, create_app  # noqa: E402
-from painterly.optimization import StopTransfer, TransferResult  # noqa: E402
 
 
 def png_bytes(width: int = 40, height: int = 32, seed: int = 0, fmt: str = "PNG") -> bytes:

@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     from painterly.feedforward.training import TrainSettings, train
     from painterly.images import open_image, save_image
     from painterly.losses import PerceptualLoss
-    from painterly.presets import PRESETS
-    from painterly.progress import Progress
     from painterly.optimization import (
         StopTransfer,
         TransferResult,
@@ -55,6 +53,8 @@ if TYPE_CHECKING:
         run_transfer,
         transfer,
     )
+    from painterly.presets import PRESETS
+    from painterly.progress import Progress
     from painterly.vgg import load_vgg
 
 

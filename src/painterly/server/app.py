@@ -161,8 +161,8 @@ def create_app(
     def config() -> dict[str, Any]:
         """The defaults and limits the page shows: the library's own defaults, the server's caps."""
         from painterly.color import PRESERVE_COLORS
-        from painterly.presets import PRESETS
         from painterly.optimization import OPTIMIZERS, TransferSettings
+        from painterly.presets import PRESETS
 
         defaults = TransferSettings()
         return {
