@@ -37,7 +37,8 @@ _INPROCESS_PAINTERLY = """
 import statistics, sys, time
 from painterly.feedforward import load_model
 from PIL import Image
-model = load_model(sys.argv[1], device="cpu", backend=sys.argv[2])
+backend, _, precision = sys.argv[2].partition("-")
+model = load_model(sys.argv[1], device="cpu", backend=backend, precision=precision or "auto")
 image = Image.open(sys.argv[3]).convert("RGB")
 model.stylize(image)
 times = []
@@ -88,7 +89,12 @@ def main() -> None:
     parser.add_argument("--photo", default=str(PHOTO))
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--backends", nargs="+", default=["torch", "onnxruntime"])
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        default=["torch", "torch-bf16", "onnxruntime"],
+        help="torch, onnxruntime, or torch-PRECISION (torch-bf16, torch-fp32)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -120,6 +126,7 @@ def main() -> None:
             label = f"{photo_img.width}x{photo_img.height}"
             for backend in args.backends:
                 out = Path(tmp) / f"out_{backend}_{size}.png"
+                name, _, precision = backend.partition("-")
                 seconds, peak, _ = run_process(
                     [
                         *painterly,
@@ -127,8 +134,10 @@ def main() -> None:
                         str(photo),
                         "--model",
                         args.model,
+                        "--precision",
+                        precision or "auto",
                         "--backend",
-                        backend,
+                        name,
                         "--device",
                         "cpu",
                         "-o",
