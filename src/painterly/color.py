@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-from skimage.exposure import match_histograms
 
 from painterly.errors import PainterlyError, did_you_mean
 
@@ -30,5 +29,7 @@ def transfer_luminance(stylized: Image.Image, content: Image.Image) -> Image.Ima
 
 def match_color_histogram(style: Image.Image, content: Image.Image) -> Image.Image:
     """``style`` repainted so that each RGB channel's histogram matches ``content``'s."""
+    from skimage.exposure import match_histograms
+
     matched = match_histograms(np.asarray(style), np.asarray(content), channel_axis=-1)
     return Image.fromarray(np.clip(matched + 0.5, 0, 255).astype(np.uint8), "RGB")

@@ -8,15 +8,19 @@ import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, PngImagePlugin
 
 from painterly.atomic import atomic_write
 from painterly.errors import PainterlyError
 
-ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray | torch.Tensor
+if TYPE_CHECKING:
+    import torch
+
+#: A path, encoded bytes, a PIL image, an HxWxC array or a (1,)3xHxW tensor in 0-1.
+ImageInput = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, "torch.Tensor"]  # noqa: UP007
 
 #: Largest number of pixels we agree to decode (about 16k x 11k). Checked from the header,
 #: before any pixel data is read, so a decompression bomb never gets expanded.
@@ -40,7 +44,7 @@ def open_image(source: ImageInput, *, max_pixels: int = MAX_PIXELS, what: str = 
     if isinstance(source, Image.Image):
         _check_pixel_count(*source.size, max_pixels, what)
         return to_rgb(source)
-    if isinstance(source, torch.Tensor):
+    if type(source).__module__.startswith("torch"):  # no torch import for the other kinds
         return tensor_to_pil(source)
     if isinstance(source, np.ndarray):
         return array_to_pil(source)
@@ -122,6 +126,8 @@ def array_to_pil(array: np.ndarray) -> Image.Image:
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """RGB PIL image to a float tensor of shape (1, 3, H, W) in 0-1."""
+    import torch
+
     array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
 

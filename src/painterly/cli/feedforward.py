@@ -154,6 +154,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stylize.add_argument("--format", default="png", help="output format for folders (png, jpg, webp)")
     stylize.set_defaults(handler=run_stylize)
 
+    distill = subparsers.add_parser(
+        "distill",
+        help="train a smaller, faster network to reproduce a trained one",
+        description="Distill a trained model (the teacher) into a network of a smaller width (the "
+        "student): the student learns to output what the teacher outputs on random crops of photos "
+        "(L1 on pixels, optionally plus a VGG content term). No style image or loss network needed.",
+    )
+    distill.add_argument("--teacher", required=True, help="model file or shipped model name")
+    distill.add_argument("--data", required=True, help="folder of content photos (searched recursively)")
+    distill.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    distill.add_argument("--width", default="8", help="student width: a number of channels (default 8)")
+    distill.add_argument("--iterations", type=int, default=2000, help="steps (default %(default)s)")
+    distill.add_argument("--batch-size", type=int, default=8, help="default %(default)s")
+    distill.add_argument("--image-size", type=int, default=192, help="crop size, px (default %(default)s)")
+    distill.add_argument(
+        "--learning-rate", "--lr", type=float, default=2e-3, help="Adam, cosine decay (default %(default)s)"
+    )
+    distill.add_argument(
+        "--perceptual-weight",
+        type=float,
+        default=0.0,
+        help="weight of a VGG relu2_2 content term added to the L1 pixel loss (default 0: pixels only)",
+    )
+    distill.add_argument(
+        "--init",
+        choices=("teacher", "random"),
+        default="teacher",
+        help="start from the teacher's strongest channels (default) or from random weights",
+    )
+    distill.add_argument("--max-minutes", type=float, help="stop and save after this many minutes")
+    distill.add_argument("--checkpoint-every", type=int, default=100, help="save the model every N steps")
+    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--name", help="model name in its metadata (default: the teacher's)")
+    distill.add_argument("--workdir", help="where losses.jsonl goes (default OUTPUT.distill/)")
+    distill.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    distill.add_argument("--precision", default="auto", help="auto, fp32, bf16 or fp16")
+    distill.add_argument("--quiet", action="store_true", help="no progress bar")
+    distill.set_defaults(handler=run_distill)
+
     export = subparsers.add_parser("export", help="export a model to ONNX")
     export.add_argument("model", help="model file or shipped model name")
     export.add_argument("--onnx", required=True, metavar="FILE", help="ONNX file to write")
@@ -208,6 +247,50 @@ def run_train(args: argparse.Namespace) -> int:
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"wrote {result.output} ({result.steps} steps, {result.seconds:.0f} s)")
     return 0
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    from painterly.feedforward.distill import DistillProgress, DistillSettings, distill
+
+    settings = DistillSettings(
+        teacher=args.teacher,
+        data=args.data,
+        output=args.output,
+        width=args.width,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        learning_rate=args.learning_rate,
+        perceptual_weight=args.perceptual_weight,
+        init=args.init,
+        seed=args.seed,
+        max_seconds=args.max_minutes * 60 if args.max_minutes is not None else None,
+        checkpoint_every=args.checkpoint_every,
+        device=args.device,
+        precision=args.precision,
+        name=args.name,
+        workdir=args.workdir,
+    )
+    bar = None
+
+    def report(progress: DistillProgress) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=progress.total_steps, initial=progress.step - 1, unit="it", dynamic_ncols=True)
+        bar.update(1)
+        bar.set_postfix_str(f"l1 {progress.loss:.4f}")
+        for event in progress.events:
+            bar.write(event)
+
+    result = distill(settings, report)
+    if bar is not None:
+        bar.close()
+    print(f"wrote {result.output} ({result.steps} steps, {result.seconds:.0f} s, l1 {result.loss:.4f})")
+    return 130 if result.interrupted else 0
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:

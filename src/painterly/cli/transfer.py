@@ -10,15 +10,12 @@ from pathlib import Path
 
 from painterly.errors import PainterlyError, check_weight
 
-#: Defaults shown in --help come from the library's own settings (one place defines a default).
-_FIELDS = {
-    f.name: f
-    for f in dataclasses.fields(__import__("painterly.optimization", fromlist=["x"]).TransferSettings)
-}
-
 
 def _default(name: str) -> str:
-    value = _FIELDS[name].default
+    """Defaults shown in --help come from the library's own settings (one place defines a default)."""
+    from painterly.settings import TransferSettings
+
+    value = {f.name: f for f in dataclasses.fields(TransferSettings)}[name].default
     if isinstance(value, tuple):
         value = ",".join(value)
     return f" (default: {value})"
@@ -182,7 +179,8 @@ def default_output(content: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from painterly.images import check_output_path, save_image
-    from painterly.optimization import make_settings, run_transfer
+    from painterly.optimization import run_transfer
+    from painterly.settings import make_settings
 
     output = Path(args.output) if args.output else default_output(args.content)
     check_output_path(output)

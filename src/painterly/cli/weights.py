@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info = sub.add_parser("info", help="which weights each network would use")
     info.set_defaults(handler=_info)
     download = sub.add_parser("download", help="download weights (online only), check the hash, cache them")
-    from painterly.vgg.weights import DOWNLOADS
+    from painterly.vgg.sources import DOWNLOADS
 
     download.add_argument("key", choices=sorted(DOWNLOADS))
     download.set_defaults(handler=_download)

@@ -7,10 +7,12 @@ Public API::
     picture = model.stylize("photo.jpg", size=1024)  # -> PIL.Image
     picture = stylize("photo.jpg", "starry_night")   # one call
 
-Training: :func:`train` with :class:`TrainSettings`; export: :func:`export_onnx`.
+Training: :func:`train` with :class:`TrainSettings`; distilling a trained model into a smaller,
+faster one: :func:`distill` with :class:`DistillSettings`; export: :func:`export_onnx`.
 Modules: ``network`` (the transformer net), ``model_file`` (safetensors + JSON metadata),
-``data`` (image folders, random crops), ``training``, ``inference``, ``tiling``, ``export``,
-``onnx_backend``. Importing this package loads neither torch models nor weights.
+``data`` (image folders, random crops), ``training``, ``distill``, ``inference``, ``tiling``,
+``export``, ``onnx_backend``. Importing this package imports no torch; neither do ``inference``,
+``model_file`` and ``onnx_backend`` until a torch model is loaded.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ _LAZY = {
     "TrainProgress": "painterly.feedforward.training",
     "TrainResult": "painterly.feedforward.training",
     "train": "painterly.feedforward.training",
+    "DistillSettings": "painterly.feedforward.distill",
+    "distill": "painterly.feedforward.distill",
     "export_onnx": "painterly.feedforward.export",
     "read_metadata": "painterly.feedforward.model_file",
 }
 
 if TYPE_CHECKING:
+    from painterly.feedforward.distill import DistillSettings, distill
     from painterly.feedforward.export import export_onnx
     from painterly.feedforward.inference import StyleModel, list_models, load_model, stylize
     from painterly.feedforward.model_file import read_metadata
@@ -48,11 +53,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DistillSettings",
     "StyleModel",
     "TrainProgress",
     "TrainResult",
     "TrainSettings",
     "TransformerNet",
+    "distill",
     "export_onnx",
     "list_models",
     "load_model",

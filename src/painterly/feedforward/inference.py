@@ -3,6 +3,9 @@
 :func:`load_model` gives a :class:`StyleModel` for repeated calls (the web server keeps one);
 :func:`stylize` is the one-call form. Bare names such as ``starry_night`` resolve to the models
 shipped in ``painterly/models/`` and to those in the folder named by ``$PAINTERLY_MODELS``.
+
+The onnxruntime backend with an exported (or cached) ``.onnx`` file imports no torch: images go to
+and from the session as numpy arrays. The torch backend imports torch when a model is loaded.
 """
 
 from __future__ import annotations
@@ -11,17 +14,19 @@ import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 from PIL import Image
 
-from painterly.color import check_preserve_colors, transfer_luminance
-from painterly.devices import pick_device
 from painterly.errors import PainterlyError, did_you_mean
-from painterly.feedforward.model_file import SUFFIX, read_metadata, read_model_file
-from painterly.feedforward.tiling import TILE, stylize_tiled
-from painterly.images import ImageInput, open_image, pil_to_tensor, resize_long_side, tensor_to_pil
+from painterly.feedforward.model_file import SUFFIX, read_metadata
+from painterly.images import open_image, resize_long_side
+
+if TYPE_CHECKING:
+    import torch
+
+    from painterly.images import ImageInput
 
 BACKENDS = ("torch", "onnxruntime")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -30,6 +35,29 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
 #: Above this many pixels the torch backend stylizes in tiles (``tile="auto"``): about 6 Mpx,
 #: where the light network's activations pass 3 GB.
 AUTO_TILE_PIXELS = 2500 * 2500
+#: Default tile side (the same as :data:`painterly.feedforward.tiling.TILE`, kept here torch-free).
+TILE = 1024
+
+
+def _cache_dir() -> Path:
+    """The painterly cache (as :func:`painterly.vgg.weights.cache_dir`, without importing torch)."""
+    return Path(os.environ.get("PAINTERLY_CACHE") or Path.home() / ".cache" / "painterly")
+
+
+def images_to_array(images: list[Image.Image]) -> np.ndarray:
+    """RGB PIL images of one size to an (N, 3, H, W) float32 array in 0-1 (one copy per image)."""
+    width, height = images[0].size
+    batch = np.empty((len(images), 3, height, width), dtype=np.float32)
+    for index, image in enumerate(images):
+        pixels = np.asarray(image.convert("RGB")).transpose(2, 0, 1)
+        np.multiply(pixels, np.float32(1 / 255), out=batch[index], casting="unsafe")
+    return batch
+
+
+def array_to_image(array: np.ndarray) -> Image.Image:
+    """A (3, H, W) float array (any values; clamped to 0-1) to an RGB PIL image."""
+    pixels = np.clip(array, 0.0, 1.0).transpose(1, 2, 0) * 255.0 + 0.5
+    return Image.fromarray(pixels.astype(np.uint8), "RGB")
 
 
 def _model_dirs() -> list[tuple[str, Path]]:
@@ -82,9 +110,13 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     raise PainterlyError(f"model file not found: {path}")
 
 
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+def _autocast_dtype(precision: str, device: torch.device | None) -> torch.dtype | None:
     if precision not in PRECISIONS:
         raise PainterlyError(f"unknown precision {precision!r}{did_you_mean(precision, PRECISIONS)}")
+    if device is None:  # onnxruntime: float32 graphs
+        return None
+    import torch
+
     if precision == "auto":
         # Half precision on GPUs. On CPUs bf16 is 1.6x faster but shifts pixels by 1.3 levels on average
         # (up to 30 on a few), so float32 stays the default there.
@@ -118,9 +150,14 @@ class StyleModel:
                 onnx_file = _cached_onnx(self.path)
             self.onnx = OnnxNet(onnx_file)
             self.metadata: dict[str, Any] = self.onnx.metadata or read_metadata(self.path)
-            self.device = torch.device("cpu")
+            self.device = None
             self.net = None
         else:
+            import torch
+
+            from painterly.devices import pick_device
+            from painterly.feedforward.model_file import read_model_file
+
             self.device = pick_device(device)
             net, self.metadata, _ = read_model_file(self.path)
             self.net = net.to(self.device)
@@ -137,13 +174,18 @@ class StyleModel:
     def __repr__(self) -> str:
         return f"StyleModel({self.name!r}, width={self.metadata.get('width')}, backend={self.backend!r})"
 
-    def _run(self, batch: torch.Tensor, tile: int | None) -> torch.Tensor:
+    def _run(self, batch: np.ndarray, tile: int | None) -> np.ndarray:
+        """(N, 3, H, W) float32 in 0-1 to the clamped results, same shape, as float32."""
         if self.onnx is not None:
-            return torch.from_numpy(self.onnx.stylize_array(batch.numpy()))
-        assert self.net is not None
-        batch = batch.to(self.device)
+            return self.onnx.stylize_array(batch)
+        import torch
+
+        from painterly.feedforward.tiling import stylize_tiled
+
+        assert self.net is not None and self.device is not None
+        x = torch.from_numpy(batch).to(self.device)
         if self.device.type == "cpu":
-            batch = batch.contiguous(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
         enabled = self.autocast_dtype is not None
         with (
             torch.inference_mode(),
@@ -151,9 +193,10 @@ class StyleModel:
         ):
             if tile is not None:
                 with self._tile_lock:
-                    pieces = [stylize_tiled(self.net, item[None], tile) for item in batch]
-                return torch.cat(pieces).float().cpu()
-            return self.net.stylize_tensor(batch).float().cpu()
+                    result = torch.cat([stylize_tiled(self.net, item[None], tile) for item in x])
+            else:
+                result = self.net.stylize_tensor(x)
+            return result.to(device="cpu", dtype=torch.float32).numpy()
 
     def _tile_for(self, width: int, height: int, tile: int | str | None) -> int | None:
         if tile in (None, 0, "none") or self.onnx is not None:
@@ -185,7 +228,10 @@ class StyleModel:
         batch_size: int = 1,
     ) -> Iterator[Image.Image]:
         """Stylize images in order; consecutive images of the same size run as one batch."""
-        check_preserve_colors(preserve_colors)
+        if preserve_colors != "none":  # the colour module imports scikit-image: only when needed
+            from painterly.color import check_preserve_colors
+
+            check_preserve_colors(preserve_colors)
         if preserve_colors == "histogram":
             raise PainterlyError(
                 "a trained network's style is fixed: use preserve_colors='luminance' (or 'none')"
@@ -195,11 +241,14 @@ class StyleModel:
         pending: list[Image.Image] = []
 
         def flush() -> Iterator[Image.Image]:
-            batch = torch.cat([pil_to_tensor(img) for img in pending])
-            result = self._run(batch, self._tile_for(*pending[0].size, tile))
+            result = self._run(images_to_array(pending), self._tile_for(*pending[0].size, tile))
             for source, out in zip(pending, result, strict=True):
-                picture = tensor_to_pil(out)
-                yield transfer_luminance(picture, source) if preserve_colors == "luminance" else picture
+                picture = array_to_image(out)
+                if preserve_colors == "luminance":
+                    from painterly.color import transfer_luminance
+
+                    picture = transfer_luminance(picture, source)
+                yield picture
             pending.clear()
 
         for item in images:
@@ -218,13 +267,12 @@ def _cached_onnx(model_path: Path) -> Path:
     import hashlib
     import tempfile
 
-    from painterly.feedforward.export import export_onnx
-    from painterly.vgg.weights import cache_dir
-
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
-    target = cache_dir() / "onnx" / f"{model_path.stem}-{digest}.onnx"
+    target = _cache_dir() / "onnx" / f"{model_path.stem}-{digest}.onnx"
     if target.is_file():
         return target
+    from painterly.feedforward.export import export_onnx  # imports torch: only on a cache miss
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         return export_onnx(model_path, target)

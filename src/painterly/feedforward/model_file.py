@@ -5,23 +5,27 @@ One file holds everything: the header's ``__metadata__`` has ``format`` (``paint
 width, loss layers and weights, style image name, hash and size, training steps and the
 painterly version. A checkpoint also holds the optimizer state as tensors under ``optimizer/``.
 Loading never unpickles: safetensors stores raw tensors and a JSON header only.
+
+:func:`read_metadata` parses the safetensors header itself and imports no torch, so listing models
+and the onnxruntime backend stay torch-free; reading and writing weights import torch.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import struct
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save
+from typing import TYPE_CHECKING, Any
 
 from painterly.atomic import atomic_write
 from painterly.errors import PainterlyError
-from painterly.feedforward.network import ARCHITECTURE, TransformerNet
+
+if TYPE_CHECKING:
+    import torch
+
+    from painterly.feedforward.network import TransformerNet
 
 FORMAT = "painterly-feedforward"
 FORMAT_VERSION = 1
@@ -37,6 +41,8 @@ def write_model_file(
     extra: Mapping[str, torch.Tensor] | None = None,
 ) -> Path:
     """Write ``net``'s weights (and ``extra`` tensors, e.g. optimizer state) atomically."""
+    from safetensors.torch import save
+
     path = Path(path)
     tensors = {f"net/{k}": v.detach().float().cpu().contiguous() for k, v in net.state_dict().items()}
     for key, value in (extra or {}).items():
@@ -55,9 +61,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON metadata of a model file, without reading its weights."""
     path = _check_path(path)
     try:
-        with safe_open(str(path), framework="pt") as handle:
-            header = handle.metadata() or {}
-    except Exception as exc:  # noqa: BLE001 - any parse failure means the file is not ours
+        header = _safetensors_metadata(path)
+    except (OSError, ValueError, struct.error) as exc:  # any parse failure means the file is not ours
         raise PainterlyError(
             f"{path} is not a painterly model file (not a readable safetensors file: {exc})"
         ) from None
@@ -73,6 +78,29 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return document
 
 
+#: A safetensors header larger than this is not one of ours (safetensors itself caps it at 100 MB).
+_MAX_HEADER = 100_000_000
+
+
+def _safetensors_metadata(path: Path) -> dict[str, str]:
+    """The ``__metadata__`` of a safetensors file: an 8-byte little-endian length, then JSON."""
+    with open(path, "rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise ValueError("file too short")
+        (length,) = struct.unpack("<Q", prefix)
+        if length > _MAX_HEADER or length > path.stat().st_size - 8:
+            raise ValueError("bad header length")
+        raw = handle.read(length)
+    header = json.loads(raw)
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    metadata = header.get("__metadata__") or {}
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise ValueError("bad __metadata__")
+    return metadata
+
+
 def read_model_file(
     path: str | os.PathLike,
 ) -> tuple[TransformerNet, dict[str, Any], dict[str, torch.Tensor]]:
@@ -80,6 +108,10 @@ def read_model_file(
 
     Returns (network, metadata, other tensors such as the optimizer state of a checkpoint).
     """
+    from safetensors.torch import load_file
+
+    from painterly.feedforward.network import ARCHITECTURE, TransformerNet
+
     path = _check_path(path)
     metadata = read_metadata(path)
     if metadata.get("architecture") != ARCHITECTURE:

@@ -1,6 +1,28 @@
-"""The loss network: VGG feature extractors and their pretrained weights."""
+"""The loss network: VGG feature extractors and their pretrained weights.
 
-from painterly.vgg.network import ARCHITECTURES, VGG, layer_names
-from painterly.vgg.weights import VGGWeights, load_vgg, load_weights
+Modules: ``layers`` (names, torch-free), ``network`` (the extractor), ``sources`` (where weights
+come from, torch-free), ``weights`` (loading, caching, downloading). Names load lazily.
+"""
 
-__all__ = ["ARCHITECTURES", "VGG", "VGGWeights", "layer_names", "load_vgg", "load_weights"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "ARCHITECTURES": "painterly.vgg.layers",
+    "layer_names": "painterly.vgg.layers",
+    "VGG": "painterly.vgg.network",
+    "VGGWeights": "painterly.vgg.weights",
+    "load_vgg": "painterly.vgg.weights",
+    "load_weights": "painterly.vgg.weights",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'painterly.vgg' has no attribute {name!r}")
+
+
+__all__ = list(_LAZY)

@@ -1,0 +1,339 @@
+"""Distillation: train a smaller (faster) student network to reproduce a trained teacher's output.
+
+The teacher is any painterly model file. The student, a :class:`TransformerNet` of a smaller width,
+sees random crops of content photos and learns to output what the teacher outputs for them: an L1
+loss on pixels, optionally plus a little of the shared :class:`painterly.losses.PerceptualLoss`
+content term (VGG features of the student's output against those of the teacher's). The pixel loss
+needs no loss network, so a step costs one teacher forward pass and one student forward and
+backward pass: much cheaper than training with the perceptual loss.
+
+The student can start from the teacher's weights (``init="teacher"``): each layer keeps the
+channels whose instance-norm scale is largest, so the student starts close to a pruned teacher.
+The learning rate follows a cosine decay to zero over ``iterations``. The model file is written at
+the end, every ``checkpoint_every`` steps (so that stopping the process at any time leaves a usable
+model) and on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from painterly.devices import pick_device, pick_precision
+from painterly.errors import PainterlyError, check_weight
+from painterly.feedforward.data import CropSampler, find_images
+from painterly.feedforward.model_file import read_model_file, write_model_file
+from painterly.feedforward.network import TransformerNet, parse_width
+from painterly.images import check_output_path
+
+INITS = ("teacher", "random")
+
+
+@dataclass
+class DistillSettings:
+    """Every setting of a distillation run."""
+
+    teacher: str | os.PathLike
+    data: str | os.PathLike
+    output: str | os.PathLike
+    width: int | str = 8
+    iterations: int = 2000
+    batch_size: int = 8
+    image_size: int = 192
+    learning_rate: float = 2e-3
+    #: Weight of the VGG content term (relu2_2 features of student vs teacher output); 0: pixels only.
+    perceptual_weight: float = 0.0
+    #: ``teacher``: start from the teacher's strongest channels; ``random``: a fresh network.
+    init: str = "teacher"
+    seed: int = 0
+    #: Stop (and save) after this many seconds of training; None: run all iterations.
+    max_seconds: float | None = None
+    checkpoint_every: int = 100
+    log_every: int = 10
+    device: str = "auto"
+    precision: str = "auto"
+    name: str | None = None
+    #: Where the loss log goes (``losses.jsonl``); default ``<output>.distill/``.
+    workdir: str | os.PathLike | None = None
+
+
+@dataclass
+class DistillProgress:
+    step: int
+    total_steps: int
+    loss: float
+    seconds: float
+    rate: float
+    events: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DistillResult:
+    output: Path
+    steps: int
+    seconds: float
+    interrupted: bool
+    loss: float
+    net: TransformerNet = field(repr=False)
+
+
+def validate_distill_settings(s: DistillSettings) -> None:
+    for name in ("iterations", "batch_size", "image_size", "checkpoint_every", "log_every"):
+        value = getattr(s, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise PainterlyError(f"{name.replace('_', ' ')} must be a positive whole number, got {value!r}")
+    if s.image_size < 32:
+        raise PainterlyError(f"image size must be at least 32 px, got {s.image_size}")
+    check_weight("learning rate", s.learning_rate)
+    check_weight("perceptual weight", s.perceptual_weight)
+    if s.learning_rate <= 0:
+        raise PainterlyError("learning rate must be positive")
+    if s.init not in INITS:
+        raise PainterlyError(f"unknown init {s.init!r} (use one of {', '.join(INITS)})")
+    if s.max_seconds is not None and s.max_seconds <= 0:
+        raise PainterlyError(f"max seconds must be positive, got {s.max_seconds}")
+    parse_width(s.width)
+    check_output_path(s.output)
+
+
+def _keep(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices of the ``count`` largest scores, in their original order."""
+    return scores.topk(count).indices.sort().values
+
+
+@torch.no_grad()
+def init_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:
+    """Copy into ``student`` the teacher's channels with the largest instance-norm scales.
+
+    Each layer's output channels are ranked by ``|gamma|`` of the norm that follows them (the
+    residual trunk by the sum over the trunk's norms); input channels follow the previous layer's
+    choice. Needs a student no wider than the teacher.
+    """
+    w, tw = student.width, teacher.width
+    if w > tw or student.residual_blocks != teacher.residual_blocks:
+        raise PainterlyError(f"cannot start a width-{w} student from a width-{tw} teacher")
+
+    def gamma(norm: torch.nn.Module) -> torch.Tensor:
+        return norm.weight.abs()
+
+    enc, dec = teacher.encoder, teacher.decoder
+    keep1 = _keep(gamma(enc[0][1]), w)
+    keep2 = _keep(gamma(enc[1][1]), 2 * w)
+    trunk = gamma(enc[2][1]).clone()
+    for block in teacher.residuals:
+        trunk += gamma(block.body[2])
+    keep3 = _keep(trunk, 4 * w)
+    keep_dec1 = _keep(gamma(dec[0][1][1]), 2 * w)
+    keep_dec2 = _keep(gamma(dec[1][1][1]), w)
+    rgb = torch.arange(3)
+
+    def copy_conv(dst: torch.nn.Conv2d, src: torch.nn.Conv2d, out: torch.Tensor, inp: torch.Tensor) -> None:
+        dst.weight.copy_(src.weight[out][:, inp])
+        dst.bias.copy_(src.bias[out])
+
+    def copy_norm(dst: torch.nn.Module, src: torch.nn.Module, out: torch.Tensor) -> None:
+        dst.weight.copy_(src.weight[out])
+        dst.bias.copy_(src.bias[out])
+
+    senc, sdec = student.encoder, student.decoder
+    for (s_layer, t_layer), out, inp in (
+        ((senc[0], enc[0]), keep1, rgb),
+        ((senc[1], enc[1]), keep2, keep1),
+        ((senc[2], enc[2]), keep3, keep2),
+        ((sdec[0][1], dec[0][1]), keep_dec1, keep3),
+        ((sdec[1][1], dec[1][1]), keep_dec2, keep_dec1),
+    ):
+        copy_conv(s_layer[0][1], t_layer[0][1], out, inp)
+        copy_norm(s_layer[1], t_layer[1], out)
+    for s_block, t_block in zip(student.residuals, teacher.residuals, strict=True):
+        sb, tb = s_block.body, t_block.body
+        copy_conv(sb[0][0][1], tb[0][0][1], keep3, keep3)
+        copy_norm(sb[0][1], tb[0][1], keep3)
+        copy_conv(sb[1][1], tb[1][1], keep3, keep3)
+        copy_norm(sb[2], tb[2], keep3)
+    copy_conv(sdec[2][1], dec[2][1], rgb, keep_dec2)
+
+
+def _hardware(device: torch.device) -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info: dict[str, Any] = {"device": device.type, "cpu": cpu, "cpu_count": os.cpu_count()}
+    info["torch_threads"] = torch.get_num_threads()
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def distill(
+    settings: DistillSettings, callback: Callable[[DistillProgress], None] | None = None
+) -> DistillResult:
+    """Train a student of ``settings.width`` to reproduce ``settings.teacher``; returns when done,
+    after ``max_seconds``, or after Ctrl-C / SIGTERM (the model is written in every case)."""
+    from painterly.feedforward.inference import resolve_model
+    from painterly.feedforward.training import _sigterm_as_interrupt
+
+    s = settings
+    validate_distill_settings(s)
+    teacher_path = resolve_model(s.teacher)
+    if teacher_path.suffix == ".onnx":
+        raise PainterlyError("the teacher must be a painterly model file (.safetensors), not an ONNX file")
+    teacher, teacher_meta, _ = read_model_file(teacher_path)
+    files = find_images(s.data)
+    sampler = CropSampler(files, s.image_size, seed=s.seed)
+    device = pick_device(s.device)
+    output = Path(s.output)
+    workdir = Path(s.workdir) if s.workdir else output.with_name(output.name.split(".")[0] + ".distill")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PainterlyError(f"cannot create folder {workdir}: {exc.strerror or exc}") from None
+
+    torch.manual_seed(s.seed)
+    student = TransformerNet(s.width)
+    if s.init == "teacher":
+        init_from_teacher(student, teacher)
+    teacher = teacher.to(device).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    student = student.to(device).train()
+    amp_dtype = pick_precision(s.precision, device)
+    channels_last = device.type == "cpu"
+    if channels_last:
+        teacher.to(memory_format=torch.channels_last)
+        student.to(memory_format=torch.channels_last)
+
+    def autocast() -> Any:
+        return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
+
+    perceptual = None
+    if s.perceptual_weight > 0:
+        from painterly.losses import PerceptualLoss
+        from painterly.vgg.weights import load_vgg
+
+        loss_info = teacher_meta.get("loss") or {}
+        network = str(loss_info.get("network", "vgg16"))
+        vgg = load_vgg(network, last_layer="relu2_2", device=device)
+        if channels_last:
+            vgg.to(memory_format=torch.channels_last)
+        perceptual = PerceptualLoss(
+            vgg, ["relu2_2"], [], content_weight=s.perceptual_weight, style_weight=0.0, tv_weight=0.0
+        )
+
+    optimizer = torch.optim.Adam(student.parameters(), lr=s.learning_rate)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, s.iterations) / s.iterations))
+    )
+    teacher_sha = hashlib.sha256(teacher_path.read_bytes()).hexdigest()
+    keep = ("name", "style", "style_sha256", "style_image_size", "style_size", "loss")
+    base = {k: teacher_meta[k] for k in keep if k in teacher_meta}
+    base["name"] = s.name or teacher_meta.get("name") or teacher_path.stem
+    hardware = _hardware(device)
+
+    def metadata(step: int, seconds: float, loss: float) -> dict[str, Any]:
+        from painterly import __version__
+
+        return {
+            **base,
+            "steps": step,
+            "training_seconds": round(seconds, 1),
+            "painterly_version": __version__,
+            "distilled_from": {
+                "teacher": teacher_path.name,
+                "teacher_sha256": teacher_sha,
+                "teacher_width": teacher.width,
+                "teacher_steps": teacher_meta.get("steps"),
+                "teacher_training_seconds": teacher_meta.get("training_seconds"),
+                "teacher_training": teacher_meta.get("training"),
+            },
+            "training": {
+                "method": "distillation",
+                "loss": "l1" + (f" + {s.perceptual_weight} x relu2_2 content" if perceptual else ""),
+                "final_l1": round(loss, 5),
+                "init": s.init,
+                "batch_size": s.batch_size,
+                "image_size": s.image_size,
+                "learning_rate": s.learning_rate,
+                "schedule": f"cosine over {s.iterations} steps",
+                "seed": s.seed,
+                "images": len(files),
+                "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "float32",
+                **hardware,
+            },
+        }
+
+    log = open(workdir / "losses.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+    started = time.monotonic()
+    step = 0
+    interrupted = False
+    recent: list[float] = []
+    try:
+        with _sigterm_as_interrupt():
+            while step < s.iterations:
+                batch = sampler.batch(step, s.batch_size).to(device)
+                if channels_last:
+                    batch = batch.contiguous(memory_format=torch.channels_last)
+                with torch.no_grad(), autocast():
+                    target = teacher(batch).float().clamp(0, 1)
+                with autocast():
+                    output_t = student(batch).float()
+                pixel = F.l1_loss(output_t, target)
+                total = pixel
+                if perceptual is not None:
+                    with autocast():
+                        wanted = perceptual.content_features(target)
+                        extra, _ = perceptual(output_t, content_features=wanted)
+                    total = total + extra.float()
+                value = total.item()
+                if not math.isfinite(value):
+                    raise PainterlyError(f"the loss became {value} at step {step}; lower the learning rate")
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
+                schedule.step()
+                step += 1
+                recent = (recent + [pixel.item()])[-s.log_every :]
+                seconds = time.monotonic() - started
+                events = []
+                if step % s.log_every == 0 or step == s.iterations:
+                    mean = sum(recent) / len(recent)
+                    log.write(json.dumps({"step": step, "l1": mean, "seconds": round(seconds, 2)}) + "\n")
+                    log.flush()
+                if step % s.checkpoint_every == 0 and step < s.iterations:
+                    write_model_file(output, student, metadata(step, seconds, sum(recent) / len(recent)))
+                    events.append(f"model saved at step {step}")
+                if callback is not None:
+                    rate = step / max(seconds, 1e-9)
+                    callback(DistillProgress(step, s.iterations, pixel.item(), seconds, rate, events))
+                if s.max_seconds is not None and seconds >= s.max_seconds:
+                    break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        log.close()
+    seconds = time.monotonic() - started
+    loss = sum(recent) / len(recent) if recent else float("nan")
+    student.eval()
+    if step > 0:
+        write_model_file(output, student, metadata(step, seconds, loss))
+    return DistillResult(output, step, seconds, interrupted, loss, student)
+
+
+__all__ = ["DistillProgress", "DistillResult", "DistillSettings", "distill", "init_from_teacher"]

@@ -1,0 +1,92 @@
+"""Distillation: a narrower student learns to reproduce a teacher; init from the teacher; CLI errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly.cli import main
+from painterly.errors import PainterlyError
+from painterly.feedforward.distill import DistillSettings, distill, init_from_teacher
+from painterly.feedforward.model_file import read_metadata, read_model_file, write_model_file
+from painterly.feedforward.network import TransformerNet
+
+
+def _photo(seed: int, size: tuple[int, int] = (64, 48)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    h, w = size[1], size[0]
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    channels = [
+        np.sin(x * rng.uniform(2, 8) + rng.uniform(0, 6)) * np.cos(y * rng.uniform(2, 8)) for _ in range(3)
+    ]
+    array = (np.stack(channels, -1) * 0.4 + 0.5).clip(0, 1)
+    return Image.fromarray((array * 255).astype(np.uint8))
+
+
+def _teacher(width: int = 4) -> TransformerNet:
+    torch.manual_seed(3)
+    net = TransformerNet(width)
+    with torch.no_grad():
+        net.decoder[-1][1].bias.fill_(0.5)
+        net.decoder[-1][1].weight.mul_(0.2)
+    return net.eval()
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path]:
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(3):
+        _photo(i).save(data / f"p{i}.png")
+    teacher = write_model_file(
+        tmp_path / "teacher.safetensors", _teacher(), {"name": "tiny", "style": "s.png", "steps": 7}
+    )
+    return teacher, data
+
+
+def test_student_learns_the_teacher(setup: tuple[Path, Path], tmp_path: Path) -> None:
+    teacher, data = setup
+    out = tmp_path / "student.safetensors"
+    settings = DistillSettings(
+        teacher, data, out, width=2, iterations=30, batch_size=2, image_size=32,
+        learning_rate=1e-2, init="random", precision="fp32", device="cpu", log_every=5, checkpoint_every=10,
+    )  # fmt: skip
+    result = distill(settings)
+    assert result.steps == 30 and not result.interrupted and out.is_file()
+    losses = [json.loads(line)["l1"] for line in (tmp_path / "student.distill" / "losses.jsonl").open()]
+    assert losses[-1] < losses[0] * 0.8
+    net, meta, _ = read_model_file(out)
+    assert net.width == 2 and meta["steps"] == 30 and meta["name"] == "tiny"
+    assert meta["training"]["method"] == "distillation" and meta["training"]["cpu_count"] >= 1
+    assert meta["distilled_from"]["teacher_width"] == 4 and meta["distilled_from"]["teacher_steps"] == 7
+
+
+def test_init_from_teacher_keeps_the_strongest_channels() -> None:
+    teacher = _teacher(4)
+    same = TransformerNet(4)
+    init_from_teacher(same, teacher)  # full width: a permutation of the teacher, same function
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(same.eval()(x), teacher(x), atol=1e-5)
+    small = TransformerNet(2)
+    init_from_teacher(small, teacher)
+    with pytest.raises(PainterlyError, match="width-8 student"):
+        init_from_teacher(TransformerNet(8), teacher)
+
+
+def test_distill_cli(setup: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    teacher, data = setup
+    out = tmp_path / "cli.safetensors"
+    argv = ["distill", "--teacher", str(teacher), "--data", str(data), "-o", str(out), "--width", "2"]
+    code = main([*argv, "--iterations", "3", "--batch-size", "1", "--image-size", "32", "--quiet"])
+    assert code == 0 and "3 steps" in capsys.readouterr().out
+    assert read_metadata(out)["width"] == 2
+    assert main([*argv[:3], str(tmp_path / "missing"), *argv[5:], "--quiet"]) == 2
+    assert "data folder not found" in capsys.readouterr().err
+    assert main([*argv, "--width", "9", "--iterations", "1", "--quiet"]) == 2
+    assert "width-9 student" in capsys.readouterr().err
