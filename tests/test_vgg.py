@@ -8,7 +8,8 @@ from safetensors.torch import save_file
 from painterly.errors import PainterlyError
 from painterly.vgg import weights as weights_module
 from painterly.vgg.network import VGG, layer_names
-from painterly.vgg.weights import DOWNLOADS, Download, download_weights, load_vgg, load_weights
+from painterly.vgg.sources import DOWNLOADS, Download
+from painterly.vgg.weights import download_weights, load_vgg, load_weights
 
 
 @pytest.fixture
