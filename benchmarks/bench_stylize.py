@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -61,17 +60,31 @@ print(statistics.median(times))
 """
 
 
+#: Runs the measured command from a small interpreter: a child forked from this (large) process would
+#: report this process's RSS as its peak, since Linux keeps the high-water mark across exec.
+_LAUNCHER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+out, err = proc.communicate()
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps({"seconds": seconds, "peak_kb": peak, "code": proc.returncode,
+                  "out": out.decode(), "err": err.decode()[-2000:]}))
+"""
+
+
 def run_process(argv: list[str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in MB, stdout) of one child process."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[:3]} failed ({proc.returncode}): {err.strip().splitlines()[-1:]}")
-    return seconds, usage.ru_maxrss / 1024, out
+    import json
+
+    launched = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", _LAUNCHER, *argv], capture_output=True, text=True, check=True
+    )
+    result = json.loads(launched.stdout)
+    if result["code"] != 0:
+        raise RuntimeError(f"{argv[:3]} failed ({result['code']}): {result['err'].strip().splitlines()[-1:]}")
+    return result["seconds"], result["peak_kb"] / 1024, result["out"]
 
 
 def find_stl_python() -> str | None:

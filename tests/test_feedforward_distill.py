@@ -53,15 +53,15 @@ def test_student_learns_the_teacher(setup: tuple[Path, Path], tmp_path: Path) ->
     teacher, data = setup
     out = tmp_path / "student.safetensors"
     settings = DistillSettings(
-        teacher, data, out, width=2, iterations=30, batch_size=2, image_size=32,
+        teacher, data, out, width=2, iterations=20, batch_size=2, image_size=32,
         learning_rate=1e-2, init="random", precision="fp32", device="cpu", log_every=5, checkpoint_every=10,
     )  # fmt: skip
     result = distill(settings)
-    assert result.steps == 30 and not result.interrupted and out.is_file()
+    assert result.steps == 20 and not result.interrupted and out.is_file()
     losses = [json.loads(line)["l1"] for line in (tmp_path / "student.distill" / "losses.jsonl").open()]
     assert losses[-1] < losses[0] * 0.8
     net, meta, _ = read_model_file(out)
-    assert net.width == 2 and meta["steps"] == 30 and meta["name"] == "tiny"
+    assert net.width == 2 and meta["steps"] == 20 and meta["name"] == "tiny"
     assert meta["training"]["method"] == "distillation" and meta["training"]["cpu_count"] >= 1
     assert meta["distilled_from"]["teacher_width"] == 4 and meta["distilled_from"]["teacher_steps"] == 7
 
@@ -86,7 +86,7 @@ def test_distill_cli(setup: tuple[Path, Path], tmp_path: Path, capsys: pytest.Ca
     code = main([*argv, "--iterations", "3", "--batch-size", "1", "--image-size", "32", "--quiet"])
     assert code == 0 and "3 steps" in capsys.readouterr().out
     assert read_metadata(out)["width"] == 2
-    assert main([*argv[:3], str(tmp_path / "missing"), *argv[5:], "--quiet"]) == 2
+    assert main([*argv[:4], str(tmp_path / "missing"), *argv[5:], "--quiet"]) == 2
     assert "data folder not found" in capsys.readouterr().err
     assert main([*argv, "--width", "9", "--iterations", "1", "--quiet"]) == 2
     assert "width-9 student" in capsys.readouterr().err
