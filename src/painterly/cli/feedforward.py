@@ -12,7 +12,9 @@ import dataclasses
 import glob
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from painterly.errors import PainterlyError
 from painterly.feedforward.settings import TrainSettings
@@ -216,30 +218,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from painterly.feedforward.training import TrainProgress, train
+    from painterly.feedforward.training import train
 
     names = {f.name for f in dataclasses.fields(TrainSettings)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     values["validation"] = tuple(values.get("validation") or ())
     settings = TrainSettings(**values)
-    bar = None
-
-    def report(progress: TrainProgress) -> None:
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=progress.total_steps, initial=progress.step - 1, unit="it", dynamic_ncols=True)
-        bar.update(1)
-        bar.set_postfix_str(f"content {progress.losses.content:.3g} style {progress.losses.style:.3g}")
-        for event in progress.events:
-            bar.write(event)
-
-    result = train(settings, report)
-    if bar is not None:
-        bar.close()
+    report = _StepBar(args.quiet, lambda p: f"content {p.losses.content:.3g} style {p.losses.style:.3g}")
+    try:
+        result = train(settings, report)
+    finally:
+        report.close()
     if result.skipped_images:
         print(f"skipped {result.skipped_images} unreadable image(s)", file=sys.stderr)
     if result.interrupted:
@@ -255,8 +244,35 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class _StepBar:
+    """A tqdm bar for training-like progress (one report per step, with messages to print)."""
+
+    def __init__(self, quiet: bool, postfix: Callable[[Any], str]) -> None:
+        self.quiet = quiet
+        self.postfix = postfix
+        self.bar: Any = None
+
+    def __call__(self, progress: Any) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=progress.total_steps, initial=progress.step - 1, unit="it", dynamic_ncols=True
+            )
+        self.bar.update(1)
+        self.bar.set_postfix_str(self.postfix(progress))
+        for event in progress.events:
+            self.bar.write(event)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run_distill(args: argparse.Namespace) -> int:
-    from painterly.feedforward.distill import DistillProgress, DistillSettings, distill
+    from painterly.feedforward.distill import DistillSettings, distill
 
     settings = DistillSettings(
         teacher=args.teacher,
@@ -277,24 +293,11 @@ def run_distill(args: argparse.Namespace) -> int:
         name=args.name,
         workdir=args.workdir,
     )
-    bar = None
-
-    def report(progress: DistillProgress) -> None:
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=progress.total_steps, initial=progress.step - 1, unit="it", dynamic_ncols=True)
-        bar.update(1)
-        bar.set_postfix_str(f"l1 {progress.loss:.4f}")
-        for event in progress.events:
-            bar.write(event)
-
-    result = distill(settings, report)
-    if bar is not None:
-        bar.close()
+    report = _StepBar(args.quiet, lambda p: f"l1 {p.loss:.4f}")
+    try:
+        result = distill(settings, report)
+    finally:
+        report.close()
     print(f"wrote {result.output} ({result.steps} steps, {result.seconds:.0f} s, l1 {result.loss:.4f})")
     return 130 if result.interrupted else 0
 
