@@ -30,6 +30,35 @@ def make_painting(width: int = 64, height: int = 64, seed: int = 1) -> Image.Ima
     return Image.fromarray(palette[stripes], "RGB")
 
 
+def wavy_photo(
+    seed: int = 0, size: tuple[int, int] = (64, 48), frequencies: tuple[float, float] = (2, 8)
+) -> Image.Image:
+    """A smooth, photo-like image of random sine waves per channel."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width] / max(size)
+    channels = [
+        np.sin(x * rng.uniform(*frequencies) + rng.uniform(0, 6)) * np.cos(y * rng.uniform(*frequencies))
+        for _ in range(3)
+    ]
+    array = (np.stack(channels, -1) * 0.4 + 0.5).clip(0, 1)
+    return Image.fromarray((array * 255).astype(np.uint8))
+
+
+def tiny_style_net(width: int = 4, seed: int = 1):
+    """A small random transformer network whose outputs sit inside 0-1 (so clamping hides nothing)."""
+    import torch
+
+    from painterly.feedforward.network import TransformerNet
+
+    torch.manual_seed(seed)
+    net = TransformerNet(width)
+    with torch.no_grad():
+        net.decoder[-1][1].bias.fill_(0.5)
+        net.decoder[-1][1].weight.mul_(0.2)
+    return net.eval()
+
+
 @pytest.fixture
 def photo_path(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from painterly.cli import main
 from painterly.errors import PainterlyError
@@ -16,25 +14,7 @@ from painterly.feedforward.distill import DistillSettings, distill, init_from_te
 from painterly.feedforward.model_file import read_metadata, read_model_file, write_model_file
 from painterly.feedforward.network import TransformerNet
 
-
-def _photo(seed: int, size: tuple[int, int] = (64, 48)) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    h, w = size[1], size[0]
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    channels = [
-        np.sin(x * rng.uniform(2, 8) + rng.uniform(0, 6)) * np.cos(y * rng.uniform(2, 8)) for _ in range(3)
-    ]
-    array = (np.stack(channels, -1) * 0.4 + 0.5).clip(0, 1)
-    return Image.fromarray((array * 255).astype(np.uint8))
-
-
-def _teacher(width: int = 4) -> TransformerNet:
-    torch.manual_seed(3)
-    net = TransformerNet(width)
-    with torch.no_grad():
-        net.decoder[-1][1].bias.fill_(0.5)
-        net.decoder[-1][1].weight.mul_(0.2)
-    return net.eval()
+from .conftest import tiny_style_net, wavy_photo
 
 
 @pytest.fixture
@@ -42,9 +22,11 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
     data = tmp_path / "data"
     data.mkdir()
     for i in range(3):
-        _photo(i).save(data / f"p{i}.png")
+        wavy_photo(i).save(data / f"p{i}.png")
     teacher = write_model_file(
-        tmp_path / "teacher.safetensors", _teacher(), {"name": "tiny", "style": "s.png", "steps": 7}
+        tmp_path / "teacher.safetensors",
+        tiny_style_net(seed=3),
+        {"name": "tiny", "style": "s.png", "steps": 7},
     )
     return teacher, data
 
@@ -67,7 +49,7 @@ def test_student_learns_the_teacher(setup: tuple[Path, Path], tmp_path: Path) ->
 
 
 def test_init_from_teacher_keeps_the_strongest_channels() -> None:
-    teacher = _teacher(4)
+    teacher = tiny_style_net(4, seed=3)
     same = TransformerNet(4)
     init_from_teacher(same, teacher)  # full width: a permutation of the teacher, same function
     x = torch.rand(1, 3, 32, 32)

@@ -15,35 +15,21 @@ from painterly.cli import main
 from painterly.errors import PainterlyError
 from painterly.feedforward import list_models, load_model, stylize
 from painterly.feedforward.model_file import read_metadata, read_model_file, write_model_file
-from painterly.feedforward.network import TransformerNet
 from painterly.feedforward.tiling import stylize_tiled
+
+from .conftest import tiny_style_net, wavy_photo
 
 SHARED_IMAGES = Path(__file__).parents[2] / "shared" / "images"
 
 
 def _photo(size: tuple[int, int] = (70, 53), seed: int = 0) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0 : size[1], 0 : size[0]] / max(size)
-    channels = [
-        np.sin(x * rng.uniform(3, 9) + rng.uniform(0, 6)) * np.cos(y * rng.uniform(3, 9)) for _ in range(3)
-    ]
-    array = (np.stack(channels, -1) * 0.4 + 0.5).clip(0, 1)
-    return Image.fromarray((array * 255).astype(np.uint8))
-
-
-def _net(width: int = 4) -> TransformerNet:
-    torch.manual_seed(1)
-    net = TransformerNet(width)
-    with torch.no_grad():  # move outputs into 0-1 so that clamping hides nothing
-        net.decoder[-1][1].bias.fill_(0.5)
-        net.decoder[-1][1].weight.mul_(0.2)
-    return net.eval()
+    return wavy_photo(seed, size, frequencies=(3, 9))
 
 
 @pytest.fixture
 def model_file(tmp_path: Path) -> Path:
     return write_model_file(
-        tmp_path / "tiny.safetensors", _net(), {"name": "tiny", "style": "s.png", "steps": 0}
+        tmp_path / "tiny.safetensors", tiny_style_net(), {"name": "tiny", "style": "s.png", "steps": 0}
     )
 
 
@@ -51,7 +37,7 @@ def test_model_file_round_trip(model_file: Path) -> None:
     net, meta, others = read_model_file(model_file)
     assert meta["width"] == 4 and meta["name"] == "tiny" and meta["architecture"] == "johnson2016"
     assert others == {}
-    for key, value in _net().state_dict().items():
+    for key, value in tiny_style_net().state_dict().items():
         assert torch.equal(net.state_dict()[key], value)
 
 
@@ -78,7 +64,7 @@ def test_batching_matches_single_images(model_file: Path) -> None:
 
 
 def test_tiled_matches_untiled() -> None:
-    net = _net()
+    net = tiny_style_net()
     image = torch.from_numpy(np.asarray(_photo((300, 220)), np.float32) / 255).permute(2, 0, 1)[None]
     whole = net.stylize_tensor(image)
     tiled = stylize_tiled(net, image, tile=128, overlap=32)
@@ -156,7 +142,7 @@ def test_bad_model_files(
     other = tmp_path / "other.safetensors"
     save_file({"x": torch.zeros(2)}, str(other))
     mismatch = tmp_path / "mismatch.safetensors"
-    write_model_file(mismatch, _net(4), {"name": "m"})
+    write_model_file(mismatch, tiny_style_net(4), {"name": "m"})
     from safetensors.torch import load_file
 
     tensors = load_file(str(mismatch))

@@ -15,17 +15,7 @@ from painterly.cli import main
 from painterly.feedforward.model_file import read_model_file
 from painterly.feedforward.training import TrainSettings, train
 
-
-def _photo(seed: int, size: tuple[int, int] = (64, 48)) -> Image.Image:
-    """A smooth, photo-like test image: gradients and a few blobs."""
-    rng = np.random.default_rng(seed)
-    h, w = size[1], size[0]
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    channels = [
-        np.sin(x * rng.uniform(2, 8) + rng.uniform(0, 6)) * np.cos(y * rng.uniform(2, 8)) for _ in range(3)
-    ]
-    array = (np.stack(channels, -1) * 0.4 + 0.5 + rng.normal(0, 0.03, (h, w, 3))).clip(0, 1)
-    return Image.fromarray((array * 255).astype(np.uint8))
+from .conftest import wavy_photo
 
 
 def _style() -> Image.Image:
@@ -39,7 +29,7 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
     folder = tmp_path / "data" / "nested"
     folder.mkdir(parents=True)
     for i in range(4):
-        _photo(i).save(folder / f"photo{i}.png")
+        wavy_photo(i).save(folder / f"photo{i}.png")
     (folder / "notes.txt").write_text("not an image, ignored")
     style = tmp_path / "style.png"
     _style().save(style)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from painterly.cache import cache_dir
 from painterly.errors import PainterlyError, did_you_mean
 from painterly.feedforward.model_file import SUFFIX, read_metadata
 from painterly.images import open_image, resize_long_side
@@ -37,11 +38,6 @@ SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
 AUTO_TILE_PIXELS = 2500 * 2500
 #: Default tile side (the same as :data:`painterly.feedforward.tiling.TILE`, kept here torch-free).
 TILE = 1024
-
-
-def _cache_dir() -> Path:
-    """The painterly cache (as :func:`painterly.vgg.weights.cache_dir`, without importing torch)."""
-    return Path(os.environ.get("PAINTERLY_CACHE") or Path.home() / ".cache" / "painterly")
 
 
 def images_to_array(images: list[Image.Image]) -> np.ndarray:
@@ -268,7 +264,7 @@ def _cached_onnx(model_path: Path) -> Path:
     import tempfile
 
     digest = hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
-    target = _cache_dir() / "onnx" / f"{model_path.stem}-{digest}.onnx"
+    target = cache_dir() / "onnx" / f"{model_path.stem}-{digest}.onnx"
     if target.is_file():
         return target
     from painterly.feedforward.export import export_onnx  # imports torch: only on a cache miss

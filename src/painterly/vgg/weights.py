@@ -26,6 +26,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from painterly.atomic import atomic_write
+from painterly.cache import cache_dir
 from painterly.errors import PainterlyError, did_you_mean
 from painterly.vgg.layers import ARCHITECTURES, CONVENTIONS, conv_names
 from painterly.vgg.network import VGG
@@ -40,10 +41,6 @@ class VGGWeights:
     state: dict[str, torch.Tensor]
     convention: str
     origin: str
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("PAINTERLY_CACHE") or Path.home() / ".cache" / "painterly")
 
 
 def _cache_path(arch: str, kind: str) -> Path:
