@@ -6,9 +6,15 @@ Each measurement runs in its own process so that peak memory (max RSS) is its ow
 
     python benchmarks/bench_transfer.py                 # 256 and 512 px, 8 iterations each
     python benchmarks/bench_transfer.py --full          # also a whole default 512 px run
+    python benchmarks/bench_transfer.py --paths         # every compute path painterly may choose
 
-Prints seconds per loss evaluation (forward + backward + optimizer step), L-BFGS evaluations per
-iteration (the line search sometimes needs more than one), seconds per iteration and peak RSS.
+Prints the CPU model and the flags that decide its kernels, the torch version and the compute path
+painterly's calibration chose (see painterly.tuning), then seconds per loss evaluation (forward +
+backward + optimizer step), L-BFGS evaluations per iteration (the line search sometimes needs more
+than one), seconds per iteration and peak RSS. ``--paths`` times one loss-network evaluation (VGG
+features, Gram matrices, backward) at the full frame for each candidate path (the minimum of
+``--repeats``), next to the reference network. Try an AVX2-only CPU's kernels on a newer one with
+``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``.
 """
 
 from __future__ import annotations
@@ -142,6 +148,101 @@ def worker(impl: str, size: int, iterations: int) -> dict:
     }
 
 
+def paths_worker(size: int, repeats: int) -> dict:
+    """Seconds per loss-network evaluation at ``size`` for each candidate path and the reference."""
+    import torch
+
+    from painterly.losses import gram_matrix
+    from painterly.optimization import make_settings
+    from painterly.tuning import PATHS, candidates
+    from painterly.vgg.weights import load_vgg
+
+    content, _ = _images(size)
+    s = make_settings(size=size, scales=1, device="cpu")
+    layers = list(dict.fromkeys([*s.content_layers, *s.style_layers]))
+    vgg = load_vgg(s.network)
+    reference = _reference_net()
+    cpu = torch.device("cpu")
+    names = [p.name for p in candidates(cpu, "auto", "auto")]
+
+    def evaluate(name: str) -> float:
+        image = content.clone()
+        if name == "reference":
+            net, path = reference, PATHS["fp32"]
+        else:
+            path = PATHS[name]
+            vgg.to(memory_format=path.memory_format)
+            net = vgg
+            image = image.contiguous(memory_format=path.memory_format)
+        image.requires_grad_(True)
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=path.dtype or torch.float32, enabled=path.dtype is not None):
+            features = net(image, layers)
+            total = sum(gram_matrix(f).square().mean() + f.float().square().mean() for f in features.values())
+        total.backward()
+        return time.perf_counter() - start
+
+    order = ["reference", *names]
+    best = {name: evaluate(name) for name in order}  # warm-up, kept only if nothing beats it
+    for _ in range(repeats):
+        for name in order:  # interleaved: a burst of load elsewhere hits every path alike
+            best[name] = min(best[name], evaluate(name))
+    return {"size": size, "frame": list(content.shape[-2:]), "seconds": best}
+
+
+def _machine_lines() -> list[str]:
+    import os
+
+    import torch
+
+    from painterly.devices import cpu_has_fast_bf16
+    from painterly.tuning import cpu_info
+
+    info = cpu_info()
+    lines = [
+        f"CPU: {info.model}; flags: {' '.join(info.speed_flags) or 'none of note'}; "
+        f"native bf16 (oneDNN): {'yes' if cpu_has_fast_bf16() else 'no'}",
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, ATen kernels "
+        f"{torch.backends.cpu.get_cpu_capability()}, {sys.platform}",
+    ]
+    caps = {k: os.environ[k] for k in ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY") if k in os.environ}
+    if caps:
+        lines.append("capped: " + ", ".join(f"{k}={v}" for k, v in caps.items()))
+    lines.append(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
+    return lines
+
+
+def _chosen_path(size: int) -> str:
+    """Calibrate (or read the cache) as a run at ``size`` would, and say what was chosen."""
+    import torch
+
+    from painterly.optimization import make_settings
+    from painterly.tuning import decide_compute
+    from painterly.vgg.weights import load_vgg
+
+    s = make_settings(size=size, device="cpu")
+    start = time.perf_counter()
+    decision = decide_compute(torch.device("cpu"), load_vgg(s.network), size, s.precision)
+    return f"{decision.describe()} [{time.perf_counter() - start:.1f} s]"
+
+
+def _run_paths(sizes: list[int], repeats: int) -> None:
+    print(f"{'size':>5} {'frame':>9} {'path':>20} {'s/eval':>7} {'vs reference':>13}")
+    for size in sizes:
+        out = subprocess.run(
+            [sys.executable, __file__, "--paths-worker", str(size), str(repeats)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        ref = r["seconds"]["reference"]
+        frame = "x".join(str(x) for x in reversed(r["frame"]))
+        for name, seconds in r["seconds"].items():
+            print(f"{size:>5} {frame:>9} {name:>20} {seconds:>7.3f} {seconds / ref:>12.2f}x", flush=True)
+        print(f"{size:>5} calibration chose: {_chosen_path(size)}", flush=True)
+
+
 def full_run(output: Path) -> dict:
     import painterly
     from painterly.images import save_image
@@ -166,24 +267,34 @@ def main() -> None:
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--iterations", type=int, default=8)
     parser.add_argument("--full", action="store_true", help="also time a whole default 512 px run")
+    parser.add_argument("--paths", action="store_true", help="time every candidate compute path instead")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes per path with --paths")
+    parser.add_argument("--paths-worker", nargs=2, metavar=("SIZE", "REPEATS"), help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "SIZE", "ITERS"), help=argparse.SUPPRESS)
     parser.add_argument("--full-worker", metavar="OUTPUT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker[0], int(args.worker[1]), int(args.worker[2]))))
         return
+    if args.paths_worker:
+        print(json.dumps(paths_worker(int(args.paths_worker[0]), int(args.paths_worker[1]))))
+        return
     if args.full_worker:
         print(json.dumps(full_run(Path(args.full_worker))))
         return
 
-    import torch
-
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {sys.platform}")
+    print("\n".join(_machine_lines()), flush=True)
+    sizes = [int(x) for x in args.sizes.split(",")]
+    if args.paths:
+        _run_paths(sizes, args.repeats)
+        return
+    for size in sizes:
+        print(f"{size:>5} px: painterly runs {_chosen_path(size)}", flush=True)
     print(
         f"{'size':>5} {'impl':>10} {'s/eval':>7} {'evals/iter':>10} {'s/iter':>7} {'peak RSS MB':>12} "
         f"{'s/eval vs ref':>14} {'s/iter vs ref':>14}"
     )
-    for size in [int(x) for x in args.sizes.split(",")]:
+    for size in sizes:
         results = {}
         for impl in ("reference", "painterly"):
             out = subprocess.run(

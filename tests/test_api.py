@@ -13,19 +13,35 @@ def test_import_loads_no_torch_and_no_model() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_public_api_names() -> None:
-    for name in (
-        "transfer",
-        "run_transfer",
-        "Progress",
-        "StopTransfer",
-        "PainterlyError",
-        "stylize",
-        "load_model",
-    ):
-        assert getattr(painterly, name) is not None
-    with pytest.raises(AttributeError):
+def test_public_api_names_resolve_to_the_documented_objects() -> None:
+    import inspect
+
+    from painterly.errors import PainterlyError as Error
+    from painterly.feedforward.inference import load_model, stylize
+    from painterly.optimization import StopTransfer, run_transfer, transfer
+    from painterly.progress import Progress
+
+    expected = {
+        "transfer": transfer,
+        "run_transfer": run_transfer,
+        "Progress": Progress,
+        "StopTransfer": StopTransfer,
+        "PainterlyError": Error,
+        "stylize": stylize,
+        "load_model": load_model,
+    }
+    for name, obj in expected.items():
+        assert getattr(painterly, name) is obj, name
+        assert name in painterly.__all__
+    assert issubclass(painterly.PainterlyError, Exception) and issubclass(painterly.StopTransfer, Exception)
+    assert list(inspect.signature(painterly.transfer).parameters)[:2] == ["content", "style"]
+    with pytest.raises(AttributeError, match="no attribute 'not_a_thing'"):
         painterly.not_a_thing  # noqa: B018
+
+
+def test_every_lazy_name_resolves() -> None:
+    for name in painterly.__all__:
+        assert hasattr(painterly, name), name
 
 
 def test_transfer_accepts_arrays_and_returns_pil() -> None:

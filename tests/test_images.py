@@ -101,3 +101,56 @@ def test_output_path_checks(tmp_path: Path) -> None:
             check_output_path(locked / "out.png")
     with pytest.raises(PainterlyError, match="unknown output format"):
         save_image(Image.new("RGB", (2, 2)), tmp_path / "out.xyz")
+
+
+def test_check_input_file_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
+    from painterly.images import check_input_file
+
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.png"
+    Image.new("RGB", (4, 4)).save(good)
+    (tmp_path / "link.png").symlink_to(good)
+    assert check_input_file(tmp_path / "link.png", "photo") == tmp_path / "link.png"
+    cases = {
+        loop: "photo is a symlink loop",
+        fifo: "photo is a FIFO, not a regular file",
+        tmp_path: "photo is a folder",
+        Path("/dev/null"): "photo is a device or socket",
+        tmp_path / "missing.png": "photo not found",
+    }
+    for path, message in cases.items():
+        with pytest.raises(PainterlyError, match=message):
+            check_input_file(path, "photo")
+        with pytest.raises(PainterlyError, match=message):  # open_image checks before it opens
+            open_image(path, what="photo")
+
+
+def test_names_with_control_characters_are_escaped(tmp_path: Path) -> None:
+    from painterly.errors import shown
+
+    assert shown("a\nb\tc\x1b.png") == "a\\nb\\tc\\x1b.png"
+    assert shown("école.png") == "école.png"
+    assert len(shown("x" * 1000)) == 200
+    with pytest.raises(PainterlyError) as info:
+        open_image(tmp_path / "new\nline.png")
+    assert "\n" not in str(info.value) and "new\\nline.png" in str(info.value)
+
+
+def test_output_checks_before_work(tmp_path: Path) -> None:
+    from painterly.images import check_image_output, image_size
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (30, 20)).save(photo)
+    assert image_size(photo) == (30, 20)
+    assert image_size(tmp_path / "missing.png") is None
+    with pytest.raises(PainterlyError, match="unknown output format '.xyz'"):
+        check_image_output(tmp_path / "out.xyz")
+    with pytest.raises(PainterlyError, match="would overwrite an input"):
+        check_image_output(photo, [photo])
+    os.link(photo, tmp_path / "hard.png")
+    with pytest.raises(PainterlyError, match="would overwrite an input"):
+        check_image_output(tmp_path / "hard.png", [photo])
+    assert check_image_output(tmp_path / "new.jpg", [photo]) == tmp_path / "new.jpg"

@@ -1,3 +1,5 @@
+from unittest.mock import patch
+
 import numpy as np
 import pytest
 import torch
@@ -5,8 +7,8 @@ from PIL import Image
 
 from painterly.errors import PainterlyError
 from painterly.images import pil_to_tensor
-from painterly.losses import PerceptualLoss
-from painterly.optimization import StopTransfer, make_settings, run_transfer, scale_sizes, transfer
+from painterly.losses import LossTerm, PerceptualLoss, loss_values
+from painterly.optimization import Painter, StopTransfer, make_settings, run_transfer, scale_sizes, transfer
 from painterly.vgg import load_vgg
 
 from .conftest import make_painting, make_photo
@@ -28,8 +30,8 @@ def _style_and_content_loss(
     )
     loss.set_content(pil_to_tensor(content))
     loss.set_style([pil_to_tensor(style)])
-    _, parts = loss(pil_to_tensor(image))
-    return parts.style, parts.content
+    parts = loss_values(loss(pil_to_tensor(image)))
+    return parts["style"], parts["content"]
 
 
 def test_short_run_paints_the_style_and_keeps_the_content() -> None:
@@ -62,7 +64,7 @@ def test_progress_callback_and_stop_keeps_best() -> None:
 
     result = run_transfer(make_photo(), make_painting(), make_settings(iterations=50, **FAST), callback)
     assert result.interrupted and result.image.size == (64, 48)
-    assert seen[0].scale == 1 and seen[0].losses.style > seen[-1].losses.style
+    assert seen[0].scale == 1 and seen[0].losses["style"] > seen[-1].losses["style"]
     assert all(p.total_steps == 50 for p in seen)
 
 
@@ -70,15 +72,20 @@ def test_multiscale_pyramid_and_output_size() -> None:
     assert scale_sizes(300, None) == [300]
     assert scale_sizes(512, None) == [256, 362, 512]
     assert scale_sizes(1024, 2) == [256, 1024]
-    sizes = []
-    result = run_transfer(
-        make_photo(80, 60),
-        make_painting(),
-        make_settings(size=80, scales=2, iterations=2, precision="fp32"),
-        lambda p: sizes.append(p.size),
+    seen: list[tuple[int, tuple[int, int]]] = []
+    settings = make_settings(
+        scales=2,
+        iterations=2,
+        optimizer="adam",
+        content_layers=["relu1_1"],
+        style_layers=["relu1_1"],
+        **{**FAST, "size": 300},
     )
-    assert sizes[0] == (80, 60) or sizes[0][0] < 80
-    assert result.image.size == (80, 60)
+    result = run_transfer(
+        make_photo(80, 60), make_painting(), settings, lambda p: seen.append((p.scale, p.size))
+    )
+    assert list(dict.fromkeys(seen)) == [(1, (256, 192)), (2, (300, 225))]
+    assert result.image.size == (300, 225)
 
 
 def test_adam_and_multiple_styles_and_colour_modes() -> None:
@@ -122,8 +129,108 @@ def test_bad_settings_fail_before_work() -> None:
 
 
 def test_non_finite_loss_stops_with_a_clear_error() -> None:
-    with pytest.raises(PainterlyError, match="loss became"):
+    with pytest.raises(PainterlyError, match="loss became inf at iteration 1;"):
         transfer(make_photo(), make_painting(), style_weight=1e38, iterations=3, **FAST)
+
+
+class _NanAfter(LossTerm):
+    """A pixel term that turns NaN at its ``after``-th evaluation."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after, self.calls = after, 0
+
+    def forward(self, image: torch.Tensor, features) -> torch.Tensor:  # noqa: ANN001
+        self.calls += 1
+        value = image.mean() * 0
+        return value + float("nan") if self.calls >= self.after else value
+
+
+def test_non_finite_loss_names_the_real_iteration() -> None:
+    settings = make_settings(
+        iterations=6, optimizer="adam", content_layers=["relu1_1"], style_layers=["relu1_1"], **FAST
+    )
+    painter = Painter(settings, make_painting())
+    with pytest.raises(PainterlyError, match="loss became nan at iteration 4;"):
+        painter.paint(make_photo(), extra_terms={"broken": (_NanAfter(4), 1.0)})
+
+
+def test_painter_computes_style_targets_once_and_paints_many() -> None:
+    settings = make_settings(iterations=2, optimizer="adam", **FAST)
+    painter = Painter(settings, make_painting())
+    calls = []
+    original = PerceptualLoss.style_grams
+
+    def spy(self, image):  # noqa: ANN001, ANN202
+        calls.append(image.shape)
+        return original(self, image)
+
+    with patch.object(PerceptualLoss, "style_grams", spy):
+        first = painter.paint(make_photo())
+        second = painter.paint(make_photo(seed=5))
+    assert len(calls) == 1
+    assert first.image.size == second.image.size == (64, 48)
+    assert not np.array_equal(np.asarray(first.image), np.asarray(second.image))
+
+
+def test_painter_gives_run_transfers_image_and_builds_vgg_only_as_deep_as_needed() -> None:
+    settings = make_settings(
+        iterations=3, content_layers=["relu2_2"], style_layers=["relu1_1", "relu2_1"], **FAST
+    )
+    painter = Painter(settings, make_painting())
+    assert painter.criterion.network.last_layer == "relu2_2"
+    assert Painter(make_settings(**FAST), make_painting()).criterion.network.last_layer == "relu5_1"
+    a = painter.paint(make_photo()).image
+    b = run_transfer(make_photo(), make_painting(), settings).image
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_warm_start_and_extra_term_by_name() -> None:
+    settings = make_settings(iterations=2, optimizer="adam", **FAST)
+    painter = Painter(settings, make_painting())
+    init = torch.rand(1, 3, 48, 64)
+    first: list[torch.Tensor] = []
+    names: list[list[str]] = []
+
+    def callback(p) -> None:  # noqa: ANN001
+        if not first:
+            first.append(p.tensor.clone())
+        names.append(list(p.losses))
+
+    painter.paint(make_photo(), init=init, callback=callback, extra_terms={"broken": (_NanAfter(99), 2.0)})
+    assert torch.allclose(first[0], init)  # evaluated before the first step: exactly the given start
+    assert names[0] == ["content", "style", "tv", "broken", "total"]
+    assert list(painter.criterion.terms) == ["content", "style", "tv"]  # extra terms are per call
+
+
+def test_full_content_mask_equals_unmasked_style() -> None:
+    settings = make_settings(iterations=1, optimizer="adam", **FAST)
+    painter = Painter(settings, make_painting(), style_masks=[None])
+    plain: list[dict[str, float]] = []
+    masked: list[dict[str, float]] = []
+    painter.paint(make_photo(), callback=lambda p: plain.append(p.losses))
+    white = Image.new("RGB", (64, 48), "white")
+    painter.paint(make_photo(), callback=lambda p: masked.append(p.losses), content_masks=[white])
+    assert masked[0]["style"] == pytest.approx(plain[0]["style"], rel=1e-4)
+    with pytest.raises(PainterlyError, match="1 style images but 2 content masks"):
+        painter.paint(make_photo(), content_masks=[white, white])
+
+
+def test_content_masks_paint_each_style_in_its_region() -> None:
+    red, blue = Image.new("RGB", (32, 32), (220, 20, 20)), Image.new("RGB", (32, 32), (20, 20, 220))
+    left = Image.new("RGB", (32, 32), "black")
+    left.paste((255, 255, 255), (0, 0, 16, 32))
+    right = Image.eval(left, lambda v: 255 - v)
+    grey = Image.new("RGB", (32, 32), (128, 128, 128))
+    settings = make_settings(
+        iterations=30, optimizer="adam", content_weight=0.0, tv_weight=0, **{**FAST, "size": 32}
+    )
+    out = np.asarray(Painter(settings, [red, blue]).paint(grey, content_masks=[left, right]).image).astype(
+        float
+    )
+    left_half, right_half = out[:, :14], out[:, 18:]
+    assert left_half[..., 0].mean() - left_half[..., 2].mean() > 20  # redder than blue on the left
+    assert right_half[..., 2].mean() - right_half[..., 0].mean() > 20  # bluer on the right
 
 
 @pytest.mark.slow

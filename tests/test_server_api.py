@@ -17,7 +17,6 @@ pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from painterly.losses import LossParts  # noqa: E402
 from painterly.optimization import StopTransfer, TransferResult  # noqa: E402
 from painterly.progress import Progress  # noqa: E402
 from painterly.server import ServerSettings, create_app  # noqa: E402
@@ -65,9 +64,16 @@ class FakeRunner:
 
 
 def _progress(step: int, total: int, size: tuple[int, int]) -> Progress:
-    return Progress(
-        step, total, step, total, 1, 1, size, LossParts(1.0, 2.0, 3.0), torch.rand(1, 3, size[1], size[0])
-    )
+    return Progress(step, total, step, total, 1, 1, size, _losses(), torch.rand(1, 3, size[1], size[0]))
+
+
+def _losses():
+    """Named loss values, as the painter reports them (a dict with "total"; LossParts before issue 7)."""
+    try:
+        from painterly.losses import LossParts
+    except ImportError:
+        return {"content": 1.0, "style": 2.0, "tv": 3.0, "total": 6.0}
+    return LossParts(1.0, 2.0, 3.0)
 
 
 @pytest.fixture
@@ -76,7 +82,12 @@ def settings(tmp_path):
 
 
 def make_client(settings, runner=None, **kwargs) -> TestClient:
-    return TestClient(create_app(settings, runner=runner or FakeRunner(), **kwargs))
+    return local_client(create_app(settings, runner=runner or FakeRunner(), **kwargs))
+
+
+def local_client(app) -> TestClient:
+    """A client that calls the app as http://localhost (the default Host allow-list is loopback names)."""
+    return TestClient(app, base_url="http://localhost")
 
 
 def submit(client, *, styles: int = 1, data: dict | None = None, content: bytes | None = None, **kw):
@@ -140,7 +151,7 @@ def test_submit_poll_stream_and_fetch(settings):
 
 def test_real_transfer_end_to_end(settings):
     """The real run_transfer on tiny images: the library, not a fake, behind the API."""
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         response = submit(client, data={"size": "32", "iterations": "2"})
         assert response.status_code == 202, response.text
         job = wait_for(client, response.json()["id"], timeout=120)
@@ -212,12 +223,12 @@ def test_result_before_done_is_409_and_unknown_job_404(settings):
         ({"content": b""}, "content image is empty"),
         ({"data": {"size": "abc"}}, "size"),
         ({"data": {"size": "5000"}}, "size must be at most"),
-        ({"data": {"iterations": "0"}}, "iterations must be a positive"),
+        ({"data": {"iterations": "0"}}, "iterations must be at least 1"),
         ({"data": {"iterations": "5000"}}, "iterations must be at most 1000"),
         ({"data": {"preserve_colors": "lumnance"}}, "did you mean 'luminance'"),
-        ({"data": {"init": "/etc/passwd"}}, "init must be one of"),
+        ({"data": {"init": "/etc/passwd"}}, "unknown init"),
         ({"data": {"style_blend": "1,2"}}, "1 style image(s) but 2 blend weight(s)"),
-        ({"data": {"style_blend": "x"}}, "style blend must be"),
+        ({"data": {"style_blend": "x"}}, "style blend weight must be a number"),
         ({"data": {"style_weight": "-1"}}, "must not be negative"),
         ({"data": {"optimizer": "sgd"}}, "unknown optimizer"),
         ({"data": {"preset": "nope"}}, "nope"),
@@ -355,7 +366,8 @@ def test_health_and_config_come_from_the_library(settings):
         page = client.get("/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert "default-src 'self'" in page.headers["content-security-policy"]
-        assert client.get("/docs").status_code == 200
+        assert client.get("/docs").status_code == 404  # off by default: it loads scripts from a CDN
+        assert client.get("/redoc").status_code == 404
         assert "/api/jobs" in client.get("/openapi.json").json()["paths"]
 
 
@@ -431,7 +443,7 @@ def test_real_feedforward_module_is_listed(settings):
     feedforward = pytest.importorskip("painterly.feedforward")
     if not hasattr(feedforward, "list_models") or not hasattr(feedforward, "load_model"):
         pytest.skip("painterly.feedforward has no list_models/load_model yet")
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         models = client.get("/api/models").json()["models"]
         assert [m["name"] for m in models] == [m["name"] for m in feedforward.list_models()]
         if not models:
@@ -448,12 +460,13 @@ def test_real_feedforward_module_is_listed(settings):
 def test_serve_command_binds_loopback_by_default(tmp_path, monkeypatch):
     import argparse
 
-    import uvicorn
-
     from painterly.cli import serve
+    from painterly.server import serving
 
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr(
+        serving, "serve", lambda app, host, port: calls.append((app, {"host": host, "port": port}))
+    )
     monkeypatch.setenv("PAINTERLY_TOKEN", "from-env")
     parser = argparse.ArgumentParser()
     serve.register(parser.add_subparsers())
@@ -481,3 +494,284 @@ def test_omitted_options_take_the_library_defaults(settings):
     from painterly.optimization import make_settings
 
     assert runner.calls[0][2].iterations == make_settings().iterations
+
+
+# -- issue 10: abuse and bad input ------------------------------------------------------------------
+
+
+def test_cancelled_queued_job_frees_its_queue_slot(settings):
+    runner = FakeRunner(gated=True)
+    with make_client(settings, runner) as client:
+        first = submit(client).json()["id"]
+        assert runner.running.wait(10)
+        queued = [submit(client).json()["id"] for _ in range(settings.max_queue)]
+        assert submit(client).status_code == 429
+        assert client.post(f"/api/jobs/{queued[0]}/cancel").json()["status"] == "cancelled"
+        assert client.get("/api/health").json()["queued"] == settings.max_queue - 1
+        late = submit(client)
+        assert late.status_code == 202, late.text
+        assert late.json()["queue_position"] == settings.max_queue
+        runner.gate.set()
+        for job_id in (first, *queued[1:], late.json()["id"]):
+            assert wait_for(client, job_id)["status"] == "done"
+        assert len(runner.calls) == 1 + settings.max_queue
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"seed": str(10**30)}, "seed must be at most"),
+        ({"seed": "1e3"}, "seed must be a whole number"),
+        ({"scales": "9"}, "scales must be at most 8"),
+        ({"size": "1024", "iterations": "1000", "scales": "8"}, "megapixel-iterations"),
+        ({"tv_form": "squarred"}, "unknown form field 'tv_form'"),
+        ({"bogus": "1"}, "unknown form field 'bogus'"),
+        ({"style_blend": "0"}, "must not all be zero"),
+    ],
+)
+def test_settings_checked_before_decoding(settings, data, message):
+    runner = FakeRunner()
+    with make_client(settings, runner) as client:
+        response = submit(client, data=data, content=b"not an image: never decoded")
+        assert response.status_code == 400, response.text
+        assert message in response.json()["detail"]
+        assert runner.calls == []
+
+
+def test_long_values_are_not_echoed_back(settings):
+    with make_client(settings) as client:
+        for field in ("preset", "optimizer", "size", "bogus" * 10_000):
+            response = submit(client, data={field: "x" * 500_000})
+            assert response.status_code == 400, response.text[:200]
+            assert len(response.json()["detail"]) < 600
+
+
+def test_host_allow_list_and_cross_origin_writes(tmp_path):
+    settings = ServerSettings(data_dir=tmp_path, devices=("cpu",))
+    with make_client(settings) as client:
+        assert client.get("/api/health").status_code == 200  # Host: localhost
+        assert client.get("/api/health", headers={"Host": "127.0.0.1:8000"}).status_code == 200
+        assert client.get("/api/health", headers={"Host": "[::1]:8000"}).status_code == 200
+        rebound = client.get("/api/jobs", headers={"Host": "attacker.example:8000"})
+        assert rebound.status_code == 421 and "--allow-host" in rebound.json()["detail"]
+        assert client.get("/", headers={"Host": "attacker.example"}).status_code == 421
+        # A cross-site form POST (the browser sends Origin) creates nothing.
+        forged = submit(client, headers={"Origin": "https://evil.example"})
+        assert forged.status_code == 403
+        assert submit(client, headers={"Origin": "null"}).status_code == 403
+        assert submit(client, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+        assert client.get("/api/jobs").json()["jobs"] == []
+        same = submit(client, headers={"Origin": "http://localhost"})
+        assert same.status_code == 202, same.text
+    configured = ServerSettings(data_dir=tmp_path / "b", devices=("cpu",), allowed_hosts=("painter.lan",))
+    with make_client(configured) as client:
+        assert client.get("/api/health", headers={"Host": "painter.lan:8000"}).status_code == 200
+        assert client.get("/api/health").status_code == 421
+    with make_client(ServerSettings(data_dir=tmp_path / "c", devices=("cpu",), token="t0k")) as client:
+        # With a token, a rebinding page still gets nothing without it; any name is answered.
+        headers = {"Host": "192.168.1.5:8000", "Authorization": "Bearer t0k"}
+        assert client.get("/api/health", headers=headers).status_code == 200
+
+
+def test_security_headers_on_every_response(settings):
+    with make_client(settings) as client:
+        for path in ("/", "/static/index.html", "/static/app.js", "/api/health", "/api/jobs/nope-nope-nope"):
+            response = client.get(path)
+            assert "frame-ancestors 'none'" in response.headers["content-security-policy"], path
+            assert response.headers["x-content-type-options"] == "nosniff", path
+            assert response.headers["x-frame-options"] == "DENY", path
+            assert response.headers["referrer-policy"] == "no-referrer", path
+        assert (
+            client.get("/api/health", headers={"Host": "evil.example"}).headers["x-frame-options"] == "DENY"
+        )
+
+
+def test_api_docs_only_when_asked(tmp_path):
+    settings = ServerSettings(data_dir=tmp_path, devices=("cpu",), api_docs=True)
+    with make_client(settings) as client:
+        docs = client.get("/docs")
+        assert docs.status_code == 200 and "cdn.jsdelivr.net" in docs.headers["content-security-policy"]
+        assert "cdn.jsdelivr.net" not in client.get("/").headers["content-security-policy"]
+
+
+def test_blank_token_and_bad_retention_are_refused(tmp_path):
+    from painterly.errors import PainterlyError
+
+    for token in ("", "   "):
+        with pytest.raises(PainterlyError, match="blank"):
+            ServerSettings(data_dir=tmp_path, token=token)
+    for hours in (float("nan"), float("inf"), 1e-9, 0.0, -1.0, 1e30):
+        with pytest.raises(PainterlyError, match="retention hours"):
+            ServerSettings(data_dir=tmp_path, retention_hours=hours)
+
+
+def test_existing_data_folder_keeps_its_mode(tmp_path):
+    import os
+    import stat
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    ServerSettings(data_dir=shared).prepare()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert stat.S_IMODE((shared / "results").stat().st_mode) == 0o700  # created by the server: private
+    fresh = tmp_path / "new" / "data"
+    ServerSettings(data_dir=fresh).prepare()
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+
+
+def test_token_in_query_is_redacted_from_the_access_log(tmp_path, caplog):
+    import logging
+
+    create_app(ServerSettings(data_dir=tmp_path, devices=("cpu",), token="s3cret-value"))
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:5000",
+            "GET",
+            "/api/jobs/abc/events?token=s3cret-value&x=1",
+            "1.1",
+            200,
+        )
+    assert "s3cret-value" not in caplog.text
+    assert "token=[redacted]&x=1" in caplog.text
+
+
+def test_fast_tab_colours_are_the_ones_the_stylizer_takes(settings):
+    backend = FakeFeedforward()
+    with make_client(settings, stylize_backend=backend) as client:
+        config = client.get("/api/config").json()
+        assert config["stylize"]["preserve_colors"] == ["none", "luminance"]
+        files = {"image": ("photo.png", png_bytes(), "image/png")}
+        response = client.post(
+            "/api/stylize", files=files, data={"model": "mosaic", "preserve_colors": "histogram"}
+        )
+        assert response.status_code == 400 and "luminance" in response.json()["detail"]
+        assert backend.loaded == []
+
+
+class PickyModel(FakeModel):
+    """Fails like a network with reflection padding on a tiny image (the real one raises RuntimeError)."""
+
+    def stylize(self, image, *, size=None, preserve_colors="none"):
+        if min(image.size) <= 4:
+            raise RuntimeError("Padding size should be less than the corresponding input dimension")
+        return super().stylize(image, size=size, preserve_colors=preserve_colors)
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (1, 1), (3, 40), (400, 2)])
+def test_stylize_tiny_images_are_a_400_not_a_500(settings, shape):
+    backend = FakeFeedforward()
+    backend.load_model = lambda name, device="auto": PickyModel(name)
+    with make_client(settings, stylize_backend=backend) as client:
+        files = {"image": ("tiny.png", png_bytes(*shape), "image/png")}
+        response = client.post("/api/stylize", files=files, data={"model": "mosaic"})
+        assert response.status_code == 400, response.text
+        assert "shorter side" in response.json()["detail"]
+
+
+def test_stylize_busy_answers_429_at_once_and_health_stays_quick(settings):
+    gate, started = threading.Event(), threading.Event()
+
+    class SlowModel(FakeModel):
+        def stylize(self, image, *, size=None, preserve_colors="none"):
+            started.set()
+            gate.wait(20)
+            return super().stylize(image, size=size)
+
+    backend = FakeFeedforward()
+    backend.load_model = lambda name, device="auto": SlowModel(name)
+    files = {"image": ("photo.png", png_bytes(), "image/png")}
+    with make_client(settings, stylize_backend=backend) as client:
+        first: list = []
+        worker = threading.Thread(
+            target=lambda: first.append(client.post("/api/stylize", files=files, data={"model": "mosaic"}))
+        )
+        worker.start()
+        assert started.wait(10)
+        began = time.monotonic()
+        busy = [client.post("/api/stylize", files=files, data={"model": "mosaic"}) for _ in range(5)]
+        assert all(r.status_code == 429 and int(r.headers["retry-after"]) >= 1 for r in busy)
+        assert client.get("/api/health").status_code == 200
+        assert time.monotonic() - began < 3.0
+        gate.set()
+        worker.join(20)
+        assert first[0].status_code == 200
+
+
+def test_stylize_results_are_kept_under_a_quota(tmp_path):
+    settings = ServerSettings(data_dir=tmp_path, devices=("cpu",), stylize_keep=2)
+    with make_client(settings, stylize_backend=FakeFeedforward()) as client:
+        files = {"image": ("photo.png", png_bytes(), "image/png")}
+        ids = [
+            client.post("/api/stylize", files=files, data={"model": "mosaic"}).headers["x-painterly-job"]
+            for _ in range(4)
+        ]
+        assert [client.get(f"/api/jobs/{i}").status_code for i in ids] == [404, 404, 200, 200]
+        assert len(list(settings.results_dir.iterdir())) == 2
+
+
+def test_uploads_are_decoded_small(tmp_path):
+    """A big JPEG is decoded at a reduced scale (draft mode), a 16-bit PNG reduced before conversion,
+    EXIF orientation kept, and a request's total pixels capped before anything is decoded."""
+    from painterly.errors import PainterlyError
+    from painterly.server.uploads import Upload, check_headers, decode_shrunk
+
+    big = Image.new("RGB", (4000, 3000), (200, 100, 50))
+    jpeg = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the upright image is 3000x4000
+    big.save(jpeg, format="JPEG", exif=exif)
+    loads = []
+    original_load = Image.Image.load
+
+    def spy(self):  # the size Pillow actually decodes at
+        loads.append(self.size)
+        return original_load(self)
+
+    try:
+        Image.Image.load = spy
+        small = decode_shrunk(Upload(io.BytesIO(jpeg.getvalue()), "photo", 400), max_pixels=40_000_000)
+    finally:
+        Image.Image.load = original_load
+    assert small.size == (300, 400) and small.mode == "RGB"
+    assert loads and max(w * h for w, h in loads) <= 1000 * 750  # 1/4 scale, not 12 MP
+    deep = io.BytesIO()
+    Image.fromarray(np.full((600, 800), 40000, dtype=np.uint16)).save(deep, format="PNG")
+    grey = decode_shrunk(Upload(deep, "deep", 100), max_pixels=40_000_000)
+    assert grey.size == (100, 75) and abs(grey.getpixel((5, 5))[0] - 40000 * 255 // 65535) <= 1
+    pngs = [Upload(io.BytesIO(png_bytes(100, 100)), f"image {i}", 64) for i in range(3)]
+    check_headers(pngs, max_pixels=10_000, max_request_pixels=30_000)
+    with pytest.raises(PainterlyError, match="together"):
+        check_headers(pngs, max_pixels=10_000, max_request_pixels=29_999)
+
+
+def test_serve_refuses_remote_without_token(tmp_path, monkeypatch):
+    import argparse
+
+    from painterly.cli import serve
+    from painterly.errors import PainterlyError
+    from painterly.server import serving
+
+    calls = []
+    monkeypatch.setattr(serving, "serve", lambda app, host, port: calls.append(app))
+    monkeypatch.delenv("PAINTERLY_TOKEN", raising=False)
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+
+    def run(*argv):
+        args = parser.parse_args(["serve", "--data", str(tmp_path), "--device", "cpu", *argv])
+        return args.handler(args)
+
+    with pytest.raises(PainterlyError, match="--allow-remote-without-token"):
+        run("--host", "0.0.0.0")
+    assert calls == []
+    with pytest.raises(PainterlyError, match="blank"):
+        run("--host", "0.0.0.0", "--token", " ")
+    for bad in (["--retention-hours", "nan"], ["--retention-hours", "1e-9"], ["--max-upload-mb", "nan"]):
+        with pytest.raises(PainterlyError):
+            run(*bad)
+    assert run("--host", "0.0.0.0", "--token", "abc") == 0
+    assert run("--host", "0.0.0.0", "--allow-remote-without-token", "--allow-host", "painter.lan") == 0
+    assert calls[-1].state.settings.allowed_hosts == ("painter.lan",)
+    assert run("--api-docs") == 0 and calls[-1].state.settings.api_docs

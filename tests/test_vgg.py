@@ -104,13 +104,40 @@ def test_user_weights_file_safetensors_and_pth(tmp_path: Path) -> None:
 
 
 def test_user_weights_never_unpickles_objects(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
     class Evil:
         def __reduce__(self):
-            return (print, ("pwned",))
+            return (open, (str(marker), "w"))
 
     torch.save({"x": Evil()}, tmp_path / "evil.pth")
-    with pytest.raises(PainterlyError, match="cannot read weights file"):
+    with pytest.raises(PainterlyError, match="cannot read weights file .* never unpickles") as info:
         load_weights("vgg19", tmp_path / "evil.pth")
+    assert not marker.exists() and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda s: s.pop("features.5.bias"), "no features.5.bias"),
+        (lambda s: s.update({"features.0.weight": torch.zeros(64, 1, 3, 3)}), r"needs \(64, 3, 3, 3\)"),
+        (lambda s: s.update({"features.0.bias": torch.zeros(3)}), r"conv1_1.bias has shape \(3,\)"),
+        (lambda s: s.update({"features.a.weight": s.pop("features.0.weight")}), "found 15"),
+    ],
+)
+def test_user_weights_with_wrong_keys_or_shapes(tmp_path: Path, change, message: str) -> None:
+    state = _torchvision_state("vgg19")
+    change(state)
+    save_file(state, str(tmp_path / "bad.safetensors"))
+    with pytest.raises(PainterlyError, match=message):
+        load_weights("vgg19", tmp_path / "bad.safetensors")
+
+
+def test_download_refuses_a_cache_that_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cache").write_text("x")
+    monkeypatch.setenv("PAINTERLY_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(PainterlyError, match="is not a folder"):
+        download_weights("vgg19-caffe", progress=False)
 
 
 def test_missing_weights_say_how_to_get_them(empty_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,10 @@
 
 import sys
 
-from painterly.cli import main
+try:
+    from painterly.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the package itself is still importing
+    print("painterly: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -5,16 +5,13 @@ from __future__ import annotations
 import torch
 
 from painterly.errors import PainterlyError, did_you_mean
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from painterly.settings import DEVICES as DEVICES  # re-exported
+from painterly.settings import PRECISIONS, check_device_name
 
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` takes CUDA, then Apple MPS, then the CPU. ``cuda:1`` style names are accepted."""
-    base = name.split(":")[0]
-    if base not in DEVICES:
-        raise PainterlyError(f"unknown device {name!r}{did_you_mean(name, DEVICES)}")
+    base = check_device_name(name).split(":")[0]
     mps = getattr(torch.backends, "mps", None)
     mps_ok = bool(mps and mps.is_available())
     if base == "auto":
@@ -29,7 +26,10 @@ def pick_device(name: str = "auto") -> torch.device:
         raise PainterlyError(
             "MPS was asked for but is not available (needs Apple silicon and a torch build for it)"
         )
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise PainterlyError(f"unknown device {name[:60]!r}") from None
 
 
 def cpu_has_fast_bf16() -> bool:

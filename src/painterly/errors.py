@@ -30,3 +30,14 @@ def check_weight(name: str, value: object) -> float:
     if number < 0:
         raise PainterlyError(f"{name} must not be negative, got {value!r}")
     return number
+
+
+def shown(text: object, limit: int = 200) -> str:
+    """``text`` (often a file name) made safe for a one-line message: control characters such as a
+    newline are escaped, and very long text is cut."""
+    value = str(text)
+    if not value.isprintable():
+        value = "".join(
+            ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in value
+        )
+    return value if len(value) <= limit else value[: limit - 3] + "..."

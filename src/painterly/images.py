@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
@@ -14,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
 
 from painterly.atomic import atomic_write
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, shown
 
 if TYPE_CHECKING:
     import torch
@@ -51,17 +53,60 @@ def open_image(source: ImageInput, *, max_pixels: int = MAX_PIXELS, what: str = 
     if isinstance(source, bytes | bytearray | memoryview):
         return decode_image(bytes(source), max_pixels=max_pixels, what=what)
     if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        if not path.exists():
-            raise PainterlyError(f"{what} not found: {path}")
-        if path.is_dir():
-            raise PainterlyError(f"{what} is a folder, not an image file: {path}")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise PainterlyError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-        return decode_image(data, max_pixels=max_pixels, what=f"{what} {path}")
+        path = check_input_file(source, what)
+        return decode_image(read_input_file(path, what), max_pixels=max_pixels, what=f"{what} {shown(path)}")
     raise PainterlyError(f"{what}: expected a path, PIL image or array, got {type(source).__name__}")
+
+
+def check_input_file(path: str | os.PathLike, what: str) -> Path:
+    """Refuse, with one line and before opening it, an input that is not a readable regular file.
+
+    A FIFO or a device would block or stream forever, a folder or a symlink loop would end in a
+    traceback: every command that reads a user's file calls this first.
+    """
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise PainterlyError(f"{what} not found: {shown(path)}") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PainterlyError(f"{what} is a symlink loop: {shown(path)}") from None
+        raise PainterlyError(f"cannot read {what} {shown(path)}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise PainterlyError(f"{what} is a folder, not a file: {shown(path)}")
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+        raise PainterlyError(f"{what} is {kind}, not a regular file: {shown(path)}")
+    return path
+
+
+def read_input_file(path: str | os.PathLike, what: str) -> bytes:
+    """The bytes of a checked input; opened without blocking, so a FIFO swapped in is refused too."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise PainterlyError(f"cannot read {what} {shown(path)}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise PainterlyError(f"{what} is not a regular file: {shown(path)}")
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise PainterlyError(f"cannot read {what} {shown(path)}: {exc.strerror or exc}") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """Width and height from an image file's header (nothing decoded), or None if unreadable."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                width, height = image.size
+                rotated = image.getexif().get(0x0112) in (5, 6, 7, 8)  # EXIF rotation by 90 degrees
+    except Exception:  # noqa: BLE001 - decoding reports the real problem later, in one line
+        return None
+    return (height, width) if rotated else (width, height)
 
 
 def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, what: str = "image") -> Image.Image:
@@ -156,17 +201,50 @@ def check_output_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.exists():
-        raise PainterlyError(f"output folder does not exist: {folder}")
+        raise PainterlyError(f"output folder does not exist: {shown(folder)}")
     if not folder.is_dir():
-        raise PainterlyError(f"output folder is not a folder: {folder}")
+        raise PainterlyError(f"output folder is not a folder: {shown(folder)}")
     try:  # a real probe: os.access says yes to root even on read-only file systems
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError:
-        raise PainterlyError(f"output folder is not writable: {folder}") from None
+        raise PainterlyError(f"output folder is not writable: {shown(folder)}") from None
     if path.is_dir():
-        raise PainterlyError(f"output path is a folder: {path}")
+        raise PainterlyError(f"output path is a folder: {shown(path)}")
     return path
+
+
+def check_not_an_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> Path:
+    """An output may never overwrite one of the inputs (the same path, a symlink or a hard link)."""
+    output = Path(output)
+    if not output.exists():
+        return output
+    for item in inputs:
+        try:
+            same = os.path.samefile(output, item)
+        except OSError:
+            same = False
+        if same:
+            raise PainterlyError(f"output {shown(output)} would overwrite an input ({shown(item)})")
+    return output
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The Pillow format an output path's extension asks for; one line if it is not one we write."""
+    suffix = Path(path).suffix.lower()
+    fmt = _FORMATS.get(suffix)
+    if fmt is None:
+        raise PainterlyError(
+            f"unknown output format '{shown(suffix or Path(path).name)}' for {shown(path)}; "
+            f"use one of {', '.join(sorted(_FORMATS))}"
+        )
+    return fmt
+
+
+def check_image_output(path: str | os.PathLike, inputs: Iterable[str | os.PathLike] = ()) -> Path:
+    """Everything about an output image that can fail, checked before any work: format, folder, inputs."""
+    image_format(path)
+    return check_not_an_input(check_output_path(path), inputs)
 
 
 _FORMATS = {
@@ -188,11 +266,7 @@ def save_image(
     For PNG, ``metadata`` goes into text chunks; other formats ignore it.
     """
     path = check_output_path(path)
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise PainterlyError(
-            f"unknown output format {path.suffix!r} for {path}; use one of {', '.join(sorted(_FORMATS))}"
-        )
+    fmt = image_format(path)
     kwargs: dict[str, object] = {}
     if fmt == "PNG" and metadata:
         info = PngImagePlugin.PngInfo()

@@ -8,7 +8,6 @@ import torch
 from PIL import Image
 
 from painterly.images import tensor_to_pil
-from painterly.losses import LossParts
 
 
 @dataclass
@@ -16,7 +15,9 @@ class Progress:
     """The state of an image optimization after one iteration.
 
     ``step`` counts iterations over all scales (1-based) out of ``total_steps``;
-    ``iteration`` counts within the current scale.
+    ``iteration`` counts within the current scale. ``losses`` holds the weighted value of every
+    loss term by name (``content``, ``style``, ``tv``, any extra term) and ``total``, their sum:
+    renderers show whatever names arrive.
     """
 
     step: int
@@ -26,7 +27,7 @@ class Progress:
     scale: int
     scales: int
     size: tuple[int, int]
-    losses: LossParts
+    losses: dict[str, float]
     tensor: torch.Tensor = field(repr=False)
     #: Loss-network evaluations so far at this scale (L-BFGS's line search may take several).
     evaluations: int = 0

@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module with ``register(subparsers)``; ``transfer`` is the
 default, so ``painterly photo.jpg --style painting.jpg -o out.png`` works without naming it.
-User errors print one line and exit with code 2; Ctrl-C exits with 130.
+User errors print one line and exit with code 2; Ctrl-C (and SIGTERM during ``transfer``) exits
+with 130.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, shown
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("transfer", "feedforward", "serve", "weights")
+COMMAND_MODULES = ("transfer", "train", "distill", "stylize", "export", "models", "video", "serve", "weights")
 DEFAULT_COMMAND = "transfer"
 
 
@@ -23,7 +25,7 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse whose usage errors are one line and exit code 2, like every other user error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        print(f"{self.prog}: error: {shown(message, limit=1000)} (see --help)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -42,6 +44,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console entry point. Ctrl-C at any moment, even while torch is still being imported,
+    ends with one line and exit code 130; every user error with one line and exit code 2."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("painterly: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    # Pillow's own bomb warning would print before our one-line error (we enforce a pixel limit).
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
@@ -54,11 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except PainterlyError as exc:
-        print(f"painterly: error: {exc}", file=sys.stderr)
+        print(f"painterly: error: {shown(exc, limit=1000)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("painterly: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

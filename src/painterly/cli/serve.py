@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import importlib.util
 import ipaddress
+import math
 import os
 import sys
 from pathlib import Path
@@ -28,8 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="start the web UI and HTTP API",
-        description="Serve the web page and the HTTP API (OpenAPI docs at /docs). Binds to 127.0.0.1 unless "
-        "told otherwise; set a token before exposing it to a network.",
+        description="Serve the web page and the HTTP API. Binds to 127.0.0.1 unless told otherwise; "
+        "any other address needs a token.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default: {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
@@ -40,6 +41,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"folder for job records and results (default: ${DATA_ENV} or ~/.local/share/painterly/server)",
     )
     parser.add_argument("--token", help=f"require this token on every API call (default: ${TOKEN_ENV})")
+    parser.add_argument(
+        "--allow-remote-without-token",
+        action="store_true",
+        help="bind a non-loopback --host without a token (anyone who can reach it can use it)",
+    )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        metavar="NAME",
+        help="answer requests for this Host name (default: loopback names without a token, any with one; "
+        "'*' for any); repeatable",
+    )
     parser.add_argument(
         "--device",
         action="append",
@@ -56,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-upload-mb",
         type=float,
         metavar="MB",
-        help=f"largest request (default: {_default('max_upload_bytes') // 2**20})",
+        help=f"largest request (default: {_default('max_upload_bytes') // 2**20})",  # type: ignore[operator]
     )
     parser.add_argument(
         "--max-size",
@@ -68,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--max-iterations",
         type=int,
         metavar="N",
-        help=f"most iterations allowed (default: {_default('max_iterations')})",
+        help=f"most iterations per scale allowed (default: {_default('max_iterations')})",
     )
     parser.add_argument(
         "--retention-hours",
@@ -82,21 +95,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="ORIGIN",
         help="allow cross-origin calls from ORIGIN (default: none, CORS off); repeatable",
     )
+    parser.add_argument(
+        "--api-docs",
+        action="store_true",
+        help="serve interactive API docs at /docs and /redoc (they load scripts from a CDN)",
+    )
     parser.set_defaults(handler=run)
 
 
 def settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from painterly.server.config import TOKEN_ENV, ServerSettings
 
+    token = args.token
+    if token is not None and not token.strip():
+        raise PainterlyError("--token must not be blank")
     options: dict[str, object] = {
-        "token": args.token or os.environ.get(TOKEN_ENV) or None,
+        "token": token or os.environ.get(TOKEN_ENV) or None,
         "devices": tuple(args.device or ("auto",)),
         "cors_origins": tuple(args.cors_origin or ()),
+        "api_docs": bool(args.api_docs),
     }
+    if args.allow_host:
+        options["allowed_hosts"] = tuple(args.allow_host)
     if args.data is not None:
         options["data_dir"] = args.data
     if args.max_upload_mb is not None:
-        options["max_upload_bytes"] = int(args.max_upload_mb * 2**20)
+        if not (math.isfinite(args.max_upload_mb) and 0 < args.max_upload_mb <= 1024 * 1024):
+            raise PainterlyError(f"--max-upload-mb must be a positive number, got {args.max_upload_mb}")
+        options["max_upload_bytes"] = max(1, int(args.max_upload_mb * 2**20))
     for name in ("max_queue", "max_size", "max_iterations", "retention_hours"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
@@ -113,19 +139,22 @@ def run(args: argparse.Namespace) -> int:
         raise PainterlyError(f"port must be between 1 and 65535, got {args.port}")
     settings = settings_from_args(args)
     if not _is_loopback(args.host) and not settings.token:
+        if not args.allow_remote_without_token:
+            raise PainterlyError(
+                f"serving on {args.host} needs a token (--token or $PAINTERLY_TOKEN); "
+                "to serve it to your network without one, add --allow-remote-without-token"
+            )
         print(
-            f"painterly: warning: serving on {args.host} without a token; anyone who can reach it can use it "
-            "(set --token or $PAINTERLY_TOKEN)",
+            f"painterly: warning: serving on {args.host} without a token; anyone who can reach it can use it",
             file=sys.stderr,
         )
-    import uvicorn
-
     from painterly.server import create_app
+    from painterly.server.serving import serve
 
     app = create_app(settings)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"painterly: serving on http://{host}:{args.port}/ (data in {settings.data_dir})", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    serve(app, args.host, args.port)
     return 0
 
 

@@ -3,22 +3,83 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
 import json
+import os
+import signal
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from painterly.errors import PainterlyError, check_weight
+from painterly.errors import PainterlyError
+
+#: ``--help`` titles of the settings' groups (:data:`painterly.settings.GROUPS`).
+GROUP_TITLES = {
+    "basic": "basic options",
+    "loss": "loss weights",
+    "layers": "layers and network",
+    "optimization": "optimization",
+    "output-and-other": "output and other",
+}
 
 
-def _default(name: str) -> str:
-    """Defaults shown in --help come from the library's own settings (one place defines a default)."""
-    from painterly.settings import TransferSettings
+def add_setting_options(
+    parser: argparse.ArgumentParser, names: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Add one option per declared setting (or only ``names``), grouped as the README groups them.
 
-    value = {f.name: f for f in dataclasses.fields(TransferSettings)}[name].default
-    if isinstance(value, tuple):
-        value = ",".join(value)
-    return f" (default: {value})"
+    Every option is parsed as text and checked by :mod:`painterly.settings`, so that a bad value
+    gets the library's one-line message (with a "did you mean"); help and defaults come from the
+    declaration. Returns the argument groups by group name, for commands that add their own options.
+    """
+    from painterly.settings import GROUPS, SETTING_FIELDS
+
+    groups = {name: parser.add_argument_group(GROUP_TITLES[name]) for name in GROUPS}
+    for field in SETTING_FIELDS:
+        if not field.flags or (names is not None and field.name not in names):
+            continue
+        text = f"{field.help} (default: {field.shown_default()})"
+        if field.kind == "bool":
+            groups[field.group].add_argument(
+                *field.flags, dest=field.name, action=argparse.BooleanOptionalAction, help=text
+            )
+            continue
+        metavar = field.metavar
+        if metavar is None and field.choices is not None and not field.open_choices:
+            metavar = "{" + ",".join(field.choices) + "}"
+        groups[field.group].add_argument(
+            *field.flags, dest=field.name, type=_parser_for(field), metavar=metavar, help=text
+        )
+    return groups
+
+
+def _parser_for(field: Any) -> Callable[[str], Any]:
+    """An argparse ``type``: every occurrence of an option is checked as it is parsed."""
+    from painterly.settings import parse_value
+
+    def parse(text: str) -> Any:
+        try:
+            return parse_value(field, text)
+        except PainterlyError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = field.kind  # argparse names the type in some messages
+    return parse
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """The validated :class:`~painterly.settings.TransferSettings` of parsed options."""
+    from painterly.settings import SETTING_FIELDS, make_settings, parse_value
+
+    options: dict[str, Any] = {}
+    for field in SETTING_FIELDS:
+        value = getattr(args, field.name, None)
+        if value is None:
+            continue
+        options[field.name] = value if not isinstance(value, str) else parse_value(field, value)
+    preset = options.pop("preset", None)
+    return make_settings(preset, **options)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "matrices match the style image(s). The default command: 'painterly photo.jpg --style x.jpg'.",
     )
     p.add_argument("content", help="the content photo")
-    basic = p.add_argument_group("basic options")
+    groups = add_setting_options(p)
+    basic = groups["basic"]
     basic.add_argument(
         "-s",
         "--style",
@@ -39,108 +101,52 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="style image; repeat for several styles",
     )
     basic.add_argument("-o", "--output", help="output image (.png, .jpg, ...; default: CONTENT_styled.png)")
-    basic.add_argument("--size", type=int, help="long side of the output in px" + _default("size"))
-    basic.add_argument(
-        "--iterations",
-        type=int,
-        help="iterations per scale (default: 300 at one scale, 100 per scale coarse to fine)",
-    )
-    basic.add_argument(
-        "--preset", help="named settings: classic, keras-example (explicit options override it)"
-    )
-    weights = p.add_argument_group("loss weights")
-    weights.add_argument("--content-weight", help="content loss weight" + _default("content_weight"))
-    weights.add_argument("--style-weight", help="style loss weight" + _default("style_weight"))
-    weights.add_argument("--tv-weight", help="total-variation weight" + _default("tv_weight"))
-    weights.add_argument(
-        "--tv-form", choices=["squared", "power1.25"], help="TV loss form" + _default("tv_form")
-    )
-    weights.add_argument(
-        "--style-blend", help="comma-separated blend weights, one per --style (default: equal)"
-    )
-    weights.add_argument(
-        "--style-scale", help="style image size relative to the output" + _default("style_scale")
-    )
-    layers = p.add_argument_group("layers and network")
-    layers.add_argument(
-        "--content-layers", help="comma-separated, optionally NAME:WEIGHT" + _default("content_layers")
-    )
-    layers.add_argument(
-        "--style-layers", help="comma-separated, optionally NAME:WEIGHT" + _default("style_layers")
-    )
-    layers.add_argument("--network", choices=["vgg19", "vgg16"], help="loss network" + _default("network"))
-    layers.add_argument(
-        "--weights",
-        metavar="FILE",
-        help="your own VGG weights (torchvision layout, .pth or "
-        ".safetensors; expects torchvision's RGB normalization unless --weights-convention caffe)",
-    )
-    layers.add_argument("--pooling", choices=["max", "avg"], help="pooling layers" + _default("pooling"))
-    optim = p.add_argument_group("optimization")
-    optim.add_argument("--optimizer", choices=["lbfgs", "adam"], help="optimizer" + _default("optimizer"))
-    optim.add_argument("--learning-rate", help="step size (Adam: pixels in 0-1 units; default 0.02)")
-    optim.add_argument(
-        "--init", help="starting image: content, noise, style or an image path" + _default("init")
-    )
-    optim.add_argument(
-        "--seed", type=int, help="random seed; same seed and settings, same pixels" + _default("seed")
-    )
-    optim.add_argument(
-        "--scales",
-        type=int,
-        help="coarse-to-fine scales (default: 1 up to 400 px, else steps of sqrt(2) from 256 px)",
-    )
-    output = p.add_argument_group("output")
-    output.add_argument(
-        "--preserve-colors",
-        choices=["none", "luminance", "histogram"],
-        help="keep the photo's colours" + _default("preserve_colors"),
-    )
+    output = groups["output-and-other"]
     output.add_argument("--save-every", type=int, metavar="N", help="also save the image every N iterations")
     output.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    other = p.add_argument_group("other")
-    other.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps" + _default("device"))
-    other.add_argument(
-        "--precision",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help="loss network precision (auto: bf16 on CPUs with native bf16)" + _default("precision"),
-    )
-    layers.add_argument(
-        "--weights-convention",
-        choices=["caffe", "torchvision"],
-        help="input convention of --weights (default: torchvision)",
-    )
     p.set_defaults(handler=run)
 
     demo = subparsers.add_parser(
         "demo", help="paint a built-in example (scikit-image's cat photo, a painting painterly makes)"
     )
     demo.add_argument("-o", "--output", default="demo.png", help="output image (default: demo.png)")
-    demo.add_argument("--size", type=int, help="long side of the output in px" + _default("size"))
-    demo.add_argument("--iterations", type=int, help="iterations per scale (default: automatic)")
+    add_setting_options(demo, ("size", "iterations"))
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Write the example inputs next to the output, then run a default transfer on them."""
-    from painterly.examples import example_painting, example_photo
-    from painterly.images import check_output_path, save_image
+    """Write the example inputs next to the output, then run a default transfer on them.
 
-    output = check_output_path(args.output)
-    content = save_image(example_photo(), output.with_name(f"{output.stem}_photo.png"))
-    style = save_image(example_painting(), output.with_name(f"{output.stem}_painting.png"))
-    if not args.quiet:
-        print(f"example photo {content}, example painting {style}", file=sys.stderr)
+    Everything that can be checked is checked before the examples are written, and they are
+    removed again if the run fails, so that a bad option leaves nothing behind.
+    """
+    from painterly.examples import example_painting, example_photo
+    from painterly.images import check_image_output, save_image
+
+    output = check_image_output(args.output)
+    settings_from_args(args)
+    inputs = [output.with_name(f"{output.stem}_photo.png"), output.with_name(f"{output.stem}_painting.png")]
+    existed = {path for path in inputs if path.exists()}
     transfer_args = register_namespace(
-        content=str(content),
-        style=[str(style)],
+        content=str(inputs[0]),
+        style=[str(inputs[1])],
         output=str(output),
         size=args.size,
         iterations=args.iterations,
         quiet=args.quiet,
     )
-    return run(transfer_args)
+    try:
+        save_image(example_photo(), inputs[0])
+        save_image(example_painting(), inputs[1])
+        if not args.quiet:
+            print(f"example photo {inputs[0]}, example painting {inputs[1]}", file=sys.stderr)
+        return run(transfer_args)
+    except BaseException:
+        for path in inputs:
+            if path not in existed:
+                path.unlink(missing_ok=True)
+        raise
 
 
 def register_namespace(**values: object) -> argparse.Namespace:
@@ -153,70 +159,96 @@ def register_namespace(**values: object) -> argparse.Namespace:
     return namespace
 
 
-def _layers(text: str | None, what: str) -> list[str] | dict[str, float] | None:
-    if text is None:
-        return None
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise PainterlyError(f"--{what}-layers is empty")
-    if any(":" in item for item in items):
-        out = {}
-        for item in items:
-            name, _, weight = item.partition(":")
-            out[name] = check_weight(f"weight of {what} layer {name}", weight or 1.0)
-        return out
-    return items
-
-
-def _number(text: str | None, name: str) -> float | None:
-    return None if text is None else check_weight(name, text)
-
-
 def default_output(content: str) -> Path:
     path = Path(content)
     return path.with_name(f"{path.stem}_styled.png")
 
 
-def run(args: argparse.Namespace) -> int:
-    from painterly.images import check_output_path, save_image
-    from painterly.optimization import run_transfer
-    from painterly.settings import make_settings
+def _check_inputs(args: argparse.Namespace, settings: Any) -> list[Path]:
+    """Every file the run will read: present, a regular file (no FIFO, folder or loop)."""
+    from painterly.images import check_input_file
+    from painterly.settings import INITS
 
-    output = Path(args.output) if args.output else default_output(args.content)
-    check_output_path(output)
-    inputs = {Path(p).resolve() for p in [args.content, *args.style]}
-    if output.resolve() in inputs:
-        raise PainterlyError(f"output {output} would overwrite an input image")
-    blend = None
-    if args.style_blend is not None:
-        blend = [check_weight("style blend weight", b) for b in args.style_blend.split(",")]
+    inputs = [check_input_file(args.content, "content image")]
+    inputs += [check_input_file(style, "style image") for style in args.style]
+    if isinstance(settings.init, str) and settings.init not in INITS:
+        inputs.append(check_input_file(settings.init, "init image"))
+    if settings.weights is not None:
+        inputs.append(check_input_file(settings.weights, "weights file"))
+    return inputs
+
+
+def _check_memory(content: Path, settings: Any) -> None:
+    """Refuse an output too large for this machine's memory, from the image header (no decoding)."""
+    from painterly.images import image_size
+    from painterly.settings import check_memory
+
+    if not str(settings.device).startswith(("auto", "cpu")):
+        return  # a GPU's memory is only known to torch; it reports an out-of-memory error itself
+    size = image_size(content)
+    if size is None:
+        return  # unreadable: decoding reports it properly
+    width, height = size
+    scale = settings.size / max(width, height)
+    if settings.square:
+        width = height = settings.size
+    else:
+        width, height = max(1, round(width * scale)), max(1, round(height * scale))
+    check_memory(width, height, _physical_memory())
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class _Signals:
+    """SIGTERM stops the run like Ctrl-C (the best image so far is written, exit code 130); while
+    the result is being written, a SIGTERM is only noted, so that the image is still completed."""
+
+    def __init__(self) -> None:
+        self.writing = False
+        self.terminated = False
+        self.previous: Any = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.terminated = True
+        if not self.writing:
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_Signals]:
+        try:
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            yield self
+            return
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    signals = _Signals()
+    with signals.installed():
+        return _run(args, signals)
+
+
+def _run(args: argparse.Namespace, signals: _Signals) -> int:
+    from painterly.images import check_image_output, save_image
+
+    settings = settings_from_args(args)
     if args.save_every is not None and args.save_every < 1:
         raise PainterlyError("--save-every must be a positive whole number")
-    settings = make_settings(
-        args.preset,
-        size=args.size,
-        iterations=args.iterations,
-        content_weight=_number(args.content_weight, "content weight"),
-        style_weight=_number(args.style_weight, "style weight"),
-        tv_weight=_number(args.tv_weight, "TV weight"),
-        tv_form=args.tv_form,
-        style_blend=blend,
-        style_scale=_number(args.style_scale, "style scale"),
-        content_layers=_layers(args.content_layers, "content"),
-        style_layers=_layers(args.style_layers, "style"),
-        network=args.network,
-        weights=args.weights,
-        pooling=args.pooling,
-        optimizer=args.optimizer,
-        learning_rate=_number(args.learning_rate, "learning rate"),
-        init=args.init,
-        seed=args.seed,
-        scales=args.scales,
-        preserve_colors=args.preserve_colors,
-        device=args.device,
-        precision=args.precision,
-        weights_convention=args.weights_convention,
-    )
+    inputs = _check_inputs(args, settings)
+    output = check_image_output(args.output or default_output(args.content), inputs)
+    _check_memory(inputs[0], settings)
+
+    from painterly.optimization import run_transfer
+
     reporter = _Reporter(quiet=args.quiet, save_every=args.save_every, output=output)
     try:
         result = run_transfer(args.content, args.style, settings, reporter, catch_interrupt=True)
@@ -232,8 +264,9 @@ def run(args: argparse.Namespace) -> int:
         "painterly:seconds": f"{result.seconds:.1f}",
         "painterly:interrupted": str(result.interrupted).lower(),
     }
+    signals.writing = True
     save_image(result.image, output, metadata)
-    if result.interrupted:
+    if result.interrupted or signals.terminated:
         print(f"painterly: interrupted; saved the best image so far to {output}", file=sys.stderr)
         return 130
     if not args.quiet:
@@ -266,7 +299,7 @@ class _Reporter:
             losses = progress.losses
             self.bar.set_postfix_str(
                 f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]} "
-                f"content {losses.content:.3g} style {losses.style:.3g} tv {losses.tv:.3g}",
+                + " ".join(f"{name} {value:.3g}" for name, value in losses.items() if name != "total"),
                 refresh=False,
             )
         every = self.save_every

@@ -9,10 +9,13 @@ Public API::
 
 Training: :func:`train` with :class:`TrainSettings`; distilling a trained model into a smaller,
 faster one: :func:`distill` with :class:`DistillSettings`; export: :func:`export_onnx`.
-Modules: ``network`` (the transformer net), ``model_file`` (safetensors + JSON metadata),
-``data`` (image folders, random crops), ``training``, ``distill``, ``inference``, ``tiling``,
-``export``, ``onnx_backend``. Importing this package imports no torch; neither do ``inference``,
-``model_file`` and ``onnx_backend`` until a torch model is loaded.
+Modules: ``architectures`` (the catalog of network kinds model files name), ``network`` (the
+transformer net), ``model_file`` (safetensors + JSON metadata), ``catalog`` (finding models by
+name), ``backends`` (torch or onnxruntime, cached ONNX exports), ``data`` (image folders, random
+crops), ``loop`` (the training loop every trainer shares), ``training``, ``distill``, ``inference``,
+``tiling``, ``export``, ``onnx_backend``, ``files`` and ``signals``. Importing this package imports
+no torch; neither do ``inference``, ``catalog``, ``backends``, ``model_file`` and ``onnx_backend``
+until a torch model is loaded.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ from typing import TYPE_CHECKING, Any
 _LAZY = {
     "StyleModel": "painterly.feedforward.inference",
     "load_model": "painterly.feedforward.inference",
-    "list_models": "painterly.feedforward.inference",
+    "list_models": "painterly.feedforward.catalog",
+    "resolve_model": "painterly.feedforward.catalog",
+    "pick_backend": "painterly.feedforward.backends",
     "stylize": "painterly.feedforward.inference",
     "TransformerNet": "painterly.feedforward.network",
     "TrainSettings": "painterly.feedforward.training",
-    "TrainProgress": "painterly.feedforward.training",
+    "TrainProgress": "painterly.feedforward.loop",
     "TrainResult": "painterly.feedforward.training",
     "train": "painterly.feedforward.training",
     "DistillSettings": "painterly.feedforward.distill",
@@ -36,12 +41,15 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from painterly.feedforward.backends import pick_backend
+    from painterly.feedforward.catalog import list_models, resolve_model
     from painterly.feedforward.distill import DistillSettings, distill
     from painterly.feedforward.export import export_onnx
-    from painterly.feedforward.inference import StyleModel, list_models, load_model, stylize
+    from painterly.feedforward.inference import StyleModel, load_model, stylize
+    from painterly.feedforward.loop import TrainProgress
     from painterly.feedforward.model_file import read_metadata
     from painterly.feedforward.network import TransformerNet
-    from painterly.feedforward.training import TrainProgress, TrainResult, TrainSettings, train
+    from painterly.feedforward.training import TrainResult, TrainSettings, train
 
 
 def __getattr__(name: str) -> Any:
@@ -63,7 +71,9 @@ __all__ = [
     "export_onnx",
     "list_models",
     "load_model",
+    "pick_backend",
     "read_metadata",
+    "resolve_model",
     "stylize",
     "train",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import random
-import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +41,8 @@ def find_images(folder: str | os.PathLike) -> list[Path]:
 class CropSampler:
     """Random square crops of ``size`` px with mild scale jitter and horizontal flips.
 
-    Unreadable images are skipped with one warning each and counted in :attr:`skipped`; if no
-    image can be read at all, :class:`PainterlyError`.
+    Unreadable images are skipped silently and listed in :attr:`bad` (with the reason), for one
+    summary at the end (:func:`skipped_summary`); if no image can be read at all, :class:`PainterlyError`.
     """
 
     def __init__(self, files: list[Path], size: int, *, seed: int = 0, rank: int = 0) -> None:
@@ -50,20 +50,21 @@ class CropSampler:
         self.size = size
         self.seed = seed
         self.rank = rank
-        self.bad: set[Path] = set()
+        self.bad: dict[Path, str] = {}
         self._cache: dict[Path, Image.Image] = {}
         self._use_cache = len(self.files) <= CACHE_FILES
         if not any(self._probe(path) for path in self.files):
-            raise PainterlyError(f"none of the {len(self.files)} image files could be read (all corrupt?)")
+            raise PainterlyError(
+                f"none of the {len(self.files)} image files could be read (all corrupt?): "
+                + skipped_summary(self.bad, limit=3)
+            )
 
     @property
     def skipped(self) -> int:
         return len(self.bad)
 
     def _skip(self, path: Path, reason: str) -> None:
-        if path not in self.bad:
-            self.bad.add(path)
-            warnings.warn(f"skipping unreadable image {path}: {reason}", stacklevel=3)
+        self.bad.setdefault(path, " ".join(reason.split())[:200])
 
     def _probe(self, path: Path) -> bool:
         """Header check: cheap, catches files that are not images at all."""
@@ -127,3 +128,12 @@ class CropSampler:
         """The batch for ``step`` (0-based): the same on every run with the same seed and rank."""
         rng = random.Random(f"{self.seed}:{self.rank}:{step}")
         return torch.stack([self.crop(rng) for _ in range(batch_size)])
+
+
+def skipped_summary(paths: Iterable[Path], limit: int = 5) -> str:
+    """One line naming the skipped images: ``skipped 7 unreadable images: a.jpg, b.png, ... (+2 more)``."""
+    names = [Path(p).name for p in paths]
+    shown = ", ".join(repr(n)[1:-1] for n in names[:limit])
+    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    noun = "image" if len(names) == 1 else "images"
+    return f"skipped {len(names)} unreadable {noun}: {shown}{more}"

@@ -17,27 +17,28 @@ model) and on Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
-import platform
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from painterly.devices import pick_device, pick_precision
 from painterly.errors import PainterlyError, check_weight
+from painterly.feedforward.catalog import ONNX_SUFFIX, resolve_model
 from painterly.feedforward.data import CropSampler, find_images
+from painterly.feedforward.files import refuse_overwriting_inputs
+from painterly.feedforward.loop import LossLog, Runtime, TrainProgress, run_loop, run_metadata, workdir
 from painterly.feedforward.model_file import read_model_file, write_model_file
 from painterly.feedforward.network import TransformerNet, parse_width
 from painterly.images import check_output_path
 
 INITS = ("teacher", "random")
+
+#: Distillation reports the same progress as training: losses ``l1`` (and ``perceptual``) and ``total``.
+DistillProgress = TrainProgress
 
 
 @dataclass
@@ -69,16 +70,6 @@ class DistillSettings:
 
 
 @dataclass
-class DistillProgress:
-    step: int
-    total_steps: int
-    loss: float
-    seconds: float
-    rate: float
-    events: list[str] = field(default_factory=list)
-
-
-@dataclass
 class DistillResult:
     output: Path
     steps: int
@@ -86,6 +77,7 @@ class DistillResult:
     interrupted: bool
     loss: float
     net: TransformerNet = field(repr=False)
+    skipped: list[Path] = field(default_factory=list)
 
 
 def validate_distill_settings(s: DistillSettings) -> None:
@@ -101,10 +93,17 @@ def validate_distill_settings(s: DistillSettings) -> None:
         raise PainterlyError("learning rate must be positive")
     if s.init not in INITS:
         raise PainterlyError(f"unknown init {s.init!r} (use one of {', '.join(INITS)})")
-    if s.max_seconds is not None and s.max_seconds <= 0:
-        raise PainterlyError(f"max seconds must be positive, got {s.max_seconds}")
+    if s.max_seconds is not None and not (
+        isinstance(s.max_seconds, int | float) and math.isfinite(s.max_seconds) and s.max_seconds > 0
+    ):
+        raise PainterlyError(f"the time limit must be a positive number of minutes, got {s.max_seconds!r}")
     parse_width(s.width)
     check_output_path(s.output)
+
+
+def default_workdir(output: str | os.PathLike) -> Path:
+    output = Path(output)
+    return output.with_name(output.name.split(".")[0] + ".distill")
 
 
 def _keep(scores: torch.Tensor, count: int) -> torch.Tensor:
@@ -165,63 +164,35 @@ def init_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:
     copy_conv(sdec[2][1], dec[2][1], rgb, keep_dec2)
 
 
-def _hardware(device: torch.device) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    info: dict[str, Any] = {"device": device.type, "cpu": cpu, "cpu_count": os.cpu_count()}
-    info["torch_threads"] = torch.get_num_threads()
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
-
 def distill(
-    settings: DistillSettings, callback: Callable[[DistillProgress], None] | None = None
+    settings: DistillSettings, callback: Callable[[TrainProgress], None] | None = None
 ) -> DistillResult:
     """Train a student of ``settings.width`` to reproduce ``settings.teacher``; returns when done,
     after ``max_seconds``, or after Ctrl-C / SIGTERM (the model is written in every case)."""
-    from painterly.feedforward.inference import resolve_model
-    from painterly.feedforward.training import _sigterm_as_interrupt
-
     s = settings
     validate_distill_settings(s)
     teacher_path = resolve_model(s.teacher)
-    if teacher_path.suffix == ".onnx":
+    if teacher_path.suffix == ONNX_SUFFIX:
         raise PainterlyError("the teacher must be a painterly model file (.safetensors), not an ONNX file")
-    teacher, teacher_meta, _ = read_model_file(teacher_path)
-    files = find_images(s.data)
-    sampler = CropSampler(files, s.image_size, seed=s.seed)
-    device = pick_device(s.device)
     output = Path(s.output)
-    workdir = Path(s.workdir) if s.workdir else output.with_name(output.name.split(".")[0] + ".distill")
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise PainterlyError(f"cannot create folder {workdir}: {exc.strerror or exc}") from None
+    refuse_overwriting_inputs(output, [teacher_path])
+    teacher, teacher_meta, _ = read_model_file(teacher_path)
+    if not isinstance(teacher, TransformerNet):
+        raise PainterlyError(f"{teacher_path}: only {TransformerNet.__name__} teachers can be distilled")
+    files = find_images(s.data)
+    refuse_overwriting_inputs(output, files)
+    runtime = Runtime(s.device, s.precision)
+    device = runtime.device
+    sampler = CropSampler(files, s.image_size, seed=s.seed)
 
     torch.manual_seed(s.seed)
     student = TransformerNet(s.width)
     if s.init == "teacher":
         init_from_teacher(student, teacher)
-    teacher = teacher.to(device).eval()
+    teacher = runtime.place(teacher).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
-    student = student.to(device).train()
-    amp_dtype = pick_precision(s.precision, device)
-    channels_last = device.type == "cpu"
-    if channels_last:
-        teacher.to(memory_format=torch.channels_last)
-        student.to(memory_format=torch.channels_last)
-
-    def autocast() -> Any:
-        return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
+    student = runtime.place(student).train()
 
     perceptual = None
     if s.perceptual_weight > 0:
@@ -230,9 +201,7 @@ def distill(
 
         loss_info = teacher_meta.get("loss") or {}
         network = str(loss_info.get("network", "vgg16"))
-        vgg = load_vgg(network, last_layer="relu2_2", device=device)
-        if channels_last:
-            vgg.to(memory_format=torch.channels_last)
+        vgg = runtime.place(load_vgg(network, last_layer="relu2_2", device=device))
         perceptual = PerceptualLoss(
             vgg, ["relu2_2"], [], content_weight=s.perceptual_weight, style_weight=0.0, tv_weight=0.0
         )
@@ -245,95 +214,75 @@ def distill(
     keep = ("name", "style", "style_sha256", "style_image_size", "style_size", "loss")
     base = {k: teacher_meta[k] for k in keep if k in teacher_meta}
     base["name"] = s.name or teacher_meta.get("name") or teacher_path.stem
-    hardware = _hardware(device)
-
-    def metadata(step: int, seconds: float, loss: float) -> dict[str, Any]:
-        from painterly import __version__
-
-        return {
-            **base,
-            "steps": step,
-            "training_seconds": round(seconds, 1),
-            "painterly_version": __version__,
-            "distilled_from": {
-                "teacher": teacher_path.name,
-                "teacher_sha256": teacher_sha,
-                "teacher_width": teacher.width,
-                "teacher_steps": teacher_meta.get("steps"),
-                "teacher_training_seconds": teacher_meta.get("training_seconds"),
-                "teacher_training": teacher_meta.get("training"),
-            },
-            "training": {
-                "method": "distillation",
-                "loss": "l1" + (f" + {s.perceptual_weight} x relu2_2 content" if perceptual else ""),
-                "final_l1": round(loss, 5),
-                "init": s.init,
-                "batch_size": s.batch_size,
-                "image_size": s.image_size,
-                "learning_rate": s.learning_rate,
-                "schedule": f"cosine over {s.iterations} steps",
-                "seed": s.seed,
-                "images": len(files),
-                "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "float32",
-                **hardware,
-            },
-        }
-
-    log = open(workdir / "losses.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-    started = time.monotonic()
-    step = 0
-    interrupted = False
+    base["distilled_from"] = {
+        "teacher": teacher_path.name,
+        "teacher_sha256": teacher_sha,
+        "teacher_width": teacher.width,
+        "teacher_steps": teacher_meta.get("steps"),
+        "teacher_training_seconds": teacher_meta.get("training_seconds"),
+        "teacher_training": teacher_meta.get("training"),
+    }
+    training = {
+        "method": "distillation",
+        "loss": "l1" + (f" + {s.perceptual_weight} x relu2_2 content" if perceptual else ""),
+        "init": s.init,
+        "batch_size": s.batch_size,
+        "image_size": s.image_size,
+        "learning_rate": s.learning_rate,
+        "schedule": f"cosine over {s.iterations} steps",
+        "seed": s.seed,
+        "images": len(files),
+        "precision": runtime.precision_name,
+        **runtime.hardware(),
+    }
     recent: list[float] = []
-    try:
-        with _sigterm_as_interrupt():
-            while step < s.iterations:
-                batch = sampler.batch(step, s.batch_size).to(device)
-                if channels_last:
-                    batch = batch.contiguous(memory_format=torch.channels_last)
-                with torch.no_grad(), autocast():
-                    target = teacher(batch).float().clamp(0, 1)
-                with autocast():
-                    output_t = student(batch).float()
-                pixel = F.l1_loss(output_t, target)
-                total = pixel
-                if perceptual is not None:
-                    with autocast():
-                        wanted = perceptual.content_features(target)
-                        extra, _ = perceptual(output_t, content_features=wanted)
-                    total = total + extra.float()
-                value = total.item()
-                if not math.isfinite(value):
-                    raise PainterlyError(f"the loss became {value} at step {step}; lower the learning rate")
-                optimizer.zero_grad(set_to_none=True)
-                total.backward()
-                optimizer.step()
-                schedule.step()
-                step += 1
-                recent = (recent + [pixel.item()])[-s.log_every :]
-                seconds = time.monotonic() - started
-                events = []
-                if step % s.log_every == 0 or step == s.iterations:
-                    mean = sum(recent) / len(recent)
-                    log.write(json.dumps({"step": step, "l1": mean, "seconds": round(seconds, 2)}) + "\n")
-                    log.flush()
-                if step % s.checkpoint_every == 0 and step < s.iterations:
-                    write_model_file(output, student, metadata(step, seconds, sum(recent) / len(recent)))
-                    events.append(f"model saved at step {step}")
-                if callback is not None:
-                    rate = step / max(seconds, 1e-9)
-                    callback(DistillProgress(step, s.iterations, pixel.item(), seconds, rate, events))
-                if s.max_seconds is not None and seconds >= s.max_seconds:
-                    break
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        log.close()
-    seconds = time.monotonic() - started
+
+    def save(step: int, seconds: float) -> str:
+        loss = sum(recent) / len(recent) if recent else float("nan")
+        metadata = run_metadata({**base, "training": {**training, "final_l1": round(loss, 5)}}, step, seconds)
+        write_model_file(output, student, metadata)
+        return f"model saved at step {step}"
+
+    def step_function(step: int) -> dict[str, float]:
+        batch = runtime.layout(sampler.batch(step, s.batch_size).to(device))
+        with torch.no_grad(), runtime.autocast():
+            target = teacher(batch).float().clamp(0, 1)
+        with runtime.autocast():
+            result = student(batch).float()
+        pixel = F.l1_loss(result, target)
+        total = pixel
+        losses = {"l1": pixel.item()}
+        if perceptual is not None:
+            with runtime.autocast():
+                perceptual.set_content(target)
+                extra = perceptual(result)["total"]
+            total = total + extra.float()
+            losses["perceptual"] = float(extra.item())
+        losses["total"] = total.item()
+        if math.isfinite(losses["total"]):
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            schedule.step()
+            recent[:] = (recent + [losses["l1"]])[-s.log_every :]
+        return losses
+
+    with workdir(Path(s.workdir) if s.workdir else default_workdir(output)) as folder:
+        outcome = run_loop(
+            step_function,
+            total_steps=s.iterations,
+            log=LossLog(folder / "losses.jsonl"),
+            log_every=s.log_every,
+            periodic=[(s.checkpoint_every, save)],
+            callback=callback,
+            max_seconds=s.max_seconds,
+        )
+        student.eval()
+        if outcome.step > 0:
+            save(outcome.step, outcome.seconds)
     loss = sum(recent) / len(recent) if recent else float("nan")
-    student.eval()
-    if step > 0:
-        write_model_file(output, student, metadata(step, seconds, loss))
-    return DistillResult(output, step, seconds, interrupted, loss, student)
+    skipped = sorted(sampler.bad)
+    return DistillResult(output, outcome.step, outcome.seconds, outcome.interrupted, loss, student, skipped)
 
 
 __all__ = ["DistillProgress", "DistillResult", "DistillSettings", "distill", "init_from_teacher"]

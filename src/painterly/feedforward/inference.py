@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from painterly.cache import cache_dir
 from painterly.errors import PainterlyError, did_you_mean
-from painterly.feedforward.model_file import SUFFIX, read_metadata
+from painterly.feedforward.backends import AUTO_TILE_PIXELS, BACKENDS, pick_backend
+from painterly.feedforward.catalog import ONNX_SUFFIX, list_models, resolve_model
+from painterly.feedforward.model_file import read_metadata
 from painterly.images import open_image, resize_long_side
 
 if TYPE_CHECKING:
@@ -29,13 +30,8 @@ if TYPE_CHECKING:
 
     from painterly.images import ImageInput
 
-BACKENDS = ("torch", "onnxruntime")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
 
-#: Above this many pixels the torch backend stylizes in tiles (``tile="auto"``): about 6 Mpx,
-#: where the light network's activations pass 3 GB.
-AUTO_TILE_PIXELS = 2500 * 2500
 #: Default tile side (the same as :data:`painterly.feedforward.tiling.TILE`, kept here torch-free).
 TILE = 1024
 
@@ -54,56 +50,6 @@ def array_to_image(array: np.ndarray) -> Image.Image:
     """A (3, H, W) float array (any values; clamped to 0-1) to an RGB PIL image."""
     pixels = np.clip(array, 0.0, 1.0).transpose(1, 2, 0) * 255.0 + 0.5
     return Image.fromarray(pixels.astype(np.uint8), "RGB")
-
-
-def _model_dirs() -> list[tuple[str, Path]]:
-    dirs = [("shipped", SHIPPED_DIR)]
-    if os.environ.get("PAINTERLY_MODELS"):
-        dirs.append(("user", Path(os.environ["PAINTERLY_MODELS"])))
-    return dirs
-
-
-def list_models() -> list[dict[str, Any]]:
-    """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps, source."""
-    models = []
-    for source, folder in _model_dirs():
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob(f"*{SUFFIX}")):
-            try:
-                meta = read_metadata(path)
-            except PainterlyError:
-                continue
-            models.append(
-                {
-                    "name": path.name[: -len(SUFFIX)],
-                    "path": str(path),
-                    "style": meta.get("style"),
-                    "width": meta.get("width"),
-                    "steps": meta.get("steps"),
-                    "source": source,
-                    "metadata": meta,
-                }
-            )
-    return models
-
-
-def resolve_model(name_or_path: str | os.PathLike) -> Path:
-    """A path to an existing file, or the file of a shipped / ``$PAINTERLY_MODELS`` model by name."""
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    text = str(name_or_path)
-    if os.sep not in text and "/" not in text:
-        name = text[: -len(SUFFIX)] if text.endswith(SUFFIX) else text
-        for _, folder in reversed(_model_dirs()):
-            candidate = folder / f"{name}{SUFFIX}"
-            if candidate.is_file():
-                return candidate
-        names = [m["name"] for m in list_models()]
-        hint = did_you_mean(name, names) or (f" (known models: {', '.join(names)})" if names else "")
-        raise PainterlyError(f"no model file or known model named {text!r}{hint}")
-    raise PainterlyError(f"model file not found: {path}")
 
 
 def _autocast_dtype(precision: str, device: torch.device | None) -> torch.dtype | None:
@@ -132,19 +78,19 @@ class StyleModel:
         precision: str = "auto",
         onnx_file: str | os.PathLike | None = None,
     ) -> None:
-        if backend not in BACKENDS:
-            raise PainterlyError(f"unknown backend {backend!r}{did_you_mean(backend, BACKENDS)}")
         self.path = Path(path)
+        if self.path.suffix == ONNX_SUFFIX:
+            backend = "onnxruntime"
+        backend = pick_backend(backend, device)
         self.backend = backend
-        self.onnx = None
+        self.onnx: Any = None
         if backend == "onnxruntime":
+            from painterly.feedforward.backends import onnx_net_for
             from painterly.feedforward.onnx_backend import OnnxNet
 
-            if onnx_file is None and self.path.suffix == ".onnx":
+            if onnx_file is None and self.path.suffix == ONNX_SUFFIX:
                 onnx_file = self.path
-            if onnx_file is None:
-                onnx_file = _cached_onnx(self.path)
-            self.onnx = OnnxNet(onnx_file)
+            self.onnx = OnnxNet(onnx_file) if onnx_file is not None else onnx_net_for(self.path)
             self.metadata: dict[str, Any] = self.onnx.metadata or read_metadata(self.path)
             self.device = None
             self.net = None
@@ -234,6 +180,8 @@ class StyleModel:
             )
         if size is not None and (not isinstance(size, int) or size < 16):
             raise PainterlyError(f"size must be a whole number of pixels, at least 16, got {size!r}")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise PainterlyError(f"batch size must be a positive whole number, got {batch_size!r}")
         pending: list[Image.Image] = []
 
         def flush() -> Iterator[Image.Image]:
@@ -258,32 +206,15 @@ class StyleModel:
             yield from flush()
 
 
-def _cached_onnx(model_path: Path) -> Path:
-    """Export a model file to ONNX once, into the painterly cache, keyed by the file's content hash."""
-    import hashlib
-    import tempfile
-
-    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
-    target = cache_dir() / "onnx" / f"{model_path.stem}-{digest}.onnx"
-    if target.is_file():
-        return target
-    from painterly.feedforward.export import export_onnx  # imports torch: only on a cache miss
-
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return export_onnx(model_path, target)
-    except (OSError, PainterlyError):  # a read-only cache: export for this process only
-        folder = Path(tempfile.mkdtemp(prefix="painterly-onnx-"))
-        return export_onnx(model_path, folder / target.name)
-
-
 def load_model(
     name_or_path: str | os.PathLike, device: str = "auto", *, backend: str = "torch", precision: str = "auto"
 ) -> StyleModel:
-    """Load a model file, an exported ``.onnx`` file, or a shipped / ``$PAINTERLY_MODELS`` model by name."""
+    """Load a model file, an exported ``.onnx`` file, or a shipped / ``$PAINTERLY_MODELS`` model by name.
+
+    ``backend``: ``torch``, ``onnxruntime`` (an exported ``.onnx`` file, or the model exported once
+    into the cache) or ``auto`` (:func:`painterly.feedforward.backends.pick_backend`).
+    """
     path = resolve_model(name_or_path)
-    if path.suffix == ".onnx":
-        backend = "onnxruntime"
     return StyleModel(path, device=device, backend=backend, precision=precision)
 
 
@@ -294,4 +225,12 @@ def stylize(image: ImageInput, model: str | os.PathLike | StyleModel, **options:
     return model.stylize(image, **options)
 
 
-__all__ = ["StyleModel", "list_models", "load_model", "resolve_model", "stylize"]
+__all__ = [
+    "AUTO_TILE_PIXELS",
+    "BACKENDS",
+    "StyleModel",
+    "list_models",
+    "load_model",
+    "resolve_model",
+    "stylize",
+]

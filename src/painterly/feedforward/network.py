@@ -28,6 +28,9 @@ RESIDUAL_BLOCKS = 5
 
 #: Height and width are padded to a multiple of this (two stride-2 convolutions, then two 2x upsamplings).
 MULTIPLE = 4
+#: Sides are padded to at least this: the 9x9 convolutions' reflection padding needs more than 4 px
+#: and the residual blocks' 3x3 padding more than 1 px after two stride-2 convolutions.
+MIN_SIDE = 16
 
 
 def parse_width(width: int | str) -> int:
@@ -111,7 +114,7 @@ class TransformerNet(nn.Module):
 
     @torch.no_grad()
     def stylize_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        """Any (B, 3, H, W) in 0-1: pads to a multiple of 4 by reflection, runs, crops, clamps."""
+        """Any (B, 3, H, W) in 0-1: pads (:func:`pad_to_multiple`), runs, crops, clamps."""
         padded, (h, w) = pad_to_multiple(x)
         return self(padded)[..., :h, :w].clamp(0, 1)
 
@@ -120,9 +123,11 @@ class TransformerNet(nn.Module):
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Reflection-pad the bottom and right of ``x`` so that H and W are multiples of ``multiple``."""
+    """Pad the bottom and right of ``x`` so that H and W are multiples of ``multiple``, at least
+    :data:`MIN_SIDE`: by reflection where the image is large enough, else by repeating its edge."""
     h, w = x.shape[-2:]
-    pad_h, pad_w = -h % multiple, -w % multiple
+    pad_h = max(MIN_SIDE, h + -h % multiple) - h
+    pad_w = max(MIN_SIDE, w + -w % multiple) - w
     if pad_h or pad_w:
         mode = "reflect" if h > pad_h and w > pad_w else "replicate"
         x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

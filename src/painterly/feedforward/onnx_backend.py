@@ -7,9 +7,7 @@ NCHWc layout for convolutions) and, unless told otherwise, one intra-op thread p
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +16,8 @@ from painterly.errors import PainterlyError
 
 #: Height and width are padded to a multiple of this (as :data:`painterly.feedforward.network.MULTIPLE`).
 MULTIPLE = 4
+#: Sides are padded to at least this (as :data:`painterly.feedforward.network.MIN_SIDE`).
+MIN_SIDE = 16
 
 
 def physical_cores() -> int | None:
@@ -45,18 +45,28 @@ def physical_cores() -> int | None:
 
 
 class OnnxNet:
-    """An onnxruntime session with the same ``stylize_array`` contract as the torch network."""
+    """An onnxruntime session with the same ``stylize_array`` contract as the torch network.
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+    ``source`` is an ``.onnx`` file or the serialized model itself (an export kept in memory when
+    the cache cannot be written). The first graph input is the image; a network that takes more
+    (a style-weights vector, say) gets them as keyword arguments of :meth:`stylize_array`.
+    """
+
+    def __init__(self, source: str | os.PathLike | bytes, threads: int | None = None) -> None:
         try:
             import onnxruntime as ort
         except ImportError:
             raise PainterlyError(
                 "--backend onnxruntime needs onnxruntime: pip install 'painterly[onnx]'"
             ) from None
-        path = Path(path)
-        if not path.is_file():
-            raise PainterlyError(f"ONNX model not found: {path}")
+        if isinstance(source, bytes):
+            where: object = "the exported ONNX model"
+            model: str | bytes = source
+        else:
+            from painterly.feedforward.files import require_regular_file
+
+            path = require_regular_file(source, "ONNX model")
+            where, model = path, str(path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -64,21 +74,38 @@ class OnnxNet:
         if threads:
             options.intra_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for bad files
-            raise PainterlyError(
-                f"{path} is not a usable ONNX model: {str(exc).splitlines()[0][:200]}"
-            ) from None
-        self.input = self.session.get_inputs()[0].name
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise PainterlyError(f"{where} is not a usable ONNX model: {first[:200]}") from None
+        inputs = self.session.get_inputs()
+        if not inputs or len(inputs[0].shape) != 4:
+            raise PainterlyError(f"{where} is not a painterly ONNX model (no (N, 3, H, W) image input)")
+        self.input = inputs[0].name
+        self.extra_inputs = [item.name for item in inputs[1:]]
         props = self.session.get_modelmeta().custom_metadata_map
-        self.metadata: dict[str, Any] = json.loads(props["painterly"]) if "painterly" in props else {}
+        self.metadata: dict[str, Any] = {}
+        if "painterly" in props:
+            from painterly.feedforward.model_file import parse_document
 
-    def stylize_array(self, x: np.ndarray) -> np.ndarray:
+            self.metadata = parse_document(props["painterly"], where)
+
+    def stylize_array(self, x: np.ndarray, **extra: np.ndarray) -> np.ndarray:
         """(N, 3, H, W) float32 in 0-1, any H and W, to the clamped result of the same shape."""
+        missing = [name for name in self.extra_inputs if name not in extra]
+        if missing:
+            raise PainterlyError(f"this model needs the inputs {', '.join(missing)} besides the image")
         h, w = x.shape[-2:]
-        pad_h, pad_w = -h % MULTIPLE, -w % MULTIPLE
+        pad_h, pad_w = padding(h), padding(w)
         if pad_h or pad_w:
             mode = "reflect" if h > pad_h and w > pad_w else "edge"
             x = np.pad(x, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode=mode)
-        out = self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+        feed = {self.input: np.ascontiguousarray(x, dtype=np.float32)}
+        feed.update({name: np.ascontiguousarray(extra[name], dtype=np.float32) for name in self.extra_inputs})
+        out = self.session.run(None, feed)[0]
         return np.clip(out[..., :h, :w], 0.0, 1.0)
+
+
+def padding(side: int) -> int:
+    """Pixels to add to ``side``: up to a multiple of :data:`MULTIPLE` and at least :data:`MIN_SIDE`."""
+    return max(MIN_SIDE, side + -side % MULTIPLE) - side

@@ -12,25 +12,29 @@ and rank 0 alone writes checkpoints, logs, validation images and the model.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import math
 import os
-import signal
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from PIL import Image
 
-from painterly.devices import pick_device, pick_precision
 from painterly.errors import PainterlyError, check_weight
 from painterly.feedforward.data import CropSampler, find_images
+from painterly.feedforward.files import refuse_overwriting_inputs, require_regular_file
+from painterly.feedforward.loop import (
+    LossLog,
+    Runtime,
+    TrainProgress,
+    as_loss_dict,
+    load_optimizer,
+    optimizer_tensors,
+    run_loop,
+    run_metadata,
+    workdir,
+)
 from painterly.feedforward.model_file import SUFFIX, read_model_file, write_model_file
 from painterly.feedforward.network import TransformerNet, parse_width
 from painterly.feedforward.settings import TrainSettings
@@ -42,22 +46,9 @@ from painterly.images import (
     save_image,
     tensor_to_pil,
 )
-from painterly.losses import LossParts, PerceptualLoss
+from painterly.losses import TOTAL, PerceptualLoss, loss_values
 from painterly.vgg.network import check_layers, layer_names
 from painterly.vgg.weights import load_vgg
-
-
-@dataclass
-class TrainProgress:
-    """Reported after every training step (on rank 0 only)."""
-
-    step: int
-    total_steps: int
-    losses: LossParts
-    seconds: float
-    #: Steps per second since this run (not the resumed one) started.
-    rate: float
-    events: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +59,8 @@ class TrainResult:
     interrupted: bool
     skipped_images: int
     net: TransformerNet = field(repr=False)
+    #: The training images that could not be read (skipped).
+    skipped: list[Path] = field(default_factory=list)
 
 
 def default_workdir(output: str | os.PathLike) -> Path:
@@ -98,8 +91,17 @@ def validate_settings(s: TrainSettings) -> None:
     if s.learning_rate <= 0:
         raise PainterlyError("learning rate must be positive")
     parse_width(s.width)
+    if not s.content_layers:
+        raise PainterlyError("content layers: name at least one layer (for example relu2_2)")
+    if not s.style_layers:
+        raise PainterlyError("style layers: name at least one layer (for example relu1_2,relu2_2)")
     check_layers(s.network, [*s.content_layers, *s.style_layers])
-    check_output_path(s.output)
+    output = check_output_path(s.output)
+    style = require_regular_file(s.style, "style image")
+    validation = [require_regular_file(p, "validation image") for p in s.validation]
+    refuse_overwriting_inputs(output, [style, *validation])
+    if s.workdir is not None:
+        refuse_overwriting_inputs(s.workdir, [style, *validation])
 
 
 def _sha256(path: Path) -> str:
@@ -124,34 +126,6 @@ def _default_validation(files: Sequence[Path]) -> list[Image.Image]:
     return chosen
 
 
-def _dist_info() -> tuple[int, int, int]:
-    """(rank, local rank, world size) from torchrun's environment; (0, 0, 1) when not distributed."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
-
-
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    state = optimizer.state_dict()
-    tensors: dict[str, torch.Tensor] = {}
-    for index, values in state["state"].items():
-        for key, value in values.items():
-            tensors[f"optimizer/{index}/{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
-    return tensors
-
-
-def _load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], lr: float) -> None:
-    state = optimizer.state_dict()
-    per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer/"):
-            _, index, name = key.split("/", 2)
-            per_param.setdefault(int(index), {})[name] = value
-    state["state"] = per_param
-    for group in state["param_groups"]:
-        group["lr"] = lr
-    optimizer.load_state_dict(state)
-
-
 def train(
     settings: TrainSettings,
     callback: Callable[[TrainProgress], None] | None = None,
@@ -161,64 +135,26 @@ def train(
     SIGTERM (sent by schedulers and by torchrun when a worker fails) is treated like Ctrl-C.
     Under ``torchrun`` (``WORLD_SIZE`` > 1) this joins the process group and trains with DDP.
     """
-    s = settings
-    validate_settings(s)
-    rank, local_rank, world = _dist_info()
-    distributed = world > 1
-    device = pick_device(s.device)
-    if distributed:
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        if device.type == "cuda":
-            device = torch.device("cuda", local_rank)
-            torch.cuda.set_device(device)
-        if not torch.distributed.is_initialized():
-            torch.distributed.init_process_group(backend)
-    try:
-        with _sigterm_as_interrupt():
-            return _train(s, callback, rank, world, device)
-    finally:
-        if distributed and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    validate_settings(settings)
+    runtime = Runtime(settings.device, settings.precision)
+    with runtime.process_group():
+        return _train(settings, callback, runtime)
 
 
 def _train(
-    s: TrainSettings,
-    callback: Callable[[TrainProgress], None] | None,
-    rank: int,
-    world: int,
-    device: torch.device,
+    s: TrainSettings, callback: Callable[[TrainProgress], None] | None, runtime: Runtime
 ) -> TrainResult:
+    device = runtime.device
     output = Path(s.output)
-    workdir = Path(s.workdir) if s.workdir else default_workdir(output)
-    checkpoint = workdir / "checkpoint.safetensors"
-    log_path = workdir / "losses.jsonl"
+    folder = Path(s.workdir) if s.workdir else default_workdir(output)
+    checkpoint = folder / "checkpoint.safetensors"
     style_path = Path(s.style)
     style_image = open_image(style_path, what="style image")
     files = find_images(s.data)
-    sampler = CropSampler(files, s.image_size, seed=s.seed, rank=rank)
+    refuse_overwriting_inputs(output, files)
+    sampler = CropSampler(files, s.image_size, seed=s.seed, rank=runtime.rank)
     validation = [open_image(p, what="validation image") for p in s.validation] or _default_validation(files)
     validation = [resize_long_side(image, s.validation_size) for image in validation]
-    if rank == 0:
-        try:
-            workdir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise PainterlyError(f"cannot create training folder {workdir}: {exc.strerror or exc}") from None
 
     torch.manual_seed(s.seed)
     net = TransformerNet(s.width).to(device)
@@ -234,13 +170,12 @@ def _train(
                 f"--resume: the checkpoint has width {loaded.width}, these settings {net.width}"
             )
         net.load_state_dict(loaded.state_dict())
-        _load_optimizer(optimizer, {k: v.to(device) for k, v in others.items()}, s.learning_rate)
+        load_optimizer(optimizer, {k: v.to(device) for k, v in others.items()}, s.learning_rate)
         start_step = int(meta["steps"])
         elapsed_before = float(meta.get("training_seconds", 0.0))
 
-    vgg = load_vgg(
-        s.network, last_layer=_deepest(s.network, [*s.content_layers, *s.style_layers]), device=device
-    )
+    layers = [*s.content_layers, *s.style_layers]
+    vgg = runtime.place(load_vgg(s.network, last_layer=_deepest(s.network, layers), device=device))
     loss_fn = PerceptualLoss(
         vgg,
         s.content_layers,
@@ -249,29 +184,13 @@ def _train(
         style_weight=s.style_weight,
         tv_weight=s.tv_weight,
     )
-    amp_dtype = pick_precision(s.precision, device)
-    channels_last = device.type == "cpu"
-    if channels_last:
-        vgg.to(memory_format=torch.channels_last)
-
-    def layout(x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
-
-    def autocast() -> contextlib.AbstractContextManager:
-        return torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None)
-
     style_t = pil_to_tensor(resize_long_side(style_image, s.style_size)).to(device)
-    with autocast():
-        loss_fn.set_style([layout(style_t)])
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    with runtime.autocast():
+        loss_fn.set_style([runtime.layout(style_t)])
+    scaler = torch.amp.GradScaler(device.type, enabled=runtime.amp_dtype == torch.float16)
+    model = runtime.parallel(net)
 
-    model: torch.nn.Module = net
-    if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(
-            net, device_ids=[device.index] if device.type == "cuda" else None
-        )
-
-    metadata_base = {
+    base = {
         "name": s.name or style_path.stem,
         "style": style_path.name,
         "style_sha256": _sha256(style_path),
@@ -289,32 +208,22 @@ def _train(
         },
         "training": {
             "batch_size": s.batch_size,
-            "world_size": world,
+            "world_size": runtime.world,
             "image_size": s.image_size,
             "learning_rate": s.learning_rate,
             "seed": s.seed,
             "images": len(files),
             "device": device.type,
-            "precision": str(amp_dtype).replace("torch.", "") if amp_dtype else "float32",
+            "precision": runtime.precision_name,
         },
     }
 
-    def metadata(step: int, seconds: float) -> dict[str, Any]:
-        from painterly import __version__
+    def save_checkpoint(step: int, seconds: float) -> str:
+        metadata = run_metadata(base, step, seconds)
+        write_model_file(checkpoint, net, metadata, kind="checkpoint", extra=optimizer_tensors(optimizer))
+        return f"checkpoint at step {step}"
 
-        return {
-            **metadata_base,
-            "steps": step,
-            "training_seconds": round(seconds, 1),
-            "painterly_version": __version__,
-        }
-
-    def save_checkpoint(step: int, seconds: float) -> None:
-        write_model_file(
-            checkpoint, net, metadata(step, seconds), kind="checkpoint", extra=_optimizer_tensors(optimizer)
-        )
-
-    def save_validation(step: int) -> Path:
+    def save_validation(step: int, seconds: float = 0.0) -> str:
         net.eval()
         with torch.no_grad():
             tiles = [tensor_to_pil(net.stylize_tensor(pil_to_tensor(img).to(device))) for img in validation]
@@ -324,76 +233,54 @@ def _train(
         for tile in tiles:
             sheet.paste(tile, (x, 0))
             x += tile.width
-        return save_image(sheet, workdir / f"val_{step:06d}.png")
+        return f"validation image {save_image(sheet, folder / f'val_{step:06d}.png')}"
 
-    net.train()
-    started = time.monotonic()
-    step = start_step
-    interrupted = False
-    log = open(log_path, "a", encoding="utf-8") if rank == 0 else None  # noqa: SIM115
-    try:
-        while step < s.iterations:
-            batch = layout(sampler.batch(step, s.batch_size).to(device))
-            with autocast():
-                content_features = loss_fn.content_features(batch)
-                stylized = model(batch)
-                total, parts = loss_fn(layout(stylized), content_features=content_features)
-            if not math.isfinite(parts.total):
-                raise PainterlyError(
-                    f"the loss became {parts.total} at step {step}; lower the learning rate or weights"
-                )
+    def step_function(step: int) -> dict[str, float]:
+        batch = runtime.layout(sampler.batch(step, s.batch_size).to(device))
+        with runtime.autocast():
+            loss_fn.set_content(batch)  # each photo's own activations are its content target
+            stylized = model(batch)
+            terms = loss_fn(runtime.layout(stylized))
+        losses = as_loss_dict(loss_values(terms))
+        if all(map(_finite, losses.values())):
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
+            scaler.scale(terms[TOTAL]).backward()
             scaler.step(optimizer)
             scaler.update()
-            step += 1
-            if rank != 0:
-                continue
-            seconds = time.monotonic() - started
-            events = []
-            if step % s.log_every == 0 or step == s.iterations:
-                assert log is not None
-                log.write(
-                    json.dumps(
-                        {
-                            "step": step,
-                            "content": parts.content,
-                            "style": parts.style,
-                            "tv": parts.tv,
-                            "total": parts.total,
-                            "seconds": round(elapsed_before + seconds, 2),
-                        }
-                    )
-                    + "\n"
-                )
-                log.flush()
-            if validation and (step % s.validate_every == 0 or step == s.iterations):
-                events.append(f"validation image {save_validation(step)}")
-            if step % s.checkpoint_every == 0 and step < s.iterations:
-                save_checkpoint(step, elapsed_before + seconds)
-                events.append(f"checkpoint at step {step}")
-            if callback is not None:
-                callback(
-                    TrainProgress(
-                        step,
-                        s.iterations,
-                        parts,
-                        elapsed_before + seconds,
-                        (step - start_step) / max(seconds, 1e-9),
-                        events,
-                    )
-                )
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        if log is not None:
-            log.close()
-    seconds = elapsed_before + time.monotonic() - started
-    if rank == 0:
-        if step > start_step or not s.resume:
-            save_checkpoint(step, seconds)
-        if not interrupted:
-            write_model_file(output, net, metadata(step, seconds))
-    if world > 1 and not interrupted:
-        torch.distributed.barrier()
-    return TrainResult(output, step, seconds, interrupted, sampler.skipped, net)
+        return losses
+
+    periodic = [(s.checkpoint_every, save_checkpoint)]
+    if validation:
+        periodic.insert(0, (s.validate_every, save_validation))
+    net.train()
+    with workdir(folder, create=runtime.is_main):
+        outcome = run_loop(
+            step_function,
+            total_steps=s.iterations,
+            start_step=start_step,
+            elapsed_before=elapsed_before,
+            log=LossLog(folder / "losses.jsonl") if runtime.is_main else None,
+            log_every=s.log_every,
+            periodic=periodic,
+            callback=callback,
+            is_main=runtime.is_main,
+        )
+        step, seconds = outcome.step, outcome.seconds
+        if runtime.is_main:
+            if validation and not outcome.interrupted and step > start_step:
+                save_validation(step)
+            if step > start_step or not s.resume:
+                save_checkpoint(step, seconds)
+            if not outcome.interrupted:
+                write_model_file(output, net, run_metadata(base, step, seconds))
+    if not outcome.interrupted:
+        runtime.barrier()
+    bad = sorted(sampler.bad)
+    return TrainResult(output, step, seconds, outcome.interrupted, len(bad), net, bad)
+
+
+def _finite(value: float) -> bool:
+    return value == value and abs(value) != float("inf")
+
+
+__all__ = ["TrainProgress", "TrainResult", "TrainSettings", "train"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import logging
-import queue
 import secrets
 import threading
 import time
@@ -79,9 +78,11 @@ class JobManager:
         self.settings = settings
         self.store = store
         self._runner = runner
-        self._queue: queue.Queue[_Work | None] = queue.Queue(maxsize=settings.max_queue)
+        #: Jobs waiting for a worker, oldest first; a cancelled one leaves at once (freeing its slot).
+        self._waiting: deque[_Work] = deque()
         self._live: dict[str, _Live] = {}
         self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._durations: deque[float] = deque(maxlen=20)
@@ -103,18 +104,33 @@ class JobManager:
         cleaner.start()
         self._threads.append(cleaner)
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Stop taking work; running jobs stop at their next iteration and are saved as interrupted."""
+    def interrupt_all(self) -> None:
+        """Stop taking work; running jobs stop at their next iteration and are saved as interrupted,
+        queued ones are marked interrupted now. Returns at once (:meth:`stop` waits)."""
         self._stopping.set()
         with self._lock:
+            dropped = [work.job_id for work in self._waiting]
+            self._waiting.clear()
             for live in self._live.values():
                 live.reason = INTERRUPTED
                 live.cancel.set()
-        for _ in self.settings.devices:
-            try:
-                self._queue.put_nowait(None)
-            except queue.Full:
-                break  # workers see _stopping after their current item
+            for job_id in dropped:
+                live = self._live.pop(job_id, None)
+                if live is not None:
+                    live.status = INTERRUPTED
+                    live.version += 1
+            self._wakeup.notify_all()
+        for job_id in dropped:
+            self.store.update(
+                job_id,
+                status=INTERRUPTED,
+                finished=time.time(),
+                error="the server stopped before this job started",
+            )
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """:meth:`interrupt_all`, then wait (a little) for the workers to save what they have."""
+        self.interrupt_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -128,15 +144,13 @@ class JobManager:
             raise QueueFull(self.retry_after())
         job_id = new_job_id()
         with self._lock:
+            if len(self._waiting) >= self.settings.max_queue:
+                raise QueueFull(self.retry_after())
             self._live[job_id] = _Live()
-        self.store.create(job_id, "transfer", QUEUED, options)
-        try:
-            self._queue.put_nowait(_Work(job_id, content, styles, options))
-        except queue.Full:
-            with self._lock:
-                self._live.pop(job_id, None)
-            self.store.delete(job_id)
-            raise QueueFull(self.retry_after()) from None
+            # Recorded before a worker can see it: the worker's updates need the row.
+            self.store.create(job_id, "transfer", QUEUED, options)
+            self._waiting.append(_Work(job_id, content, styles, options))
+            self._wakeup.notify()
         return job_id
 
     def cancel(self, job_id: str) -> dict[str, Any] | None:
@@ -148,6 +162,11 @@ class JobManager:
                 if live.status == QUEUED:
                     live.status = CANCELLED
                     live.version += 1
+                    for work in self._waiting:
+                        if work.job_id == job_id:
+                            self._waiting.remove(work)  # its queue slot is free now
+                            break
+                    self._live.pop(job_id, None)
                     self.store.update(
                         job_id, status=CANCELLED, finished=time.time(), error="cancelled before it started"
                     )
@@ -182,14 +201,14 @@ class JobManager:
 
     def queue_position(self, job_id: str) -> int | None:
         """1 for the next job to start."""
-        with self._queue.mutex:
-            waiting = [w.job_id for w in self._queue.queue if w is not None]
         with self._lock:
-            waiting = [j for j in waiting if j in self._live and not self._live[j].cancel.is_set()]
+            waiting = [work.job_id for work in self._waiting]
         return waiting.index(job_id) + 1 if job_id in waiting else None
 
     def queued(self) -> int:
-        return self._queue.qsize()
+        """Jobs waiting for a worker (cancelled ones are not counted: they left the queue)."""
+        with self._lock:
+            return len(self._waiting)
 
     def retry_after(self) -> int:
         """Seconds until a queue slot is likely free: one typical job spread over the workers."""
@@ -199,11 +218,13 @@ class JobManager:
     # -- the workers' side -----------------------------------------------------------------------
 
     def _work_loop(self, device: str) -> None:
-        while not self._stopping.is_set():
-            work = self._queue.get()
-            if work is None:
-                break
+        while True:
             with self._lock:
+                while not self._waiting and not self._stopping.is_set():
+                    self._wakeup.wait()
+                if self._stopping.is_set():
+                    return
+                work = self._waiting.popleft()
                 live = self._live.get(work.job_id)
                 if live is None or live.cancel.is_set():
                     if live is not None and live.reason == INTERRUPTED:
@@ -323,12 +344,7 @@ def _progress_dict(progress: Any, elapsed: float) -> dict[str, Any]:
         "scales": int(progress.scales),
         "width": int(progress.size[0]),
         "height": int(progress.size[1]),
-        "losses": {
-            "content": float(losses.content),
-            "style": float(losses.style),
-            "tv": float(losses.tv),
-            "total": float(losses.total),
-        },
+        "losses": {str(name): float(value) for name, value in losses.items()},
         "fraction": fraction,
         "elapsed": round(elapsed, 2),
         "eta": round(elapsed * (1 - fraction) / fraction, 1) if fraction > 0 else None,

@@ -1,7 +1,9 @@
 """Fast stylization with trained feed-forward models (:mod:`painterly.feedforward`), synchronously.
 
 Clients name a model from :meth:`FastStylizer.models`; the name is looked up in that list, so a
-client never supplies a path. Loaded models are kept (a few) for the next request.
+client never supplies a path. Loaded models are kept (a few) for the next request. The runtime
+(torch or onnxruntime) is chosen by the library's policy, the same as the CLI's (images here are
+at most ``max_size``, below the size where the torch backend's tiling would matter).
 """
 
 from __future__ import annotations
@@ -120,7 +122,11 @@ class FastStylizer:
             self._cache.move_to_end(name)
             return self._cache[name]
         device = self.settings.devices[0]
-        model = self.backend.load_model(name, device=device)
+        policy = getattr(self.backend, "pick_backend", None)
+        if policy is None:  # a stand-in backend without the library's policy: its own default
+            model = self.backend.load_model(name, device=device)
+        else:  # the library's policy, as in the CLI: onnxruntime on CPU-only machines
+            model = self.backend.load_model(name, device=device, backend=policy("auto", device))
         self._cache[name] = model
         while len(self._cache) > MODEL_CACHE:
             self._cache.popitem(last=False)

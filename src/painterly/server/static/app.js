@@ -109,23 +109,55 @@ function fillSelect(select, choices, value) {
   select.replaceChildren(...choices.map((choice) => new Option(choice, choice, false, choice === value)));
 }
 
+// Settings the form builds itself from /api/config; style_blend has its own sliders (renderBlends).
+const SPECIAL_FIELDS = new Set(["style_blend"]);
+const LABELS = { size: "Size (px)", tv_weight: "Smoothness (TV)", preserve_colors: "Colours", init: "Start from" };
+let settingFields = [];
+
+function fieldLabel(field) {
+  if (LABELS[field.name]) return LABELS[field.name];
+  const words = field.name.replace(/_/g, " ");
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+function settingInput(field) {
+  if (field.choices) {
+    const select = document.createElement("select");
+    fillSelect(select, field.choices, field.default);
+    return select;
+  }
+  const input = document.createElement("input");
+  input.type = field.kind === "int" || field.kind === "float" ? "number" : "text";
+  if (input.type === "number") {
+    input.step = field.kind === "int" ? "1" : "any";
+    if (field.minimum != null) input.min = String(field.minimum);
+    if (field.maximum != null) input.max = String(field.maximum);
+  }
+  let value = field.default;
+  if (value != null && field.maximum != null && typeof value === "number") value = Math.min(value, field.maximum);
+  input.value = value == null ? "" : String(value);
+  if (field.optional) input.placeholder = "auto";
+  return input;
+}
+
+function buildSettingsForm(fields) {
+  settingFields = fields.filter((field) => !SPECIAL_FIELDS.has(field.name));
+  $("#settings-fields").replaceChildren(...settingFields.map((field) => {
+    const label = document.createElement("label");
+    const input = settingInput(field);
+    input.name = field.name;
+    label.title = field.help;
+    label.append(`${fieldLabel(field)} `, input);
+    return label;
+  }));
+}
+
 async function loadConfig() {
   config = await (await api("/api/config")).json();
-  const form = $("#paint-form");
-  const d = config.defaults;
-  form.size.value = Math.min(d.size, config.limits.max_size);
-  form.size.max = config.limits.max_size;
-  form.iterations.value = d.iterations == null ? "" : Math.min(d.iterations, config.limits.max_iterations);
-  form.iterations.placeholder = "auto";
-  form.iterations.max = config.limits.max_iterations;
-  form.style_weight.value = d.style_weight;
-  form.content_weight.value = d.content_weight;
-  form.tv_weight.value = d.tv_weight;
-  form.seed.value = d.seed;
-  fillSelect(form.preserve_colors, config.choices.preserve_colors, d.preserve_colors);
-  fillSelect(form.init, config.choices.init, d.init);
-  fillSelect($("#fast-form").preserve_colors, config.choices.preserve_colors, "none");
-  $("#fast-form").size.max = config.limits.max_size;
+  buildSettingsForm(config.fields);
+  const fast = $("#fast-form");
+  fillSelect(fast.preserve_colors, config.stylize.preserve_colors, "none");
+  fast.size.max = config.limits.max_size;
 }
 
 function formatLoss(x) {
@@ -151,7 +183,8 @@ function showJob(job) {
     if (p) {
       bar.value = p.fraction;
       const scale = p.scales > 1 ? ` · scale ${p.scale}/${p.scales}` : "";
-      status.textContent = `Iteration ${p.step}/${p.total_steps}${scale} · loss ${formatLoss(p.losses.total)} · ${formatSeconds(p.eta)} left`;
+      const total = p.losses && p.losses.total != null ? ` · loss ${formatLoss(p.losses.total)}` : "";
+      status.textContent = `Iteration ${p.step}/${p.total_steps}${scale}${total} · ${formatSeconds(p.eta)} left`;
     } else {
       bar.removeAttribute("value");
       status.textContent = "Loading the network…";
@@ -162,6 +195,7 @@ function showJob(job) {
   } else {
     status.textContent = job.status === "failed" ? `Failed: ${job.error}` : `Stopped (${job.status}); the best image so far is kept.`;
   }
+  showLosses(p && p.losses);
   $("#cancel").hidden = FINAL.has(job.status);
   const result = job.urls.result;
   const download = $("#download");
@@ -171,6 +205,16 @@ function showJob(job) {
     showImage($("#paint-image"), withToken(result));
   }
   updateStart();
+}
+
+// Whatever loss terms the painter reports (content, style, tv, ... and total), in the order they came.
+function showLosses(losses) {
+  const line = $("#paint-losses");
+  if (!losses) { line.textContent = ""; return; }
+  line.textContent = Object.entries(losses)
+    .filter(([name]) => name !== "total")
+    .map(([name, value]) => `${name.replace(/_/g, " ")} ${formatLoss(value)}`)
+    .join(" · ");
 }
 
 function showImage(img, src) {
@@ -210,8 +254,9 @@ async function startPainting(event) {
   const data = new FormData();
   data.append("content", contentFiles()[0]);
   for (const file of styleFiles()) data.append("style", file);
-  for (const name of ["size", "iterations", "style_weight", "content_weight", "tv_weight", "seed", "preserve_colors", "init"]) {
-    if (form[name].value !== "") data.append(name, form[name].value);
+  for (const field of settingFields) {
+    const value = form.elements[field.name].value;
+    if (value !== "") data.append(field.name, value);
   }
   const blends = Array.from(document.querySelectorAll("#blends input")).map((r) => r.value);
   if (blends.length) data.append("style_blend", blends.join(","));

@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+"""Build a training set of content photos for feed-forward style networks, offline.
+
+Why this exists: a feed-forward network learns to repaint whatever kind of picture it is shown
+during training, so it needs many varied *photographs* (people, cities, nature, interiors,
+animals), not vector wallpapers or diagrams. A machine without internet access can still reach
+Debian's package archive, whose wallpaper and documentation packages hold a few hundred real
+photos, and scikit-image ships a handful of sample photos. This script gathers them:
+
+1. ``apt-get download`` each package into ``CACHE/debs`` (skipped when the .deb is already there)
+   and unpacks it with ``dpkg-deb -x`` into ``CACHE/unpacked/PACKAGE``;
+2. collects every image file of a usable size (scikit-image's data folder too, when installed);
+3. rejects what is not a photograph: few distinct colours, little high-frequency energy (flat
+   vector art and smooth gradients), almost no colour (calibration charts, scans), transparency;
+4. removes near-duplicates (the same wallpaper at several resolutions) by a 64-bit DCT
+   perceptual hash, keeping the largest copy, and drops anything that looks like an image of an
+   ``--exclude-like`` folder (the validation photos and the paintings must never be trained on);
+5. resizes to ``--long-side`` px and writes JPEGs plus ``manifest.jsonl`` (one JSON object per
+   photo: file, source package and version, original path, licence from the package's
+   ``debian/copyright``, original and written size, SHA-256 and perceptual hash).
+
+Usage::
+
+    python scripts/build_photos.py --out /work/runs/photos --cache /work/runs/cache \\
+        --exclude-like ../shared/images
+
+Needs Pillow and numpy (both painterly dependencies); ``apt-get`` and ``dpkg-deb`` for step 1
+(``--no-download`` uses only what is already unpacked in the cache). Run ``apt-get update`` once
+before the first download.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import hashlib
+import io
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+#: Debian packages that hold photographs (wallpapers, example data). Order only affects which of
+#: two identical images is credited when they have the same size.
+DEFAULT_PACKAGES: tuple[str, ...] = (
+    "plasma-workspace-wallpapers",
+    "gnome-backgrounds",
+    "mate-backgrounds",
+    "ukui-wallpapers",
+    "lomiri-wallpapers",
+    "lomiri-wallpapers-16.04",
+    "lomiri-wallpapers-20.04",
+    "sway-backgrounds",
+    "desktop-base",
+    "xfdesktop4-data",
+    "fvwm-crystal",
+    "opencv-doc",
+    "python-matplotlib-data",
+    "imagemagick-6-doc",
+)
+
+#: Inside a package, only these folders are searched (doc packages are mostly diagrams and
+#: screenshots); a package not listed is searched whole.
+PACKAGE_FOLDERS: dict[str, tuple[str, ...]] = {
+    "opencv-doc": ("usr/share/doc/opencv-doc/examples/data",),
+    "fvwm-crystal": ("usr/share/fvwm-crystal/fvwm/wallpapers",),
+    "imagemagick-6-doc": ("usr/share/doc/imagemagick-6-common/html/images",),
+}
+
+#: File names that are paintings or other non-photos in otherwise useful folders (matched on the
+#: lower-cased file name).
+NAME_BLOCKLIST: tuple[str, ...] = ("*starry*", "*logo*", "*mask*", "*chessboard*", "*text*", "*sudoku*")
+
+SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Thresholds that separate photographs from vector art; measured on a 256 px copy."""
+
+    min_side: int = 256
+    min_colours: int = 3000
+    min_high_freq: float = 2.0
+    min_saturation: float = 0.04
+    max_transparent: float = 0.01
+    duplicate_bits: int = 10
+
+
+@dataclass
+class Candidate:
+    path: Path
+    package: str
+    version: str
+    original_path: str
+    licence: str
+    width: int
+    height: int
+
+
+@dataclass
+class Entry:
+    file: str
+    source_package: str
+    package_version: str
+    original_path: str
+    licence: str
+    original_size: list[int]
+    size: list[int]
+    sha256: str
+    phash: str
+
+
+def run(command: Sequence[str], cwd: Path | None = None) -> str:
+    """Run a command, returning its standard output; exit with its message on failure."""
+    done = subprocess.run(list(command), cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(command)} failed: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def fetch_package(package: str, cache: Path, download: bool) -> Path | None:
+    """The unpacked tree of ``package`` under ``cache``, downloading and unpacking it if needed."""
+    tree = cache / "unpacked" / package
+    if tree.is_dir() and any(tree.iterdir()):
+        return tree
+    debs = cache / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if not found:
+        if not download:
+            print(f"  {package}: not in the cache (--no-download), skipped", file=sys.stderr)
+            return None
+        run(["apt-get", "download", package], cwd=debs)
+        found = sorted(debs.glob(f"{package}_*.deb"))
+        if not found:
+            print(f"  {package}: apt-get download gave no .deb, skipped", file=sys.stderr)
+            return None
+    tree.mkdir(parents=True, exist_ok=True)
+    run(["dpkg-deb", "-x", str(found[-1]), str(tree)])
+    return tree
+
+
+def package_version(cache: Path, package: str) -> str:
+    """The version in the cached .deb's file name (``name_version_arch.deb``), unescaped."""
+    found = sorted((cache / "debs").glob(f"{package}_*.deb"))
+    if not found:
+        return ""
+    return found[-1].name.split("_")[1].replace("%3a", ":")
+
+
+def parse_copyright(text: str) -> list[tuple[list[str], str]]:
+    """(file patterns, licence short name) of each ``Files:`` stanza of a DEP-5 copyright file.
+
+    A copyright file that is not machine-readable gives one stanza ``(["*"], "see copyright")``.
+    """
+    stanzas: list[tuple[list[str], str]] = []
+    for block in re.split(r"\n\s*\n", text):
+        files: list[str] = []
+        licence = ""
+        field = ""
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t"):
+                if field == "Files":
+                    files.extend(line.split())
+                continue
+            key, _, value = line.partition(":")
+            field = key.strip()
+            if field == "Files":
+                files = value.split()
+            elif field == "License" and not licence:
+                licence = value.strip()
+        if files and licence:
+            stanzas.append((files, licence))
+    return stanzas or [(["*"], "see copyright")]
+
+
+def licence_for(stanzas: list[tuple[list[str], str]], installed_path: str) -> str:
+    """The licence of the most specific stanza whose pattern matches the file.
+
+    DEP-5 patterns name paths in the source tree, not installed paths, so a pattern matches when
+    it matches the installed path's tail or its file name; ``*`` is the fallback.
+    """
+    name = installed_path.rsplit("/", 1)[-1]
+    best: tuple[int, str] | None = None
+    fallback = ""
+    for patterns, licence in stanzas:
+        for pattern in patterns:
+            if pattern == "*":
+                fallback = licence
+                continue
+            tail = pattern.rsplit("/", 1)[-1]
+            if fnmatch.fnmatch(installed_path, "*" + pattern) or (tail != "*" and fnmatch.fnmatch(name, tail)):
+                if best is None or len(pattern) > best[0]:
+                    best = (len(pattern), licence)
+    return best[1] if best else (fallback or "unknown")
+
+
+def package_candidates(package: str, tree: Path, cache: Path, min_side: int) -> list[Candidate]:
+    """Image files of a usable size in an unpacked package."""
+    copyright_file = tree / "usr/share/doc" / package / "copyright"
+    stanzas = (
+        parse_copyright(copyright_file.read_text(errors="replace"))
+        if copyright_file.is_file()
+        else [(["*"], "unknown")]
+    )
+    version = package_version(cache, package)
+    roots = [tree / folder for folder in PACKAGE_FOLDERS.get(package, ("",))]
+    out: list[Candidate] = []
+    for root in roots:
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            if path.suffix.lower() not in SUFFIXES or not path.is_file() or path.is_symlink():
+                continue
+            if any(fnmatch.fnmatch(path.name.lower(), pattern) for pattern in NAME_BLOCKLIST):
+                continue
+            size = image_size(path)
+            if size is None or min(size) < min_side:
+                continue
+            installed = "/" + str(path.relative_to(tree))
+            out.append(
+                Candidate(path, package, version, installed, licence_for(stanzas, installed), *size)
+            )
+    return out
+
+
+def skimage_candidates(min_side: int) -> list[Candidate]:
+    """scikit-image's bundled sample images, when scikit-image is installed (BSD-3-Clause/CC0)."""
+    try:
+        import skimage
+    except ImportError:
+        return []
+    data = Path(skimage.__file__).parent / "data"
+    version = getattr(skimage, "__version__", "")
+    out: list[Candidate] = []
+    for path in sorted(data.iterdir()):
+        if path.suffix.lower() not in SUFFIXES:
+            continue
+        if any(fnmatch.fnmatch(path.name.lower(), pattern) for pattern in NAME_BLOCKLIST):
+            continue
+        size = image_size(path)
+        if size is None or min(size) < min_side:
+            continue
+        out.append(
+            Candidate(
+                path, "scikit-image (PyPI)", version, f"skimage/data/{path.name}",
+                "see skimage/data/README.txt (CC0 / public domain / BSD)", *size,
+            )
+        )
+    return out
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from the header, or None for a file Pillow cannot identify."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not a candidate
+        return None
+
+
+def load_rgb(path: Path) -> tuple[Image.Image, float]:
+    """The image as RGB and the fraction of its pixels that are transparent."""
+    with Image.open(path) as image:
+        image.load()
+        transparent = 0.0
+        if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+            alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+            transparent = float((alpha < 250).mean())
+        return image.convert("RGB"), transparent
+
+
+def photo_measures(image: Image.Image) -> dict[str, float]:
+    """Distinct colours, high-frequency energy and mean saturation of a 256 px copy.
+
+    High-frequency energy is the mean absolute 4-neighbour Laplacian of the luminance (0-255):
+    photographs have texture and noise everywhere (typically 4-20), vector art and gradients are
+    flat almost everywhere (below 2).
+    """
+    small = image.copy()
+    small.thumbnail((256, 256), Image.Resampling.LANCZOS)
+    rgb = np.asarray(small, dtype=np.float32)
+    colours = len(np.unique(np.asarray(small, dtype=np.uint8).reshape(-1, 3), axis=0))
+    luma = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    lap = 4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1] - luma[1:-1, :-2] - luma[1:-1, 2:]
+    high_freq = float(np.abs(lap).mean())
+    mx, mn = rgb.max(axis=2), rgb.min(axis=2)
+    saturation = float(((mx - mn) / np.maximum(mx, 1.0)).mean())
+    return {"colours": float(colours), "high_freq": high_freq, "saturation": saturation}
+
+
+def rejection(measures: dict[str, float], transparent: float, f: Filters) -> str | None:
+    """Why this image is not a photograph, or None if it passes."""
+    if transparent > f.max_transparent:
+        return "transparent"
+    if measures["colours"] < f.min_colours:
+        return "few colours"
+    if measures["high_freq"] < f.min_high_freq:
+        return "flat (vector art or gradient)"
+    if measures["saturation"] < f.min_saturation:
+        return "grey"
+    return None
+
+
+_DCT = np.cos(np.pi / 32 * (np.arange(32)[:, None]) * (np.arange(32)[None, :] + 0.5))
+
+
+def phash(image: Image.Image) -> int:
+    """64-bit perceptual hash: sign of the 8x8 lowest DCT frequencies of a 32x32 grey copy."""
+    grey = np.asarray(image.convert("L").resize((32, 32), Image.Resampling.LANCZOS), dtype=np.float64)
+    low = (_DCT @ grey @ _DCT.T)[:8, :8].flatten()
+    bits = low > np.median(low[1:])
+    return int("".join("1" if b else "0" for b in bits), 2)
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
+    scale = long_side / max(image.size)
+    if scale >= 1:
+        return image
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80]
+
+
+def exclusion_hashes(folders: Iterable[Path]) -> list[int]:
+    hashes = []
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.suffix.lower() in SUFFIXES and image_size(path) is not None:
+                hashes.append(phash(load_rgb(path)[0]))
+    return hashes
+
+
+def build(args: argparse.Namespace) -> int:
+    filters = Filters(min_side=args.min_side, min_colours=args.min_colours, min_high_freq=args.min_high_freq)
+    cache: Path = args.cache
+    out: Path = args.out
+    candidates: list[Candidate] = []
+    for package in args.packages:
+        tree = fetch_package(package, cache, download=not args.no_download)
+        if tree is not None:
+            found = package_candidates(package, tree, cache, filters.min_side)
+            print(f"{package}: {len(found)} image files of at least {filters.min_side} px", file=sys.stderr)
+            candidates.extend(found)
+    if not args.no_skimage:
+        found = skimage_candidates(filters.min_side)
+        print(f"scikit-image: {len(found)} image files", file=sys.stderr)
+        candidates.extend(found)
+
+    excluded = exclusion_hashes(args.exclude_like)
+    # Largest first, so that of several resolutions of one picture the largest is kept.
+    candidates.sort(key=lambda c: (-c.width * c.height, c.original_path))
+    kept: list[tuple[Candidate, Image.Image, int]] = []
+    reasons: dict[str, int] = {}
+    for candidate in candidates:
+        try:
+            image, transparent = load_rgb(candidate.path)
+        except Exception:  # noqa: BLE001 - a broken file is one more rejection
+            reasons["unreadable"] = reasons.get("unreadable", 0) + 1
+            continue
+        reason = rejection(photo_measures(image), transparent, filters)
+        digest = phash(image)
+        if reason is None and any(hamming(digest, e) <= filters.duplicate_bits for e in excluded):
+            reason = "looks like an --exclude-like image"
+        if reason is None and any(hamming(digest, k[2]) <= filters.duplicate_bits for k in kept):
+            reason = "duplicate"
+        if reason is not None:
+            reasons[reason] = reasons.get(reason, 0) + 1
+            if args.verbose:
+                print(f"  reject ({reason}): {candidate.package} {candidate.original_path}", file=sys.stderr)
+            continue
+        kept.append((candidate, resize_long_side(image, args.long_side), digest))
+
+    out.mkdir(parents=True, exist_ok=True)
+    entries: list[Entry] = []
+    used: set[str] = set()
+    for candidate, image, digest in sorted(kept, key=lambda k: (k[0].package, k[0].original_path)):
+        stem = safe_name(f"{candidate.package.split(' ')[0]}__{Path(candidate.original_path).stem}")
+        name, n = f"{stem}.jpg", 1
+        while name in used:
+            n += 1
+            name = f"{stem}_{n}.jpg"
+        used.add(name)
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=args.quality, optimize=True)
+        data = buffer.getvalue()
+        (out / name).write_bytes(data)
+        entries.append(
+            Entry(
+                name, candidate.package, candidate.version, candidate.original_path, candidate.licence,
+                [candidate.width, candidate.height], list(image.size), hashlib.sha256(data).hexdigest(),
+                f"{digest:016x}",
+            )
+        )
+    manifest = out / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(asdict(e)) + "\n" for e in entries), encoding="utf-8")
+
+    by_package: dict[str, int] = {}
+    for e in entries:
+        by_package[e.source_package] = by_package.get(e.source_package, 0) + 1
+    print(f"{len(entries)} photos written to {out} (manifest: {manifest.name})")
+    for package, count in sorted(by_package.items(), key=lambda kv: -kv[1]):
+        print(f"  {count:4d}  {package}")
+    print("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())))
+    if len(entries) < args.minimum:
+        print(f"warning: fewer than {args.minimum} photos", file=sys.stderr)
+    return 0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the JPEGs and manifest.jsonl")
+    parser.add_argument("--cache", type=Path, required=True, help="folder for downloaded and unpacked .debs")
+    parser.add_argument("--packages", nargs="+", default=list(DEFAULT_PACKAGES), help="Debian packages")
+    parser.add_argument("--no-download", action="store_true", help="use only packages already in the cache")
+    parser.add_argument("--no-skimage", action="store_true", help="leave out scikit-image's sample images")
+    parser.add_argument(
+        "--exclude-like", type=Path, nargs="*", default=[],
+        help="folders of images that must not go in (validation photos, paintings): near matches are dropped",
+    )
+    parser.add_argument("--long-side", type=int, default=512, help="resize so the long side is this (px)")
+    parser.add_argument("--quality", type=int, default=92, help="JPEG quality")
+    parser.add_argument("--min-side", type=int, default=Filters.min_side, help="skip smaller originals")
+    parser.add_argument("--min-colours", type=int, default=Filters.min_colours)
+    parser.add_argument("--min-high-freq", type=float, default=Filters.min_high_freq)
+    parser.add_argument("--minimum", type=int, default=300, help="warn when fewer photos result")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every rejected file and why")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(build(parse_args()))

@@ -1,0 +1,45 @@
+"""``painterly models list`` and ``painterly models info``: the model catalog
+(:mod:`painterly.feedforward.catalog`) on the command line. Torch-free."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser("models", help="list models or show a model file's metadata")
+    models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    info = models_sub.add_parser("info", help="print a model file's metadata (.safetensors or .onnx)")
+    info.add_argument("file", help="model file or shipped model name")
+    info.add_argument("--json", action="store_true", help="as JSON")
+    info.set_defaults(handler=run_models_info)
+    listing = models_sub.add_parser("list", help="shipped models and those in $PAINTERLY_MODELS")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    listing.set_defaults(handler=run_models_list)
+
+
+def _warn(message: str) -> None:
+    print(f"painterly: warning: {' '.join(message.split())}", file=sys.stderr)
+
+
+def run_models_info(args: argparse.Namespace) -> int:
+    from painterly.feedforward.catalog import model_metadata, resolve_model
+    from painterly.feedforward.model_file import describe
+
+    metadata = model_metadata(resolve_model(args.file))
+    print(json.dumps(metadata, indent=2, sort_keys=True) if args.json else describe(metadata))
+    return 0
+
+
+def run_models_list(args: argparse.Namespace) -> int:
+    from painterly.feedforward.catalog import list_models
+
+    models = [{k: v for k, v in m.items() if k != "metadata"} for m in list_models(warn=_warn)]
+    if args.json:
+        print(json.dumps(models, indent=2))
+    else:
+        for m in models:
+            print(f"{m['name']:20} width {m['width']!s:<4} {m['steps']} steps  {m['source']:8} {m['path']}")
+    return 0

@@ -1,0 +1,194 @@
+"""``painterly stylize``: stylize photos with a trained network (a thin layer over
+:class:`painterly.feedforward.inference.StyleModel`).
+
+Every input is checked (a regular file, a readable image header, not a decompression bomb) and
+every output path is settled before the first image is painted, so a bad input in the list leaves
+nothing half done. The backend policy is the library's (:func:`painterly.feedforward.pick_backend`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import warnings
+from pathlib import Path
+
+from painterly.cli.training_progress import positive_int
+from painterly.errors import PainterlyError
+from painterly.feedforward.backends import CHOICES
+from painterly.feedforward.files import refuse_overwriting_inputs, require_regular_file
+
+#: Suffixes of input images for folder expansion.
+_INPUT_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _tile(text: str) -> int | str:
+    if text in ("auto", "none"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto', 'none' or a number of pixels, got {text!r}"
+        ) from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    stylize = subparsers.add_parser(
+        "stylize",
+        help="stylize photos with a trained network",
+        description="Stylize images, folders or globs with a trained network.",
+    )
+    stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or glob patterns")
+    stylize.add_argument(
+        "-m",
+        "--model",
+        required=True,
+        help="model file, .onnx file, or a shipped model's name (see 'painterly models list')",
+    )
+    stylize.add_argument(
+        "-o",
+        "--output",
+        help="output file (one input) or folder (default: next to each input, named NAME_MODEL.png)",
+    )
+    stylize.add_argument("--size", type=int, help="output long side in px (keeps the aspect ratio)")
+    stylize.add_argument(
+        "--preserve-colors",
+        choices=("none", "luminance"),
+        default="none",
+        help="'luminance' keeps the photo's colours",
+    )
+    stylize.add_argument(
+        "--backend",
+        choices=CHOICES,
+        default="auto",
+        help="auto: onnxruntime on a CPU-only machine (fastest there, no torch import) unless an image "
+        "needs tiling; torch otherwise",
+    )
+    stylize.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (torch backend)")
+    stylize.add_argument(
+        "--precision", default="auto", help="auto (fp16 on GPUs, fp32 on CPUs), fp32, fp16, bf16"
+    )
+    stylize.add_argument(
+        "--batch-size", type=positive_int, default=1, help="images of equal size per forward pass"
+    )
+    stylize.add_argument(
+        "--tile",
+        type=_tile,
+        default="auto",
+        help="tile side in px for very large images, 'auto' or 'none' (default auto)",
+    )
+    stylize.add_argument("--format", default="png", help="output format for folders (png, jpg, webp)")
+    stylize.set_defaults(handler=run_stylize)
+
+
+def expand_inputs(inputs: list[str]) -> list[Path]:
+    """Files as given; folders to their images (not recursive); glob patterns expanded."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in _INPUT_SUFFIXES and p.is_file())
+        elif os.path.lexists(path):
+            found.append(require_regular_file(path, "input image"))
+        elif glob.has_magic(item):
+            matches = sorted(Path(p) for p in glob.glob(item, recursive=True))
+            if not matches:
+                raise PainterlyError(f"no files match {item}")
+            found += [require_regular_file(p, "input image") for p in matches if not p.is_dir()]
+        else:
+            raise PainterlyError(f"input not found: {item}")
+    if not found:
+        raise PainterlyError("no input images found")
+    return list(dict.fromkeys(found))
+
+
+def output_paths(
+    inputs: list[Path], output: str | None, model_name: str, fmt: str, model_path: Path | None = None
+) -> list[Path]:
+    """Where each result goes; never onto an input file (nor the model file)."""
+    suffix = "." + fmt.lower().lstrip(".")
+    if output is not None and len(inputs) == 1 and not Path(output).is_dir() and Path(output).suffix:
+        targets = [Path(output)]
+    else:
+        folder = Path(output) if output is not None else None
+        if folder is not None and not folder.is_dir():
+            raise PainterlyError(
+                f"output folder does not exist: {folder} (several inputs need an existing folder)"
+            )
+        targets = [(folder or p.parent) / f"{p.stem}_{model_name}{suffix}" for p in inputs]
+    for target in targets:
+        refuse_overwriting_inputs(target, [*inputs, *([model_path] if model_path else [])])
+    if len(set(targets)) != len(targets):
+        raise PainterlyError("two inputs would be written to the same output name; use separate folders")
+    return targets
+
+
+def probe_size(path: Path) -> tuple[int, int]:
+    """An input's (width, height) from its header, refusing unreadable files and decompression bombs."""
+    from PIL import Image
+
+    from painterly.images import MAX_PIXELS
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise PainterlyError(
+            f"input image {path} is too large to decode safely (a possible decompression bomb)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any failure to read a header means: not an image
+        raise PainterlyError(
+            f"input image {path} is not an image Pillow can read ({type(exc).__name__})"
+        ) from None
+    if width * height > MAX_PIXELS:
+        raise PainterlyError(
+            f"input image {path} is {width}x{height} pixels, more than the limit of {MAX_PIXELS:,} "
+            "(a possible decompression bomb)"
+        )
+    return width, height
+
+
+def _output_sizes(sizes: list[tuple[int, int]], size: int | None) -> list[tuple[float, float]]:
+    if size is None:
+        return [(float(w), float(h)) for w, h in sizes]
+    return [(w * size / max(w, h), h * size / max(w, h)) for w, h in sizes]
+
+
+def run_stylize(args: argparse.Namespace) -> int:
+    from painterly.feedforward.backends import pick_backend
+    from painterly.feedforward.inference import load_model
+    from painterly.feedforward.signals import sigterm_as_interrupt
+    from painterly.images import check_output_path, save_image
+
+    inputs = expand_inputs(args.inputs)
+    sizes = [probe_size(path) for path in inputs]
+    backend = pick_backend(args.backend, args.device, args.tile, _output_sizes(sizes, args.size))
+    model = load_model(args.model, args.device, backend=backend, precision=args.precision)
+    targets = output_paths(inputs, args.output, model.name, args.format, model.path)
+    for target in targets:
+        check_output_path(target)
+    results = model.stylize_many(
+        inputs,
+        size=args.size,
+        preserve_colors=args.preserve_colors,
+        tile=args.tile,
+        batch_size=args.batch_size,
+    )
+    written = 0
+    with sigterm_as_interrupt():  # SIGTERM mid-write: the temporary file is removed, as on Ctrl-C
+        try:
+            for source, target, picture in zip(inputs, targets, results, strict=True):
+                save_image(picture, target, {"painterly_model": model.name, "source": source.name})
+                print(target)
+                written += 1
+        except PainterlyError as exc:
+            if written:
+                raise PainterlyError(
+                    f"{exc} (wrote {written} of {len(inputs)} images before this one)"
+                ) from None
+            raise
+    return 0

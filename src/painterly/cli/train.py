@@ -1,0 +1,136 @@
+"""``painterly train``: train a feed-forward style network (a thin layer over
+:func:`painterly.feedforward.training.train`). Defaults come from
+:class:`painterly.feedforward.settings.TrainSettings`, the one place that defines them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+from painterly.cli.training_progress import StepBar, positive_int, report_skipped
+from painterly.feedforward.settings import TrainSettings
+
+_DEFAULTS = {
+    f.name: f.default for f in dataclasses.fields(TrainSettings) if f.default is not dataclasses.MISSING
+}
+
+
+def _layers(text: str) -> list[str]:
+    layers = [part.strip() for part in text.split(",") if part.strip()]
+    if not layers:
+        raise argparse.ArgumentTypeError("name at least one layer, for example relu2_2")
+    return layers
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    d = _DEFAULTS
+    train = subparsers.add_parser(
+        "train",
+        help="train a feed-forward network for one style",
+        description="Train a feed-forward style network (Johnson et al. 2016). Under torchrun it trains with "
+        "DistributedDataParallel: torchrun --nproc-per-node=K -m painterly train ...",
+    )
+    basic = train.add_argument_group("basic")
+    basic.add_argument("--style", required=True, help="the style image")
+    basic.add_argument("--data", required=True, help="folder of content photos (searched recursively)")
+    basic.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    basic.add_argument("--name", help="model name in its metadata (default: the style file's name)")
+    opt = train.add_argument_group("optimization")
+    opt.add_argument(
+        "--iterations",
+        type=positive_int,
+        default=d["iterations"],
+        help="training steps (default %(default)s)",
+    )
+    opt.add_argument(
+        "--batch-size", type=positive_int, default=d["batch_size"], help="per process (default %(default)s)"
+    )
+    opt.add_argument(
+        "--image-size", type=positive_int, default=d["image_size"], help="crop size, px (default %(default)s)"
+    )
+    opt.add_argument(
+        "--learning-rate", "--lr", type=float, default=d["learning_rate"], help="Adam (default %(default)s)"
+    )
+    opt.add_argument("--seed", type=int, default=d["seed"])
+    net = train.add_argument_group("network and loss")
+    net.add_argument(
+        "--width",
+        default=d["width"],
+        help="'light' (16-32-64, default), 'paper' (32-64-128) or a number of channels",
+    )
+    net.add_argument("--network", default=d["network"], choices=("vgg16", "vgg19"), help="loss network")
+    net.add_argument(
+        "--content-layers",
+        type=_layers,
+        default=list(d["content_layers"]),
+        metavar="L1,L2",
+        help=f"default {','.join(d['content_layers'])}",
+    )
+    net.add_argument(
+        "--style-layers",
+        type=_layers,
+        default=list(d["style_layers"]),
+        metavar="L1,L2",
+        help=f"default {','.join(d['style_layers'])}",
+    )
+    net.add_argument("--content-weight", type=float, default=d["content_weight"], help="default %(default)s")
+    net.add_argument("--style-weight", type=float, default=d["style_weight"], help="default %(default)s")
+    net.add_argument("--tv-weight", type=float, default=d["tv_weight"], help="default %(default)s")
+    net.add_argument(
+        "--style-size",
+        type=positive_int,
+        default=d["style_size"],
+        help="style image long side, px: larger gives larger brush strokes (default %(default)s)",
+    )
+    out = train.add_argument_group("checkpoints, logs and validation")
+    out.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in the training folder"
+    )
+    out.add_argument(
+        "--workdir", help="checkpoints, losses.jsonl and validation images (default OUTPUT.train/)"
+    )
+    out.add_argument(
+        "--checkpoint-every", type=positive_int, default=d["checkpoint_every"], help="default %(default)s"
+    )
+    out.add_argument("--log-every", type=positive_int, default=d["log_every"], help="default %(default)s")
+    out.add_argument(
+        "--validate-every", type=positive_int, default=d["validate_every"], help="default %(default)s"
+    )
+    out.add_argument(
+        "--validation",
+        nargs="+",
+        default=[],
+        metavar="IMAGE",
+        help="images to stylize at each validation (default: two of the training images)",
+    )
+    other = train.add_argument_group("other")
+    other.add_argument("--device", default=d["device"], help="auto, cpu, cuda, cuda:N or mps")
+    other.add_argument("--precision", default=d["precision"], help="auto, fp32, bf16 or fp16")
+    other.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from painterly.feedforward.training import train
+
+    names = {f.name for f in dataclasses.fields(TrainSettings)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    values["validation"] = tuple(values.get("validation") or ())
+    settings = TrainSettings(**values)
+    report = StepBar(args.quiet)
+    try:
+        result = train(settings, report)
+    finally:
+        report.close()
+    report_skipped(result.skipped)
+    if result.interrupted:
+        print(
+            f"painterly: interrupted at step {result.steps}; checkpoint saved, continue with --resume",
+            file=sys.stderr,
+        )
+        return 130
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"wrote {result.output} ({result.steps} steps, {result.seconds:.0f} s)")
+    return 0

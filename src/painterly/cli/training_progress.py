@@ -1,0 +1,71 @@
+"""Helpers shared by the feed-forward commands (``train``, ``distill``, ``stylize``): a progress bar
+for training-like runs, argument types, and the one-line report of skipped training images."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number above 0 (``nan`` and ``inf`` are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+def format_losses(losses: Mapping[str, float]) -> str:
+    """Every loss that arrives, by name: ``content 1.2 style 3.4 total 4.6``."""
+    return " ".join(f"{name} {value:.3g}" for name, value in losses.items())
+
+
+def report_skipped(paths: Sequence[Path]) -> None:
+    if paths:
+        from painterly.feedforward.data import skipped_summary
+
+        print(f"painterly: warning: {skipped_summary(paths)}", file=sys.stderr)
+
+
+class StepBar:
+    """A tqdm bar for training-like progress (one report per step, with messages to print)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def __call__(self, progress: Any) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=progress.total_steps, initial=progress.step - 1, unit="it", dynamic_ncols=True
+            )
+        self.bar.update(1)
+        self.bar.set_postfix_str(format_losses(progress.losses))
+        for event in progress.events:
+            self.bar.write(event)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

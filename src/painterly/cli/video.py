@@ -1,0 +1,154 @@
+"""``painterly video``: stylize a clip with a trained network (``--model``) or by optimization (``--style``).
+
+Needs the ``video`` extra (PyAV and OpenCV); without it the command prints the install line and
+exits with code 2. Library defaults are read from the library itself, so they are defined once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+#: Defaults shown in --help; the same values as painterly.video.feedforward.DEFAULT_STRENGTH and
+#: painterly.video.optimization's (kept here so that --help needs neither PyAV nor torch).
+_TEMPORAL_STRENGTH = 0.6
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "video",
+        help="stylize a video without flicker (feed-forward or optimization)",
+        description="Stylize a video: with --model, a trained network per frame blended along the optical "
+        "flow; with --style, image optimization warm-started from the previous frame with a temporal loss "
+        "(Ruder et al. 2016). Keeps the frame rate, rotation and audio. Ctrl-C writes the frames done.",
+    )
+    basic = parser.add_argument_group("basic")
+    basic.add_argument("input", metavar="INPUT", help="the video (anything FFmpeg reads)")
+    basic.add_argument("-o", "--output", required=True, help=".mp4 (H.264), .webm (VP9), .gif, .mov or .mkv")
+    method = basic.add_mutually_exclusive_group(required=True)
+    method.add_argument("-m", "--model", help="a trained network: shipped name or model file (fast)")
+    method.add_argument("-s", "--style", nargs="+", metavar="IMAGE", help="style image(s), for optimization")
+    basic.add_argument("--size", type=int, help="long side of the output, px (default: the input's)")
+    window = parser.add_argument_group("part of the clip")
+    window.add_argument("--start", type=float, default=0.0, help="seconds from the beginning (default 0)")
+    window.add_argument("--duration", type=float, help="seconds to process (default: to the end)")
+    window.add_argument("--max-frames", type=int, help="at most this many frames")
+    steady = parser.add_argument_group("temporal consistency")
+    steady.add_argument(
+        "--temporal-strength",
+        type=float,
+        default=_TEMPORAL_STRENGTH,
+        help="feed-forward: share of the previous output, warped by the flow, kept where valid "
+        "(0 = every frame on its own; default %(default)s)",
+    )
+    steady.add_argument(
+        "--temporal-weight",
+        type=float,
+        help="optimization: weight of the temporal loss (0 = every frame on its own)",
+    )
+    steady.add_argument(
+        "--long-term", action="store_true", help="optimization: also hold frames to the output 2 and 4 back"
+    )
+    steady.add_argument(
+        "--flow-scale", type=float, help="compute the optical flow at this fraction of the frame size"
+    )
+    opt = parser.add_argument_group("optimization")
+    opt.add_argument("--iterations", type=int, help="L-BFGS iterations for the first frame")
+    opt.add_argument("--later-iterations", type=int, help="iterations for each later frame")
+    opt.add_argument(
+        "--workdir", help="folder of the finished frames, for resuming (default: OUTPUT.frames/)"
+    )
+    out = parser.add_argument_group("output and other")
+    out.add_argument("--compare", action="store_true", help="write input and output side by side")
+    out.add_argument(
+        "--report", action="store_true", help="print the temporal warping error (Lai et al. 2018)"
+    )
+    out.add_argument("--no-audio", action="store_true", help="leave the audio track out")
+    out.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    out.add_argument("--backend", default="auto", help="feed-forward runtime: auto, torch or onnxruntime")
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_video)
+
+
+def _optimization_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name in ("iterations", "later_iterations", "temporal_weight", "workdir"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    if args.long_term:
+        options["long_term"] = True
+    return options
+
+
+class _FrameBar:
+    """A tqdm bar over frames (frames/s and ETA), with the running warping error when reported."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+
+    def __call__(self, progress: Any) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=progress.total, unit="frame", dynamic_ncols=True)
+        self.bar.update(progress.frame - self.bar.n)
+        if progress.warping_error is not None and progress.warping_error == progress.warping_error:
+            self.bar.set_postfix_str(f"warping error {progress.warping_error:.5f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_video(args: argparse.Namespace) -> int:
+    from painterly.errors import PainterlyError
+    from painterly.video import require_video_extra
+
+    require_video_extra()
+    from painterly.video.stylize import stylize_video
+
+    if args.model is not None:
+        extra = _optimization_options(args)
+        if extra:
+            raise PainterlyError(
+                f"--{next(iter(extra)).replace('_', '-')} is for --style (optimization) only"
+            )
+    bar = _FrameBar(args.quiet)
+    try:
+        result = stylize_video(
+            args.input,
+            args.output,
+            model=args.model,
+            style=args.style,
+            size=args.size,
+            start=args.start,
+            duration=args.duration,
+            max_frames=args.max_frames,
+            temporal_strength=args.temporal_strength,
+            compare=args.compare,
+            report=args.report,
+            audio=not args.no_audio,
+            flow_scale=args.flow_scale,
+            device=args.device,
+            backend=args.backend,
+            progress=bar,
+            **(_optimization_options(args) if args.style else {}),
+        )
+    finally:
+        bar.close()
+    width, height = result.size
+    line = f"{result.frames} frames, {width}x{height}, {result.seconds:.1f} s ({result.fps:.2f} frames/s)"
+    if result.interrupted:
+        print(f"painterly: interrupted; wrote the {line} done so far to {result.output}", file=sys.stderr)
+    else:
+        print(f"wrote {result.output}: {line}")
+    if result.warping_error is not None:
+        print(
+            f"warping error {result.warping_error:.5f} "
+            "(Lai et al. 2018: squared RGB change along the input's optical flow)"
+        )
+    return 130 if result.interrupted else 0

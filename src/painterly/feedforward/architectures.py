@@ -1,0 +1,107 @@
+"""The catalog of network kinds a model file may name in its ``architecture`` metadata key.
+
+Loading (:func:`painterly.feedforward.model_file.read_model_file`), ``painterly models info``, ONNX
+export and the server all look a network kind up here, so a new kind (a multi-style network with
+conditional instance norm, an arbitrary-style network) is one network module plus one
+:func:`register` call below. Files written before the key existed load as :data:`DEFAULT`.
+
+This module imports no torch; the builders import their network module when called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from painterly.errors import PainterlyError, did_you_mean
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+#: The kind of files that do not name one (all files written before the registry existed).
+DEFAULT = "johnson2016"
+
+
+@dataclass(frozen=True)
+class OnnxInput:
+    """One input of an exported graph: its name, an example tensor and its dynamic axes."""
+
+    name: str
+    example: torch.Tensor
+    dynamic_axes: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A network kind: how to build it from a file's metadata and what its ONNX graph takes.
+
+    ``build`` gets the file's metadata (the network's own ``config()`` keys among them) and
+    returns an ``nn.Module`` whose ``forward`` takes the ONNX inputs in order, the first being the
+    (N, 3, H, W) image in 0-1, and which has ``stylize_tensor(image)`` and ``config()``.
+    """
+
+    name: str
+    build: Callable[[Mapping[str, Any]], nn.Module]
+    onnx_inputs: Callable[[nn.Module], list[OnnxInput]]
+    description: str = ""
+
+
+_CATALOG: dict[str, Architecture] = {}
+
+
+def register(architecture: Architecture) -> Architecture:
+    if architecture.name in _CATALOG:
+        raise ValueError(f"architecture {architecture.name!r} is already registered")
+    _CATALOG[architecture.name] = architecture
+    return architecture
+
+
+def names() -> list[str]:
+    return sorted(_CATALOG)
+
+
+def get(name: object) -> Architecture:
+    """The architecture called ``name``; None (an old file) means :data:`DEFAULT`."""
+    if name is None:
+        name = DEFAULT
+    if not isinstance(name, str) or name not in _CATALOG:
+        hint = did_you_mean(name, _CATALOG) if isinstance(name, str) else ""
+        raise PainterlyError(
+            f"network architecture {name!r} is not supported by this painterly{hint} "
+            f"(known: {', '.join(names())})"
+        )
+    return _CATALOG[name]
+
+
+def _int(metadata: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    value = metadata.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise PainterlyError(f"the metadata has no valid {key.replace('_', ' ')} ({value!r})")
+    return value
+
+
+def _build_johnson(metadata: Mapping[str, Any]) -> nn.Module:
+    from painterly.feedforward.network import RESIDUAL_BLOCKS, TransformerNet
+
+    blocks = _int(metadata, "residual_blocks", RESIDUAL_BLOCKS)
+    if not 0 <= blocks <= 64:
+        raise PainterlyError(f"the metadata has no valid residual blocks ({blocks!r})")
+    return TransformerNet(_int(metadata, "width"), blocks)
+
+
+def _image_input(net: nn.Module) -> list[OnnxInput]:
+    import torch
+
+    return [OnnxInput("image", torch.rand(1, 3, 64, 64), {0: "batch", 2: "height", 3: "width"})]
+
+
+register(
+    Architecture(
+        DEFAULT,
+        _build_johnson,
+        _image_input,
+        "Johnson et al. 2016 transformation network (reflection padding, instance norm, upsample-conv)",
+    )
+)

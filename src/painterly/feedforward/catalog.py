@@ -1,0 +1,96 @@
+"""Finding model files: the shipped models, ``$PAINTERLY_MODELS``, names and paths. Torch-free.
+
+Every command and the server look models up here: :func:`resolve_model` turns a name or a path
+into a model file, :func:`list_models` lists the known ones (skipping, with a warning, any file
+that cannot be read), and :func:`model_metadata` reads the metadata of a ``.safetensors`` model or
+an exported ``.onnx`` file.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from painterly.errors import PainterlyError, did_you_mean
+from painterly.feedforward.files import require_regular_file
+from painterly.feedforward.model_file import SUFFIX, read_metadata
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
+ONNX_SUFFIX = ".onnx"
+
+
+def model_dirs() -> list[tuple[str, Path]]:
+    """(source, folder) pairs searched for models by name, later ones taking precedence."""
+    dirs = [("shipped", SHIPPED_DIR)]
+    if os.environ.get("PAINTERLY_MODELS"):
+        dirs.append(("user", Path(os.environ["PAINTERLY_MODELS"])))
+    return dirs
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, stacklevel=3)
+
+
+def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, Any]]:
+    """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps, source.
+
+    A file that cannot be read is left out and reported through ``warn`` (one line; None: silent).
+    """
+    models = []
+    for source, folder in model_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"*{SUFFIX}")):
+            try:
+                meta = read_metadata(path)
+            except PainterlyError as exc:
+                if warn is not None:
+                    warn(f"skipping {path.name}: {exc}")
+                continue
+            models.append(
+                {
+                    "name": path.name[: -len(SUFFIX)],
+                    "path": str(path),
+                    "style": meta.get("style"),
+                    "width": meta.get("width"),
+                    "steps": meta.get("steps"),
+                    "architecture": meta.get("architecture"),
+                    "source": source,
+                    "metadata": meta,
+                }
+            )
+    return models
+
+
+def resolve_model(name_or_path: str | os.PathLike) -> Path:
+    """A path to an existing model file, or the file of a shipped / ``$PAINTERLY_MODELS`` model by name."""
+    path = Path(name_or_path)
+    if os.path.lexists(path):
+        return require_regular_file(path, "model file")
+    text = str(name_or_path)
+    if os.sep not in text and "/" not in text:
+        name = text[: -len(SUFFIX)] if text.endswith(SUFFIX) else text
+        for _, folder in reversed(model_dirs()):
+            candidate = folder / f"{name}{SUFFIX}"
+            if candidate.is_file():
+                return candidate
+        names = [m["name"] for m in list_models(warn=None)]
+        hint = did_you_mean(name, names) or (f" (known models: {', '.join(names)})" if names else "")
+        raise PainterlyError(f"no model file or known model named {text!r}{hint}")
+    raise PainterlyError(f"model file not found: {path}")
+
+
+def model_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a model file, or of an exported ONNX file (read with onnxruntime)."""
+    path = require_regular_file(path, "model file")
+    if path.suffix.lower() == ONNX_SUFFIX:
+        from painterly.feedforward.onnx_backend import OnnxNet
+
+        return dict(OnnxNet(path).metadata)
+    return read_metadata(path)
+
+
+__all__ = ["list_models", "model_dirs", "model_metadata", "resolve_model"]

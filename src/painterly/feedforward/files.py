@@ -1,0 +1,48 @@
+"""Checks on the files a feed-forward command reads and writes, made before any work starts.
+
+Inputs must be regular files (a FIFO or a device would block the read forever); an output may
+never be one of the inputs (``train --style s.jpg -o s.jpg`` must not replace the style image).
+Torch-free.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+
+from painterly.errors import PainterlyError
+
+
+def require_regular_file(path: str | os.PathLike, what: str) -> Path:
+    """``path`` if it is an existing regular file (symlinks followed), else one-line PainterlyError."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise PainterlyError(f"{what} not found: {path}") from None
+    except OSError as exc:  # a symlink loop, a name too long, no permission
+        raise PainterlyError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise PainterlyError(f"{what} is a folder, not a file: {path}")
+    if not stat.S_ISREG(mode):
+        raise PainterlyError(f"{what} is not a regular file (a pipe or device?): {path}")
+    return path
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
+    """Raise if writing ``output`` would replace any of ``inputs`` (same path, link or file)."""
+    target = Path(output)
+    resolved = target.resolve()
+    for item in inputs:
+        source = Path(item)
+        if source.resolve() == resolved or _same(source, target):
+            raise PainterlyError(f"refusing to overwrite the input {source}; choose another output")

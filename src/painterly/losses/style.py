@@ -1,0 +1,46 @@
+"""Gram-matrix style terms: the classic normalization, and the Keras example's.
+
+``GramStyleLoss``: the mean squared difference of normalized Gram matrices (see
+:func:`~painterly.losses.gram.gram_matrix`), the Lua neural-style's. ``KerasStyleLoss`` reproduces
+the Keras neural style example's formula exactly: a layer's loss is
+``sum((F_s F_s^T - F F^T)^2) / (4 * 3^2 * (H_img * W_img)^2)`` with unnormalized Gram matrices and
+the *image's* pixel count (3 and the image size are constants in that example).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from painterly.errors import PainterlyError
+from painterly.losses.gram import gram_matrix
+from painterly.losses.term import LayerWeightedTerm
+
+
+class GramStyleLoss(LayerWeightedTerm):
+    """Squared error between the Gram matrices of activations and fixed target Gram matrices."""
+
+    def __init__(self, layer_weights: Mapping[str, float]) -> None:
+        super().__init__(layer_weights)
+        self.targets: dict[str, torch.Tensor] = {}
+
+    def set_target(self, grams: Mapping[str, torch.Tensor]) -> None:
+        """Take Gram matrices (per layer, e.g. from :func:`~painterly.losses.gram.blend_grams`)."""
+        self.targets = {layer: grams[layer].detach().float() for layer in self.layers}
+
+    def layer_score(self, layer: str, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        if layer not in self.targets:
+            raise PainterlyError("the style loss has no target: set it before evaluating")
+        return (gram_matrix(features) - self.targets[layer]).pow(2).mean()
+
+
+class KerasStyleLoss(GramStyleLoss):
+    """The Keras example's style loss: raw Gram matrices, over 4 * 3^2 * (image pixels)^2."""
+
+    def layer_score(self, layer: str, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        mse = super().layer_score(layer, features, image)
+        channels, positions = features.shape[1], features.shape[2] * features.shape[3]
+        image_pixels = image.shape[-1] * image.shape[-2]
+        # From normalized to raw Gram matrices, summed, over 4 * 3^2 * image_pixels^2.
+        return mse * (channels**4 * positions**2) / (36.0 * image_pixels**2)

@@ -1,0 +1,149 @@
+"""Fast stylization with trained models: ``GET /api/models`` and ``POST /api/stylize``.
+
+One stylization runs at a time; a request that finds it busy gets 429 with ``Retry-After`` at once,
+before its upload is read (waiting would hold a server thread per waiting client). Results are kept
+for download under a quota (``ServerSettings.stylize_keep``), the oldest deleted first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import UploadFile
+
+from painterly.errors import PainterlyError
+from painterly.server.models import Busy
+from painterly.server.security import shorten
+from painterly.server.state import ServerState, get_state
+from painterly.server.uploads import Upload
+
+router = APIRouter(tags=["stylize"])
+State = Annotated[ServerState, Depends(get_state)]
+
+#: A trained network's style is fixed, so histogram matching (which changes the style image) is not offered.
+STYLIZE_COLORS = ("none", "luminance")
+#: Shortest side of an image to stylize (the networks' padding and downsampling need room).
+MIN_SIDE = 16
+#: Seconds a busy client is told to wait.
+BUSY_RETRY = 2
+MAX_MODEL_NAME = 200
+
+
+@router.get("/models")
+def models(state: State) -> dict[str, Any]:
+    """Trained models for fast stylization (empty when none are installed)."""
+    return {"models": state.stylizer.models()}
+
+
+def _busy() -> JSONResponse:
+    return JSONResponse(
+        {"detail": "the stylizer is busy; try again shortly"},
+        status_code=429,
+        headers={"Retry-After": str(BUSY_RETRY)},
+    )
+
+
+def _form_text(form: Any, name: str, default: str | None = None) -> str | None:
+    value = form.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise PainterlyError(f"{name} must be text, not a file")
+    return value
+
+
+def _parse_size(text: str | None, max_size: int) -> int | None:
+    if text is None or not text.strip():
+        return None
+    if not re.fullmatch(r"\s*\d{1,9}\s*", text):
+        raise PainterlyError(f"size must be a whole number of pixels, got {shorten(text)}")
+    size = int(text)
+    if not MIN_SIDE <= size <= max_size:
+        raise PainterlyError(f"size must be between {MIN_SIDE} and {max_size} pixels, got {size}")
+    return size
+
+
+_STYLIZE_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["image", "model"],
+                    "properties": {
+                        "image": {"type": "string", "format": "binary", "description": "the photo"},
+                        "model": {"type": "string", "description": "a name from GET /api/models"},
+                        "size": {"type": "integer", "description": "long side, px"},
+                        "preserve_colors": {"type": "string", "enum": list(STYLIZE_COLORS)},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/stylize",
+    response_class=Response,
+    openapi_extra=_STYLIZE_SCHEMA,
+    responses={200: {"content": {"image/png": {}}, "description": "the stylized image"}},
+)
+async def stylize(request: Request, state: State) -> Response:
+    """Fast stylization with a trained model, synchronously. Answers the PNG; the header
+    ``X-Painterly-Job`` names the job under which it is also kept among the recent results."""
+    gate = state.stylize_gate
+    assert gate is not None and state.decoder is not None
+    if gate.locked() or state.stopping.is_set():  # before the upload is read
+        return _busy()
+    form = await request.form(max_files=1, max_fields=8)
+    try:
+        model = _form_text(form, "model")
+        if not model:
+            raise PainterlyError("model is missing: name one from GET /api/models")
+        if len(model) > MAX_MODEL_NAME:
+            raise PainterlyError(f"unknown model {shorten(model)}")
+        colors = _form_text(form, "preserve_colors", "none") or "none"
+        if colors not in STYLIZE_COLORS:
+            raise PainterlyError(
+                f"preserve_colors must be one of {', '.join(STYLIZE_COLORS)} for a trained model, "
+                f"got {shorten(colors)}"
+            )
+        size = _parse_size(_form_text(form, "size"), state.settings.max_size)
+        upload = form.get("image")
+        if not isinstance(upload, UploadFile):
+            raise PainterlyError("image is missing: send the photo as the file field 'image'")
+        long_side = size or state.settings.max_size
+        (photo,) = await state.decoder.decode([Upload(upload.file, "image", long_side)])
+    finally:
+        await form.close()
+    width, height = photo.size
+    scale = (size or max(width, height)) / max(width, height)
+    if round(min(width, height) * scale) < MIN_SIDE:
+        raise PainterlyError(
+            f"the image is {width}x{height} px: its shorter side would be under {MIN_SIDE} px; "
+            "use a larger image (or a larger size)"
+        )
+    if gate.locked():  # taken while this upload was read; no await between this check and the acquire
+        return _busy()
+    async with gate:
+        try:
+            record = await run_in_threadpool(
+                state.stylizer.stylize, photo, model, size=size, preserve_colors=colors
+            )
+        except Busy:
+            return _busy()
+    await run_in_threadpool(state.store.keep_newest, "stylize", state.settings.stylize_keep)
+    path = state.store.result_path(record)
+    if path is None:
+        raise PainterlyError("the result was deleted before it could be sent; try again")
+    return Response(
+        path.read_bytes(),
+        media_type="image/png",
+        headers={"X-Painterly-Job": record["id"], "Cache-Control": "no-store"},
+    )

@@ -1,0 +1,33 @@
+"""Running the app in uvicorn, with a shutdown that takes seconds, not the length of a job.
+
+uvicorn, on SIGTERM or Ctrl-C, stops accepting and then waits for open responses to finish before it
+runs the app's shutdown; an event stream only finishes when its job does. So the signal first tells
+the app (:meth:`ServerState.begin_shutdown`): running jobs stop at their next iteration and keep
+their best image as ``interrupted``, and streams send their last event and end.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+#: Seconds uvicorn waits for open responses after a stop request before it cancels them.
+GRACEFUL_SECONDS = 5
+
+
+def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
+    """Serve ``app`` (from :func:`painterly.server.create_app`) until SIGTERM or Ctrl-C."""
+    import uvicorn
+
+    state = app.state.painterly
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # A signal handler may interrupt a thread that holds the queue's lock: do the work elsewhere.
+            threading.Thread(target=state.begin_shutdown, name="painterly-shutdown", daemon=True).start()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACEFUL_SECONDS
+    )
+    Server(config).run()

@@ -1,0 +1,80 @@
+"""``stylize_video``: the library's one call for both methods."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from painterly.errors import PainterlyError
+from painterly.video.feedforward import DEFAULT_STRENGTH, FeedForwardPainter
+from painterly.video.flow import FlowEstimator
+from painterly.video.pipeline import FramePainter, VideoProgress, VideoResult, Window, run
+
+if TYPE_CHECKING:
+    from painterly.feedforward.inference import StyleModel
+
+#: Flow for the feed-forward path is computed at this fraction of the frame size: a quarter of the
+#: cost of full resolution (measured 16 ms against 62 ms per pair at 640x480) for a smooth field.
+FEEDFORWARD_FLOW_SCALE = 0.5
+
+
+def stylize_video(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    model: str | os.PathLike[str] | StyleModel | None = None,
+    style: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    size: int | None = None,
+    start: float = 0.0,
+    duration: float | None = None,
+    max_frames: int | None = None,
+    temporal_strength: float = DEFAULT_STRENGTH,
+    compare: bool = False,
+    report: bool = False,
+    audio: bool = True,
+    flow_scale: float | None = None,
+    device: str = "auto",
+    backend: str = "auto",
+    progress: Callable[[VideoProgress], None] | None = None,
+    **optimization: Any,
+) -> VideoResult:
+    """Stylize the video ``source`` into ``output`` (.mp4, .webm, .gif, .mov, .mkv).
+
+    Give either ``model`` (a trained network: name, file or :class:`StyleModel`) or ``style``
+    (one or more style images, for image optimization; its options, such as ``iterations``,
+    ``temporal_weight`` or ``workdir``, go in ``**optimization``). ``size`` is the long side of the
+    output (default: the input's). With ``temporal_strength=0`` (feed-forward) or
+    ``temporal_weight=0`` (optimization) every frame is stylized on its own.
+    """
+    if (model is None) == (style is None):
+        raise PainterlyError("give either a model (feed-forward) or a style image (optimization)")
+    window = Window(start, duration, max_frames)
+    window.check()
+    painter: FramePainter
+    if model is not None:
+        if optimization:
+            raise PainterlyError(f"options for the optimization path only: {', '.join(sorted(optimization))}")
+        from painterly.feedforward.inference import StyleModel, load_model
+
+        loaded = model if isinstance(model, StyleModel) else load_model(model, device, backend=backend)
+        painter = FeedForwardPainter(loaded, temporal_strength)
+        flow = FlowEstimator("medium", FEEDFORWARD_FLOW_SCALE if flow_scale is None else flow_scale)
+    else:
+        from painterly.video.optimization import OptimizationPainter
+
+        styles = [style] if isinstance(style, str | os.PathLike) else list(style or [])
+        painter = OptimizationPainter(styles, output=output, device=device, **optimization)
+        flow = FlowEstimator("medium", 1.0 if flow_scale is None else flow_scale)
+    return run(
+        source,
+        output,
+        painter,
+        size=size,
+        window=window,
+        compare=compare,
+        report=report,
+        flow=flow,
+        audio=audio,
+        progress=progress,
+    )

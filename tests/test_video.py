@@ -1,0 +1,375 @@
+"""Video: I/O (rate, size, rotation, audio, formats, atomic output, Ctrl-C), optical flow and masks,
+the warping error, temporal blending, and the ``painterly video`` command. Tiny generated clips."""
+
+from __future__ import annotations
+
+import importlib.util
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+cv2 = pytest.importorskip("cv2")
+
+from painterly.errors import PainterlyError  # noqa: E402
+from painterly.video import io as vio  # noqa: E402
+from painterly.video.feedforward import TemporalBlend  # noqa: E402
+from painterly.video.flow import FlowEstimator, FlowPair, consistent, motion_boundaries, warp  # noqa: E402
+from painterly.video.metrics import warping_error  # noqa: E402
+from painterly.video.pipeline import Window, run  # noqa: E402
+
+SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
+SHARED_TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
+
+
+def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth random texture (blurred noise), something optical flow can lock onto."""
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(0, 255, (height, width, 3)).astype(np.float32)
+    return np.clip(cv2.GaussianBlur(noise, (0, 0), 2.0) * 3 - 255, 0, 255).astype(np.uint8)
+
+
+def square_frames(count: int = 12, size: tuple[int, int] = (64, 48), step: int = 2) -> list[np.ndarray]:
+    """A textured square moving right over a textured background."""
+    width, height = size
+    background = texture(height, width, 0)
+    patch = texture(16, 16, 1) // 2 + 120
+    frames = []
+    for i in range(count):
+        frame = background.copy()
+        x = 4 + step * i
+        frame[12:28, x : x + 16] = patch
+        frames.append(frame)
+    return frames
+
+
+def make_clip(
+    path: Path,
+    frames: list[np.ndarray],
+    rate: int = 12,
+    audio: bool = True,
+    rotation: int = 0,
+    video: bool = True,
+) -> Path:
+    """Encode frames as H.264 (and a 440 Hz sine as AAC) with PyAV."""
+    with av.open(str(path), "w") as container:
+        if video:
+            stream = container.add_stream("libx264", rate=rate)
+            stream.height, stream.width = frames[0].shape[:2]
+            stream.pix_fmt = "yuv420p"
+            stream.options = {"crf": "10"}
+            if rotation:
+                stream.set_display_rotation(rotation)
+        if audio:
+            sound = container.add_stream("aac", rate=16000)
+            sound.layout = "mono"
+        if video:
+            for i, image in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+                frame.pts, frame.time_base = i, Fraction(1, rate)
+                container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        if audio:
+            total = int(16000 * len(frames) / rate)
+            wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / 16000)).astype(np.float32)
+            for start in range(0, total, 1024):
+                chunk = av.AudioFrame.from_ndarray(
+                    wave[None, start : start + 1024], format="flt", layout="mono"
+                )
+                chunk.sample_rate, chunk.pts = 16000, start
+                container.mux(sound.encode(chunk))
+            container.mux(sound.encode(None))
+    return path
+
+
+def streams(path: Path) -> dict[str, object]:
+    """What a player sees: video frames, size, rate, rotation and the audio codec."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        decoded = list(container.decode(video))
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        return {
+            "frames": len(decoded),
+            "size": (decoded[0].width, decoded[0].height),
+            "rate": video.average_rate,
+            "rotation": int(decoded[0].rotation or 0) % 360,
+            "audio": audio,
+            "first": decoded[0].to_ndarray(format="rgb24"),
+        }
+
+
+class Invert:
+    """A painter that needs no network: the negative of each frame."""
+
+    needs_flow = False
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.stop_at = stop_at
+
+    def paint(self, frame: np.ndarray, index: int, pair: object) -> np.ndarray:
+        if index == self.stop_at:
+            raise KeyboardInterrupt
+        return 255 - frame
+
+
+def leftovers(folder: Path, keep: set[str]) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name not in keep)
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return make_clip(tmp_path / "clip.mp4", square_frames())
+
+
+# I/O -----------------------------------------------------------------------------------------------
+
+
+def test_probe_describes_clip(clip: Path) -> None:
+    info = vio.probe(clip)
+    assert (info.width, info.height, info.rate, info.frames) == (64, 48, 12, 12)
+    assert info.has_audio and info.rotation == 0
+
+
+@pytest.mark.parametrize(
+    ("suffix", "audio"), [(".mp4", "aac"), (".webm", "opus"), (".mkv", "aac"), (".gif", None)]
+)
+def test_formats_keep_frames_rate_size_and_audio(
+    clip: Path, tmp_path: Path, suffix: str, audio: str | None
+) -> None:
+    result = run(clip, tmp_path / f"out{suffix}", Invert())
+    seen = streams(result.output)
+    assert seen["frames"] == 12 and seen["size"] == (64, 48)
+    assert seen["audio"] == audio
+    if suffix != ".gif":  # GIF keeps time in 1/100 s
+        assert seen["rate"] == 12
+    assert abs(int(seen["first"].mean()) - int(255 - square_frames()[0].mean())) < 12
+    assert leftovers(tmp_path, {"clip.mp4", f"out{suffix}"}) == []
+
+
+def test_size_window_and_max_frames(clip: Path, tmp_path: Path) -> None:
+    result = run(clip, tmp_path / "out.mp4", Invert(), size=32, window=Window(start=0.25, max_frames=5))
+    seen = streams(result.output)
+    assert seen["size"] == (32, 24) and seen["frames"] == 5 and result.frames == 5
+    result = run(clip, tmp_path / "out2.mp4", Invert(), window=Window(duration=0.5))
+    assert streams(result.output)["frames"] == 6
+
+
+def test_audio_is_cut_to_the_window(clip: Path, tmp_path: Path) -> None:
+    out = run(clip, tmp_path / "out.mp4", Invert(), window=Window(max_frames=6)).output
+    with av.open(str(out)) as container:
+        audio = container.streams.audio[0]
+        seconds = sum(frame.samples for frame in container.decode(audio)) / audio.codec_context.sample_rate
+    assert 0.35 < seconds < 0.65  # 6 frames at 12 fps = 0.5 s (AAC frames are 64 ms at 16 kHz)
+
+
+def test_rotation_is_kept(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "rot.mp4", square_frames(6), rotation=90)
+    assert vio.probe(source).rotation == 90
+    mp4 = streams(run(source, tmp_path / "out.mp4", Invert()).output)
+    assert mp4["rotation"] == 90 and mp4["size"] == (64, 48)  # as metadata
+    webm = streams(run(source, tmp_path / "out.webm", Invert()).output)
+    assert webm["rotation"] == 0 and webm["size"] == (48, 64)  # applied to the pixels
+
+
+def test_compare_puts_input_left_of_output(clip: Path, tmp_path: Path) -> None:
+    seen = streams(run(clip, tmp_path / "out.mp4", Invert(), compare=True).output)
+    assert seen["size"] == (128, 48)
+    first = seen["first"].astype(int)
+    assert abs(first[:, :64].mean() - square_frames()[0].mean()) < 12
+    assert abs(first[:, 64:].mean() - (255 - square_frames()[0]).mean()) < 12
+
+
+def test_ctrl_c_writes_the_frames_done(clip: Path, tmp_path: Path) -> None:
+    result = run(clip, tmp_path / "out.mp4", Invert(stop_at=5))
+    assert result.interrupted and result.frames == 5
+    seen = streams(result.output)
+    assert seen["frames"] == 5 and seen["audio"] == "aac"
+    assert leftovers(tmp_path, {"clip.mp4", "out.mp4"}) == []
+
+
+def test_ctrl_c_before_any_frame_leaves_nothing(clip: Path, tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        run(clip, tmp_path / "out.mp4", Invert(stop_at=0))
+    assert leftovers(tmp_path, {"clip.mp4"}) == []
+
+
+def test_bad_inputs_and_outputs(clip: Path, tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    sound = make_clip(tmp_path / "sound.m4a", square_frames(2), video=False)
+    cases = [
+        (text, tmp_path / "a.mp4", "not a readable video"),
+        (sound, tmp_path / "b.mp4", "no video stream"),
+        (tmp_path / "missing.mp4", tmp_path / "c.mp4", "not found"),
+        (clip, tmp_path / "nofolder" / "d.mp4", "folder does not exist"),
+        (clip, tmp_path / "e.avi", "unknown video format"),
+        (clip, clip, "overwrite the input"),
+    ]
+    for source, output, message in cases:
+        with pytest.raises(PainterlyError, match=message):
+            run(source, output, Invert())
+    assert leftovers(tmp_path, {"clip.mp4", "notes.mp4", "sound.m4a"}) == []
+
+
+def test_output_size_is_even() -> None:
+    assert vio.output_size(641, 481, None) == (640, 480)
+    assert vio.output_size(1920, 1080, 255) == (254, 142)
+    with pytest.raises(PainterlyError):
+        vio.output_size(64, 48, 8)
+
+
+# flow, masks, metric -------------------------------------------------------------------------------
+
+
+def test_flow_finds_a_known_translation() -> None:
+    image = texture(96, 128, 3)
+    shifted = np.roll(image, (2, 3), axis=(0, 1))  # content moves 3 right, 2 down
+    for scale in (1.0, 0.5):
+        flow = FlowEstimator("medium", scale).flow(image, shifted)
+        inner = flow[16:-16, 16:-16].reshape(-1, 2)
+        assert np.allclose(np.median(inner, axis=0), (3, 2), atol=0.3)
+
+
+def test_warp_aligns_the_next_frame() -> None:
+    image = texture(48, 64, 4).astype(np.float32)
+    shifted = np.roll(image, 3, axis=1)
+    flow = np.zeros((48, 64, 2), np.float32)
+    flow[..., 0] = 3
+    assert np.abs(warp(shifted, flow)[:, :-4] - image[:, :-4]).max() < 1e-3
+
+
+def test_consistency_mask_flags_occlusions_and_frame_exits() -> None:
+    forward = np.zeros((20, 30, 2), np.float32)
+    forward[..., 0] = 4
+    backward = -forward.copy()
+    backward[5:10, 10:20] = 0  # these pixels of B do not map back: the A pixels landing there are occluded
+    mask = consistent(forward, backward)
+    assert not mask[5:10, 7:15].any()  # land in the inconsistent region
+    assert not mask[:, -4:].any()  # leave the frame
+    assert mask[12:19, :20].all()
+
+
+def test_occlusion_mask_on_a_moving_square() -> None:
+    background, patch = texture(120, 160, 0), texture(40, 40, 1) // 2 + 120
+    frames = []
+    for x in (30, 38):  # the square moves 8 px right
+        frame = background.copy()
+        frame[40:80, x : x + 40] = patch
+        frames.append(frame)
+    pair = FlowEstimator("medium", 1.0).pair(*frames)
+    assert np.allclose(np.median(pair.backward[45:75, 45:75].reshape(-1, 2), axis=0), (-8, 0), atol=0.3)
+    assert pair.valid[44:76, 31:37].mean() < 0.1  # background the square uncovered: not in the previous frame
+    assert pair.valid[45:75, 45:75].mean() > 0.95  # the square itself, tracked
+    assert pair.valid[:, 100:].mean() > 0.9  # still background
+
+
+def test_motion_boundaries_follow_a_flow_step() -> None:
+    flow = np.zeros((20, 30, 2), np.float32)
+    flow[:, 15:, 0] = 5
+    boundary = motion_boundaries(flow)
+    assert boundary[:, 14:16].all()
+    assert not boundary[:, :12].any() and not boundary[:, 18:].any()
+
+
+def test_warping_error_is_zero_for_a_steady_video_and_grows_with_flicker() -> None:
+    frames = square_frames(6)
+    steady = warping_error(frames, frames)  # the flow's own imperfection
+    assert steady < 0.005
+    rng = np.random.default_rng(0)
+    flicker = [
+        np.clip(f.astype(int) + rng.integers(-40, 40, f.shape), 0, 255).astype(np.uint8) for f in frames
+    ]
+    assert warping_error(frames, flicker) > 10 * steady
+
+
+@pytest.mark.skipif(not (SHARED_TOOLS / "video_score.py").exists(), reason="../shared/tools is not present")
+def test_warping_error_agrees_with_the_shared_tool(clip: Path) -> None:
+    spec = importlib.util.spec_from_file_location("video_score", SHARED_TOOLS / "video_score.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    frames = list(vio.read_frames(vio.probe(clip)))
+    rng = np.random.default_rng(1)
+    noisy = [np.clip(f.astype(int) + rng.integers(-30, 30, f.shape), 0, 255).astype(np.uint8) for f in frames]
+    errors, _ = tool.warping_errors(str(clip), str(clip), None)  # the tool reads files: compare on the input
+    assert warping_error(frames, frames) == pytest.approx(float(np.mean(errors)), rel=1e-4, abs=1e-7)
+    assert warping_error(frames, noisy) > 10 * warping_error(frames, frames)
+
+
+# temporal blending ---------------------------------------------------------------------------------
+
+
+def test_blend_keeps_the_warped_previous_output_where_valid() -> None:
+    blend = TemporalBlend(0.5, feather=0)
+    first = np.full((8, 8, 3), 100, np.uint8)
+    assert (blend(first, None) == 100).all()
+    still = np.zeros((8, 8, 2), np.float32)
+    valid = np.ones((8, 8), np.float32)
+    valid[:, :4] = 0
+    pair = FlowPair(still, still, valid)
+    out = blend(np.full((8, 8, 3), 200, np.uint8), pair)
+    assert (out[:, :4] == 200).all() and (out[:, 4:] == 150).all()
+
+
+def test_temporal_blending_lowers_the_warping_error(tmp_path: Path) -> None:
+    from painterly import load_model
+    from painterly.video.feedforward import FeedForwardPainter
+
+    rng = np.random.default_rng(2)
+    frames = [
+        np.clip(f.astype(int) + rng.integers(-12, 12, f.shape), 0, 255).astype(np.uint8)
+        for f in square_frames(10, (96, 64))
+    ]
+    source = make_clip(tmp_path / "noisy.mp4", frames, audio=False)
+    model = load_model("starry_night", "cpu", backend="torch")
+    plain = run(source, tmp_path / "plain.mp4", FeedForwardPainter(model, 0.0), report=True)
+    steady = run(source, tmp_path / "steady.mp4", FeedForwardPainter(model, 0.6), report=True)
+    assert plain.warping_error is not None and steady.warping_error is not None
+    assert steady.warping_error < 0.6 * plain.warping_error
+
+
+# the command ---------------------------------------------------------------------------------------
+
+
+def test_cli_feedforward_report(clip: Path, tmp_path: Path, run_cli) -> None:
+    out = tmp_path / "out.webm"
+    code, stdout, stderr = run_cli(
+        "video",
+        clip,
+        "-o",
+        out,
+        "--model",
+        "starry_night",
+        "--report",
+        "-q",
+        "--backend",
+        "torch",
+        "--max-frames",
+        "4",
+    )
+    assert code == 0, stderr
+    assert "4 frames" in stdout and "warping error" in stdout
+    assert streams(out)["frames"] == 4
+
+
+def test_cli_errors_are_one_line(clip: Path, tmp_path: Path, run_cli) -> None:
+    code, _, stderr = run_cli(
+        "video", tmp_path / "nothing.mp4", "-o", tmp_path / "o.mp4", "-m", "starry_night"
+    )
+    assert code == 2 and stderr.count("\n") == 1 and "not found" in stderr
+    code, _, stderr = run_cli(
+        "video", clip, "-o", tmp_path / "o.mp4", "-m", "starry_night", "--iterations", "3"
+    )
+    assert code == 2 and "--style" in stderr
+    assert leftovers(tmp_path, {"clip.mp4"}) == []
+
+
+def test_cli_names_the_extra_when_missing(clip: Path, tmp_path: Path, run_cli, monkeypatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a)
+    )
+    code, _, stderr = run_cli("video", clip, "-o", tmp_path / "o.mp4", "-m", "starry_night")
+    assert code == 2 and "pip install 'painterly[video]'" in stderr
