@@ -37,9 +37,11 @@ import hashlib
 import io
 import json
 import re
+import struct
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -63,7 +65,22 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "opencv-doc",
     "python-matplotlib-data",
     "imagemagick-6-doc",
+    "gcompris-qt-data",
 )
+
+#: Packages whose photos sit inside Qt resource (.rcc) bundles: package -> bundles to open.
+#: GCompris's bundles of paintings (paintings, details, babyshapes) and renders are left out.
+RCC_BUNDLES: dict[str, tuple[str, ...]] = {
+    "gcompris-qt-data": (
+        "lang",
+        "explore_monuments",
+        "erase",
+        "explore_world_animals",
+        "explore_farm_animals",
+        "explore_world_music",
+        "categorization",
+    ),
+}
 
 #: Inside a package, only these folders are searched (doc packages are mostly diagrams and
 #: screenshots); a package not listed is searched whole.
@@ -76,6 +93,56 @@ PACKAGE_FOLDERS: dict[str, tuple[str, ...]] = {
 #: File names that are paintings or other non-photos in otherwise useful folders (matched on the
 #: lower-cased file name).
 NAME_BLOCKLIST: tuple[str, ...] = ("*starry*", "*logo*", "*mask*", "*chessboard*", "*text*", "*sudoku*")
+
+#: Files that pass the automatic filters but are not photographs (vector art with grain or
+#: dithering, renders, drawings, screenshots, microscopy), found by looking at a contact sheet of
+#: every kept image: (package, glob on the installed path).
+REVIEWED_NON_PHOTOS: tuple[tuple[str, str], ...] = (
+    ("desktop-base", "*"),
+    ("gnome-backgrounds", "*"),
+    ("ukui-wallpapers", "*"),
+    ("xfdesktop4-data", "*"),
+    ("imagemagick-6-doc", "*/configure.*"),
+    ("imagemagick-6-doc", "*/examples.*"),
+    ("imagemagick-6-doc", "*/julia-set.*"),
+    ("imagemagick-6-doc", "*/wizard.*"),
+    ("lomiri-wallpapers-16.04", "*greentock*"),
+    ("lomiri-wallpapers-20.04", "*Infinite-Sea*"),
+    ("mate-backgrounds", "*/Elephants*"),
+    ("mate-backgrounds", "*/Float-into-MATE*"),
+    ("opencv-doc", "*/ml.png"),
+    ("opencv-doc", "*/pca_test1.jpg"),
+    ("opencv-doc", "*/pic[0-9].png"),
+    ("opencv-doc", "*/ela_modified.jpg"),
+    ("opencv-doc", "*/aloeR.jpg"),
+    ("scikit-image (PyPI)", "*/ihc.png"),
+    ("scikit-image (PyPI)", "*/retina.jpg"),
+    ("scikit-image (PyPI)", "*/hubble_deep_field.jpg"),
+    # Plasma 5.27's vector and rendered wallpapers (its photographs are kept).
+    *(
+        ("plasma-workspace-wallpapers", f"/usr/share/wallpapers/{name}/*")
+        for name in (
+            "Altai",
+            "Autumn",
+            "Canopee",
+            "Cascade",
+            "Cluster",
+            "Elarun",
+            "Flow",
+            "FlyingKonqui",
+            "Honeywave",
+            "IceCold",
+            "Kay",
+            "Kokkini",
+            "MilkyWay",
+            "Opal",
+            "PastelHills",
+            "Patak",
+            "SafeLanding",
+            "Shell",
+        )
+    ),
+)
 
 SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 
@@ -195,22 +262,90 @@ def licence_for(stanzas: list[tuple[list[str], str]], installed_path: str) -> st
                 fallback = licence
                 continue
             tail = pattern.rsplit("/", 1)[-1]
-            if fnmatch.fnmatch(installed_path, "*" + pattern) or (tail != "*" and fnmatch.fnmatch(name, tail)):
-                if best is None or len(pattern) > best[0]:
-                    best = (len(pattern), licence)
+            matches = fnmatch.fnmatch(installed_path, "*" + pattern) or (
+                tail != "*" and fnmatch.fnmatch(name, tail)
+            )
+            if matches and (best is None or len(pattern) > best[0]):
+                best = (len(pattern), licence)
     return best[1] if best else (fallback or "unknown")
+
+
+def read_rcc(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of every file in a Qt resource bundle (``.rcc``, format versions 1-3).
+
+    The format: a 20-byte header (``qres``, version, offsets of the tree, data and names
+    sections), a tree of fixed-size nodes (14 bytes in version 1, 22 after), names as UTF-16BE
+    with a length and a hash, and data blocks with a 4-byte length; zlib-compressed blocks
+    start with the 4-byte uncompressed size. zstd-compressed files (flag 4) are skipped.
+    """
+    if data[:4] != b"qres":
+        raise ValueError("not a Qt resource bundle")
+    version, tree, payload, names = struct.unpack(">IIII", data[4:20])
+    node_size = 22 if version >= 2 else 14
+
+    def name(offset: int) -> str:
+        (length,) = struct.unpack(">H", data[names + offset : names + offset + 2])
+        return data[names + offset + 6 : names + offset + 6 + 2 * length].decode("utf-16-be")
+
+    stack: list[tuple[int, str]] = [(0, "")]
+    while stack:
+        index, prefix = stack.pop()
+        at = tree + index * node_size
+        name_offset, flags = struct.unpack(">IH", data[at : at + 6])
+        here = prefix + "/" + name(name_offset) if index else ""
+        if flags & 2:
+            count, first = struct.unpack(">II", data[at + 6 : at + 14])
+            stack.extend((first + child, here) for child in range(count))
+            continue
+        (offset,) = struct.unpack(">I", data[at + 10 : at + 14])
+        (length,) = struct.unpack(">I", data[payload + offset : payload + offset + 4])
+        block = data[payload + offset + 4 : payload + offset + 4 + length]
+        if flags & 4:
+            continue
+        yield here, zlib.decompress(block[4:]) if flags & 1 else block
+
+
+def extract_rcc_images(package: str, tree: Path) -> None:
+    """Write the images inside the package's chosen .rcc bundles next to them, once.
+
+    Each bundle ``X.rcc`` is unpacked into the folder ``X.rcc.d`` beside it, keeping the paths
+    inside the bundle, so that the rest of the pipeline sees ordinary files.
+    """
+    for bundle in RCC_BUNDLES.get(package, ()):
+        for rcc in tree.rglob(f"{bundle}.rcc"):
+            target = rcc.with_name(rcc.name + ".d")
+            if target.is_dir():
+                continue
+            for inner, content in read_rcc(rcc.read_bytes()):
+                if Path(inner).suffix.lower() in SUFFIXES:
+                    out = target / inner.lstrip("/")
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_bytes(content)
+            target.mkdir(exist_ok=True)
+
+
+def reviewed_non_photo(package: str, installed_path: str) -> bool:
+    return any(p == package and fnmatch.fnmatch(installed_path, g) for p, g in REVIEWED_NON_PHOTOS)
 
 
 def package_candidates(package: str, tree: Path, cache: Path, min_side: int) -> list[Candidate]:
     """Image files of a usable size in an unpacked package."""
     copyright_file = tree / "usr/share/doc" / package / "copyright"
+    if not copyright_file.is_file():  # some doc packages keep it in a sibling's folder
+        copyright_file = next(iter(sorted((tree / "usr/share/doc").glob("*/copyright"))), copyright_file)
     stanzas = (
         parse_copyright(copyright_file.read_text(errors="replace"))
         if copyright_file.is_file()
-        else [(["*"], "unknown")]
+        else [(["*"], "unknown (the .deb has no copyright file)")]
     )
     version = package_version(cache, package)
-    roots = [tree / folder for folder in PACKAGE_FOLDERS.get(package, ("",))]
+    extract_rcc_images(package, tree)
+    folders = PACKAGE_FOLDERS.get(package, ("",))
+    if package in RCC_BUNDLES:
+        folders = tuple(
+            str(rcc.relative_to(tree)) for b in RCC_BUNDLES[package] for rcc in tree.rglob(f"{b}.rcc.d")
+        )
+    roots = [tree / folder for folder in folders]
     out: list[Candidate] = []
     for root in roots:
         for path in sorted(root.rglob("*")) if root.is_dir() else []:
@@ -222,9 +357,9 @@ def package_candidates(package: str, tree: Path, cache: Path, min_side: int) -> 
             if size is None or min(size) < min_side:
                 continue
             installed = "/" + str(path.relative_to(tree))
-            out.append(
-                Candidate(path, package, version, installed, licence_for(stanzas, installed), *size)
-            )
+            if reviewed_non_photo(package, installed):
+                continue
+            out.append(Candidate(path, package, version, installed, licence_for(stanzas, installed), *size))
     return out
 
 
@@ -245,10 +380,16 @@ def skimage_candidates(min_side: int) -> list[Candidate]:
         size = image_size(path)
         if size is None or min(size) < min_side:
             continue
+        if reviewed_non_photo("scikit-image (PyPI)", f"skimage/data/{path.name}"):
+            continue
         out.append(
             Candidate(
-                path, "scikit-image (PyPI)", version, f"skimage/data/{path.name}",
-                "see skimage/data/README.txt (CC0 / public domain / BSD)", *size,
+                path,
+                "scikit-image (PyPI)",
+                version,
+                f"skimage/data/{path.name}",
+                "see skimage/data/README.txt (CC0 / public domain / BSD)",
+                *size,
             )
         )
     return out
@@ -329,6 +470,16 @@ def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS)
 
 
+def descriptive_stem(original_path: str) -> str:
+    """The file's stem, or for wallpapers named by resolution (``1920x1080``) their folder's name."""
+    parts = Path(original_path).parts
+    stem = Path(original_path).stem
+    if re.fullmatch(r"\d+x\d+", stem):
+        folders = [p for p in parts[:-1] if p not in ("contents", "images", "images_dark", "/")]
+        return f"{folders[-1]}_{stem}" if folders else stem
+    return stem
+
+
 def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80]
 
@@ -340,6 +491,18 @@ def exclusion_hashes(folders: Iterable[Path]) -> list[int]:
             if path.suffix.lower() in SUFFIXES and image_size(path) is not None:
                 hashes.append(phash(load_rgb(path)[0]))
     return hashes
+
+
+def remove_previous_build(out: Path) -> None:
+    """Delete the JPEGs an earlier run listed in ``out/manifest.jsonl`` (and nothing else)."""
+    manifest = out / "manifest.jsonl"
+    if not manifest.is_file():
+        return
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        name = json.loads(line).get("file", "")
+        if name and "/" not in name and (out / name).is_file():
+            (out / name).unlink()
+    manifest.unlink()
 
 
 def build(args: argparse.Namespace) -> int:
@@ -383,10 +546,11 @@ def build(args: argparse.Namespace) -> int:
         kept.append((candidate, resize_long_side(image, args.long_side), digest))
 
     out.mkdir(parents=True, exist_ok=True)
+    remove_previous_build(out)
     entries: list[Entry] = []
     used: set[str] = set()
     for candidate, image, digest in sorted(kept, key=lambda k: (k[0].package, k[0].original_path)):
-        stem = safe_name(f"{candidate.package.split(' ')[0]}__{Path(candidate.original_path).stem}")
+        stem = safe_name(f"{candidate.package.split(' ')[0]}__{descriptive_stem(candidate.original_path)}")
         name, n = f"{stem}.jpg", 1
         while name in used:
             n += 1
@@ -398,8 +562,14 @@ def build(args: argparse.Namespace) -> int:
         (out / name).write_bytes(data)
         entries.append(
             Entry(
-                name, candidate.package, candidate.version, candidate.original_path, candidate.licence,
-                [candidate.width, candidate.height], list(image.size), hashlib.sha256(data).hexdigest(),
+                name,
+                candidate.package,
+                candidate.version,
+                candidate.original_path,
+                candidate.licence,
+                [candidate.width, candidate.height],
+                list(image.size),
+                hashlib.sha256(data).hexdigest(),
                 f"{digest:016x}",
             )
         )
@@ -426,7 +596,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-download", action="store_true", help="use only packages already in the cache")
     parser.add_argument("--no-skimage", action="store_true", help="leave out scikit-image's sample images")
     parser.add_argument(
-        "--exclude-like", type=Path, nargs="*", default=[],
+        "--exclude-like",
+        type=Path,
+        nargs="*",
+        default=[],
         help="folders of images that must not go in (validation photos, paintings): near matches are dropped",
     )
     parser.add_argument("--long-side", type=int, default=512, help="resize so the long side is this (px)")

@@ -152,6 +152,11 @@ def test_paint_watch_and_download(server, browser, tmp_path):
     assert page.locator("#content-drop .thumbs img").count() == 1
     assert page.locator("#style-drop .thumbs img").count() == 1
     page.click("#options summary")
+    config = page.evaluate("() => fetch('/api/config').then((r) => r.json())")
+    built = page.eval_on_selector_all("#settings-fields [name]", "nodes => nodes.map((n) => n.name)")
+    assert built == [
+        f["name"] for f in config["fields"] if f["name"] != "style_blend"
+    ]  # from the declaration
     page.fill("input[name=size]", str(size))
     page.fill("input[name=iterations]", str(iterations))
     page.click("#start")
@@ -163,6 +168,8 @@ def test_paint_watch_and_download(server, browser, tmp_path):
     assert any(src.startswith("data:image/jpeg") for src in seen["images"]), seen["images"]
     assert page.locator("#paint-status").inner_text().startswith("Done")
     assert page.locator("#paint-progress").evaluate("bar => bar.value") == 1
+    losses = page.locator("#paint-losses").inner_text()
+    assert "content" in losses and "style" in losses, losses  # whatever names the painter reports
 
     with page.expect_download() as info:
         download_link.click()
@@ -199,6 +206,10 @@ def test_fast_stylization_tab(server, browser, tmp_path):
     page.goto(server)
     page.click("#tab-fast")
     page.wait_for_function("() => document.querySelector('#fast-model').options.length === 1")
+    colours = page.eval_on_selector_all(
+        "#fast-form select[name=preserve_colors] option", "os => os.map((o) => o.value)"
+    )
+    assert colours == ["none", "luminance"]  # a trained network takes no histogram matching
     page.set_input_files(
         "#fast-file", files=[{"name": "photo.png", "mimeType": "image/png", "buffer": landscape(80, 60)}]
     )

@@ -223,11 +223,17 @@ def test_content_masks_paint_each_style_in_its_region() -> None:
     right = Image.eval(left, lambda v: 255 - v)
     grey = Image.new("RGB", (32, 32), (128, 128, 128))
     settings = make_settings(
-        iterations=30, optimizer="adam", content_weight=0.0, tv_weight=0, **{**FAST, "size": 32}
+        iterations=30,
+        optimizer="adam",
+        learning_rate=0.05,
+        content_weight=0.0,
+        tv_weight=0,
+        content_layers=["relu1_1"],
+        style_layers=["relu1_1", "relu2_1"],
+        **{**FAST, "size": 32},
     )
-    out = np.asarray(Painter(settings, [red, blue]).paint(grey, content_masks=[left, right]).image).astype(
-        float
-    )
+    painted = Painter(settings, [red, blue]).paint(grey, content_masks=[left, right]).image
+    out = np.asarray(painted).astype(float)
     left_half, right_half = out[:, :14], out[:, 18:]
     assert left_half[..., 0].mean() - left_half[..., 2].mean() > 20  # redder than blue on the left
     assert right_half[..., 2].mean() - right_half[..., 0].mean() > 20  # bluer on the right

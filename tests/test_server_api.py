@@ -363,6 +363,13 @@ def test_health_and_config_come_from_the_library(settings):
         assert config["defaults"]["iterations"] == TransferSettings().iterations
         assert config["limits"]["max_size"] == settings.max_size
         assert "luminance" in config["choices"]["preserve_colors"]
+        from painterly.settings import SERVER_FIELDS
+
+        fields = {f["name"]: f for f in config["fields"]}
+        assert list(fields) == [f.name for f in SERVER_FIELDS]  # one declaration, in its order
+        assert fields["size"]["maximum"] == settings.max_size and fields["scales"]["maximum"] == 8
+        assert fields["optimizer"]["choices"] == ["lbfgs", "adam"] and fields["seed"]["kind"] == "int"
+        assert all(f["help"] and f["group"] for f in config["fields"])
         page = client.get("/")
         assert page.status_code == 200 and "text/html" in page.headers["content-type"]
         assert "default-src 'self'" in page.headers["content-security-policy"]
@@ -615,6 +622,9 @@ def test_existing_data_folder_keeps_its_mode(tmp_path):
     ServerSettings(data_dir=shared).prepare()
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
     assert stat.S_IMODE((shared / "results").stat().st_mode) == 0o700  # created by the server: private
+    create_app(ServerSettings(data_dir=shared, devices=("cpu",)))
+    assert stat.S_IMODE((shared / "jobs.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
     fresh = tmp_path / "new" / "data"
     ServerSettings(data_dir=fresh).prepare()
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o700

@@ -357,25 +357,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _measure(
+def time_paths(
     device: torch.device,
     network: nn.Module,
     run: Callable[[torch.Tensor], Any],
     paths: Sequence[ComputePath],
-    width: int,
-) -> tuple[dict[str, float], int]:
-    """Seconds per pass of each path on a ``width``-wide strip (minimum of two, after a warm-up).
+    shape: tuple[int, ...],
+    repeats: int = 2,
+    inputs: Callable[[tuple[int, ...]], torch.Tensor] | None = None,
+) -> dict[str, float]:
+    """Seconds per ``run(x)`` for each path: the minimum of ``repeats`` passes after a warm-up.
 
-    The strip's height is chosen so that all passes together take about :data:`CALIBRATION_SECONDS`;
-    the passes of different paths are interleaved so that a burst of load elsewhere hits them alike.
-    A path whose warm-up is four times slower than the best one is not timed further.
+    ``x`` has ``shape`` (random 0-1 values unless ``inputs`` makes it), on ``device``, in the path's
+    memory format, and ``run`` is called under the path's autocast with ``network`` in that format.
+    Passes of different paths are interleaved so that a burst of load elsewhere hits them alike; a path
+    whose warm-up is four times slower than the fastest one (emulated kernels) is not timed further.
     """
     generator = torch.Generator().manual_seed(0)
+    make = inputs or (lambda size: torch.rand(size, generator=generator))
 
-    def once(path: ComputePath, rows: int) -> float:
+    def once(path: ComputePath) -> float:
         network.to(memory_format=path.memory_format)
-        x = torch.rand((1, 3, rows, width), generator=generator).to(device)
-        x = x.contiguous(memory_format=path.memory_format)
+        x = make(shape).to(device).contiguous(memory_format=path.memory_format)
         _sync(device)
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=path.dtype or torch.float32, enabled=path.dtype is not None):
@@ -383,20 +386,31 @@ def _measure(
         _sync(device)
         return time.perf_counter() - start
 
-    pilot_rows = 16
-    once(paths[0], pilot_rows)
-    pilot = once(paths[0], pilot_rows)
-    per_pass = CALIBRATION_SECONDS / (3 * len(paths))
-    rows = int(pilot_rows * per_pass / max(pilot, 1e-6)) // 16 * 16
-    rows = max(16, min(rows, (width * 3 // 4) // 16 * 16))
-    warm = {p.name: once(p, rows) for p in paths}
+    warm = {p.name: once(p) for p in paths}
     fastest_warm = min(warm.values())
     timed = [p for p in paths if p == paths[0] or warm[p.name] <= 4 * fastest_warm]
     best = {p.name: warm[p.name] for p in paths if p not in timed}
-    for _ in range(2):
+    for _ in range(repeats):
         for p in timed:
-            best[p.name] = min(best.get(p.name, math.inf), once(p, rows))
-    return best, rows
+            best[p.name] = min(best.get(p.name, math.inf), once(p))
+    return best
+
+
+def _measure(
+    device: torch.device,
+    network: nn.Module,
+    run: Callable[[torch.Tensor], Any],
+    paths: Sequence[ComputePath],
+    width: int,
+) -> tuple[dict[str, float], int]:
+    """:func:`time_paths` on a ``width``-wide strip whose height makes the whole take about
+    :data:`CALIBRATION_SECONDS` (from a pilot pass of the plain path); returns the timings and rows."""
+    pilot_rows = 16
+    pilot = time_paths(device, network, run, paths[:1], (1, 3, pilot_rows, width), repeats=1)[paths[0].name]
+    per_pass = CALIBRATION_SECONDS / (3 * len(paths))
+    rows = int(pilot_rows * per_pass / max(pilot, 1e-6)) // 16 * 16
+    rows = max(16, min(rows, (width * 3 // 4) // 16 * 16))
+    return time_paths(device, network, run, paths, (1, 3, rows, width)), rows
 
 
 # -- the cache -------------------------------------------------------------------------------------
@@ -445,4 +459,5 @@ __all__ = [
     "machine_key",
     "pick",
     "size_bucket",
+    "time_paths",
 ]

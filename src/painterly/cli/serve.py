@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
                 "to serve it to your network without one, add --allow-remote-without-token"
             )
         print(
-            f"painterly: warning: serving on {args.host} without a token; anyone who can reach it can use it",
+            f"painterly: warning: serving on {args.host} without a token; anyone who can reach it can use it "
+            "(it answers only to loopback host names unless you add --allow-host NAME)",
             file=sys.stderr,
         )
     from painterly.server import create_app

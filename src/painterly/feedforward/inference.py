@@ -91,7 +91,9 @@ class StyleModel:
             if onnx_file is None and self.path.suffix == ONNX_SUFFIX:
                 onnx_file = self.path
             self.onnx = OnnxNet(onnx_file) if onnx_file is not None else onnx_net_for(self.path)
-            self.metadata: dict[str, Any] = self.onnx.metadata or read_metadata(self.path)
+            foreign = self.path.suffix == ONNX_SUFFIX  # an .onnx file from elsewhere may have no metadata
+            metadata = self.onnx.metadata or ({} if foreign else read_metadata(self.path))
+            self.metadata: dict[str, Any] = metadata
             self.device = None
             self.net = None
         else:

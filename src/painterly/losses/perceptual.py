@@ -19,11 +19,9 @@ from painterly.losses.gram import blend_grams, gram_matrix
 from painterly.losses.style import GramStyleLoss, KerasStyleLoss
 from painterly.losses.term import LossTerm
 from painterly.losses.tv import tv_term
-from painterly.settings import layer_weights
+from painterly.settings import LOSS_CONVENTIONS, layer_weights
 from painterly.vgg.layers import check_layers, layer_names
 from painterly.vgg.network import VGG
-
-LOSS_CONVENTIONS = ("classic", "keras")
 
 
 def deepest_layer(arch: str, layers: Sequence[str]) -> str:

@@ -12,6 +12,7 @@ import torch
 
 from painterly.errors import PainterlyError, did_you_mean
 from painterly.losses.term import LossTerm
+from painterly.settings import TV_FORMS
 
 
 def _differences(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,9 +41,9 @@ class PowerTVLoss(LossTerm):
         return (dx.pow(2) + dy.pow(2) + 1e-8).pow(self.exponent).sum()
 
 
-#: The TV forms by their settings name.
+#: The TV forms by their settings name (:data:`painterly.settings.TV_FORMS`).
 TV_TERMS: dict[str, type[LossTerm]] = {"squared": SquaredTVLoss, "power1.25": PowerTVLoss}
-TV_FORMS = tuple(TV_TERMS)
+assert tuple(TV_TERMS) == TV_FORMS
 
 
 def tv_term(form: str) -> LossTerm:

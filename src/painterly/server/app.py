@@ -28,6 +28,7 @@ from painterly.server.routes.pages import STATIC
 from painterly.server.security import BodyLimit, HostGuard, SecurityHeaders, TokenGate
 from painterly.server.state import ServerState
 from painterly.server.store import JobStore
+from painterly.server.videos import delete_stale_uploads
 
 #: Longest error message sent back (a client's long value must not come back whole).
 MAX_DETAIL = 500
@@ -50,6 +51,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state.bind_loop()
+        delete_stale_uploads(settings)  # their jobs are marked interrupted by manager.start()
         manager.start()
         try:
             yield
@@ -77,13 +79,16 @@ def create_app(
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_redaction()
+    install_redaction("uvicorn.error")  # where uvicorn logs WebSocket handshakes, query string and all
     return app
 
 
 def _add_middleware(app: FastAPI, settings: ServerSettings) -> None:
     """Innermost first (each ``add_middleware`` wraps the ones before): the body limit, the token
     (checked before the body is read), CORS, the Host/Origin guard, and the headers on everything."""
-    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimit, limit=settings.max_upload_bytes, paths={"/api/videos": settings.video_max_upload_bytes}
+    )
     app.add_middleware(TokenGate, token=settings.token)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -68,6 +68,21 @@ class ServerSettings:
     preview_interval: float = 0.4
     #: How long a fast stylization waits for the model's slot; 0: a busy server answers 429 at once.
     stylize_wait: float = 0.0
+    #: Live camera (``/api/live``): connections at once, the largest frame (bytes, and pixels from the
+    #: JPEG header before decoding) and the most frames a second one connection may send.
+    live_max_connections: int = 2
+    live_max_frame_bytes: int = 1024 * 1024
+    live_max_pixels: int = 1280 * 720
+    live_max_fps: int = 30
+    #: Seconds without a message before a live connection is closed.
+    live_idle_seconds: float = 60.0
+    #: Video jobs (``/api/videos``): the largest upload, the input's pixels per frame (from its header),
+    #: the longest clip processed (seconds and frames) and the largest output long side.
+    video_max_upload_bytes: int = 100 * 1024 * 1024
+    video_max_pixels: int = 1920 * 1088
+    video_max_seconds: float = 60.0
+    video_max_frames: int = 3600
+    video_max_size: int = 720
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -88,6 +103,14 @@ class ServerSettings:
             "max_scales",
             "max_styles",
             "stylize_keep",
+            "live_max_connections",
+            "live_max_frame_bytes",
+            "live_max_pixels",
+            "live_max_fps",
+            "video_max_upload_bytes",
+            "video_max_pixels",
+            "video_max_frames",
+            "video_max_size",
         ):
             if int(getattr(self, name)) < 1:
                 raise PainterlyError(f"{name.replace('_', ' ')} must be at least 1")
@@ -97,6 +120,10 @@ class ServerSettings:
                 f"retention hours must be between {MIN_RETENTION_HOURS:.4g} (a minute) and "
                 f"{MAX_RETENTION_HOURS:g}, got {self.retention_hours!r}"
             )
+        for name in ("live_idle_seconds", "video_max_seconds"):
+            value = float(getattr(self, name))
+            if not (math.isfinite(value) and value > 0):
+                raise PainterlyError(f"{name.replace('_', ' ')} must be positive, got {value!r}")
         if self.max_work is None:
             self.max_work = self.max_iterations * self.max_size**2 / 1e6
         if not (math.isfinite(self.max_work) and self.max_work > 0):
@@ -105,6 +132,11 @@ class ServerSettings:
     @property
     def results_dir(self) -> Path:
         return self.data_dir / "results"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Uploaded videos while their job waits or runs (deleted when it ends)."""
+        return self.data_dir / "uploads"
 
     @property
     def database(self) -> Path:
@@ -119,7 +151,7 @@ class ServerSettings:
     def prepare(self) -> None:
         """Create the data folders, private to this user; folders that already exist keep their modes."""
         try:
-            for folder in (self.data_dir, self.results_dir):
+            for folder in (self.data_dir, self.results_dir, self.uploads_dir):
                 if not folder.is_dir():
                     folder.mkdir(mode=0o700, parents=True)
                     os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask

@@ -1,10 +1,12 @@
-"""The job queue: a bounded queue of image optimizations, one worker thread per device.
+"""The job queue: a bounded queue of image optimizations and other tasks (videos), one worker thread
+per device.
 
 Workers call :func:`painterly.optimization.run_transfer` (the library API, nothing duplicated) and hook
 its progress callback: the latest progress and a small preview image are kept in memory for the
 event stream, and written to the job's record about once a second. Jobs run to the end whether or
 not anyone is watching; cancelling raises :class:`~painterly.optimization.StopTransfer` from the callback,
-so the best image so far is still saved.
+so the best image so far is still saved. Other kinds of job (:mod:`painterly.server.videos`) are a
+:class:`JobTask` run with a :class:`JobContext`: the same queue, records, progress and retention.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -64,11 +67,82 @@ class _Live:
 
 
 @dataclass
+class TaskOutcome:
+    """What a finished task leaves: its result file (a name in the results folder) and its size."""
+
+    result: str
+    width: int
+    height: int
+    interrupted: bool = False
+
+
+class JobContext:
+    """What a running task is given: its id and device, whether to stop, and where to report."""
+
+    def __init__(self, manager: JobManager, job_id: str, device: str, live: _Live) -> None:
+        self.job_id = job_id
+        self.device = device
+        self.results_dir: Path = manager.store.results_dir
+        self._manager = manager
+        self._live = live
+        self._last_persist = 0.0
+        self._last_preview = 0.0
+
+    def cancelled(self) -> bool:
+        return self._live.cancel.is_set()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._live.started
+
+    def report(
+        self, progress: dict[str, Any], preview: Callable[[], Image.Image | None] | None = None
+    ) -> None:
+        """Publish progress (written to the record about once a second); ``preview`` is called for a
+        small picture only when one is due (``preview_interval``)."""
+        manager, now = self._manager, time.monotonic()
+        image = None
+        if preview is not None and now - self._last_preview >= manager.settings.preview_interval:
+            picture = preview()
+            if picture is not None:
+                self._last_preview = now
+                image = _preview_data_url(picture, manager.settings.preview_size)
+        with manager._lock:
+            self._live.progress = progress
+            self._live.version += 1
+            if image is not None:
+                self._live.preview = image
+                self._live.preview_version += 1
+        if now - self._last_persist >= PERSIST_INTERVAL:
+            self._last_persist = now
+            manager.store.update(self.job_id, progress=progress)
+
+
+class JobTask(Protocol):
+    """A job other than an image optimization."""
+
+    def run(self, context: JobContext) -> TaskOutcome:
+        """Do the work; return early with ``interrupted`` when ``context.cancelled()``."""
+        ...
+
+    def discard(self) -> None:
+        """Free what the task holds (an uploaded file); called once when the job ends, run or not."""
+        ...
+
+
+@dataclass
 class _Work:
     job_id: str
-    content: Image.Image
+    content: Image.Image | None
     styles: list[Image.Image]
     options: dict[str, Any]
+    task: JobTask | None = None
+
+    def discard(self) -> None:
+        if self.task is not None:
+            try:
+                self.task.discard()
+            except Exception:
+                log.exception("job %s: cleanup failed", self.job_id)
 
 
 class JobManager:
@@ -110,6 +184,8 @@ class JobManager:
         self._stopping.set()
         with self._lock:
             dropped = [work.job_id for work in self._waiting]
+            for work in self._waiting:
+                work.discard()
             self._waiting.clear()
             for live in self._live.values():
                 live.reason = INTERRUPTED
@@ -153,6 +229,20 @@ class JobManager:
             self._wakeup.notify()
         return job_id
 
+    def submit_task(self, kind: str, options: dict[str, Any], task: JobTask) -> str:
+        """Queue a task (a video); raises :class:`QueueFull` (the caller then discards the task)."""
+        if self._stopping.is_set():
+            raise QueueFull(self.retry_after())
+        job_id = new_job_id()
+        with self._lock:
+            if len(self._waiting) >= self.settings.max_queue:
+                raise QueueFull(self.retry_after())
+            self._live[job_id] = _Live()
+            self.store.create(job_id, kind, QUEUED, options)
+            self._waiting.append(_Work(job_id, None, [], options, task))
+            self._wakeup.notify()
+        return job_id
+
     def cancel(self, job_id: str) -> dict[str, Any] | None:
         """Cancel a queued or running job; finished jobs are left as they are."""
         with self._lock:
@@ -165,6 +255,7 @@ class JobManager:
                     for work in self._waiting:
                         if work.job_id == job_id:
                             self._waiting.remove(work)  # its queue slot is free now
+                            work.discard()
                             break
                     self._live.pop(job_id, None)
                     self.store.update(
@@ -227,6 +318,7 @@ class JobManager:
                 work = self._waiting.popleft()
                 live = self._live.get(work.job_id)
                 if live is None or live.cancel.is_set():
+                    work.discard()
                     if live is not None and live.reason == INTERRUPTED:
                         self.store.update(
                             work.job_id,
@@ -240,7 +332,10 @@ class JobManager:
                 live.started = time.monotonic()
                 live.version += 1
             try:
-                self._run(work, device, live)
+                if work.task is None:
+                    self._run(work, device, live)
+                else:
+                    self._run_task(work, work.task, device, live)
             except Exception:  # a bug in here must not kill the worker
                 log.exception("job %s: unexpected error", work.job_id)
                 self.store.update(
@@ -303,6 +398,37 @@ class JobManager:
         if status == DONE:
             progress.update(fraction=1.0, eta=0.0, step=progress.get("total_steps", 0))
         self._finish(work.job_id, live, status, result=name, width=width, height=height, progress=progress)
+
+    def _run_task(self, work: _Work, task: JobTask, device: str, live: _Live) -> None:
+        self.store.update(work.job_id, status=RUNNING, started=time.time())
+        started = time.monotonic()
+        try:
+            outcome = task.run(JobContext(self, work.job_id, device, live))
+        except PainterlyError as exc:
+            self._finish(work.job_id, live, FAILED, error=str(exc))
+            return
+        except Exception as exc:
+            log.exception("job %s failed", work.job_id)
+            self._finish(work.job_id, live, FAILED, error=f"internal error: {type(exc).__name__}")
+            return
+        finally:
+            work.discard()
+        progress = dict(live.progress or {})
+        if outcome.interrupted:
+            status = live.reason
+        else:
+            status = DONE
+            self._durations.append(time.monotonic() - started)
+            progress.update(fraction=1.0, eta=0.0)
+        self._finish(
+            work.job_id,
+            live,
+            status,
+            result=outcome.result,
+            width=outcome.width,
+            height=outcome.height,
+            progress=progress,
+        )
 
     def _finish(self, job_id: str, live: _Live, status: str, **fields: Any) -> None:
         self.store.update(job_id, status=status, finished=time.time(), **fields)

@@ -18,8 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: The page loads nothing from elsewhere and runs no inline script.
 PAGE_POLICY = (
-    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
+    "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 #: FastAPI's /docs and /redoc (only with ``--api-docs``) load their scripts and styles from a CDN.
 DOCS_POLICY = (
@@ -61,6 +61,32 @@ async def send_json(
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def refuse(
+    scope: Scope, send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer ``status`` to an HTTP request or a WebSocket handshake (the handshake is refused before
+    it is accepted: with an HTTP answer where the server supports it, else with close code 1008)."""
+    if scope["type"] != "websocket":
+        await send_json(send, status, detail, headers)
+        return
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+        return
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "websocket.http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 class SecurityHeaders:
@@ -111,10 +137,12 @@ def host_name(host: str) -> str:
 
 
 class HostGuard:
-    """Answers only to allowed ``Host`` names, and refuses writes (POST and the like) from other origins.
+    """Answers only to allowed ``Host`` names, and refuses writes (POST and the like) and WebSocket
+    handshakes from other origins.
 
-    A page elsewhere can make a browser send a form POST here (cross-site request forgery) or point
-    its own name at 127.0.0.1 (DNS rebinding); neither gets through without a token this way.
+    A page elsewhere can make a browser send a form POST here (cross-site request forgery), open a
+    WebSocket here (browsers do not apply the same-origin policy to WebSockets) or point its own name
+    at 127.0.0.1 (DNS rebinding); none gets through without a token this way.
     """
 
     def __init__(self, app: ASGIApp, *, hosts: tuple[str, ...] | None, cors_origins: tuple[str, ...]) -> None:
@@ -128,15 +156,17 @@ class HostGuard:
             return
         host = _header(scope, b"host") or ""
         if self.hosts is not None and host_name(host) not in self.hosts:
-            await send_json(
+            await refuse(
+                scope,
                 send,
                 421 if scope["type"] == "http" else 403,
                 f"this server does not answer to the host name {shorten(host_name(host))}; "
                 "start it with --allow-host NAME to allow it",
             )
             return
-        if scope.get("method", "GET") not in SAFE_METHODS and not self._same_origin(scope, host):
-            await send_json(send, 403, "cross-origin requests may not change anything on this server")
+        writes = scope["type"] == "websocket" or scope.get("method", "GET") not in SAFE_METHODS
+        if writes and not self._same_origin(scope, host):
+            await refuse(scope, send, 403, "cross-origin requests may not change anything on this server")
             return
         await self.app(scope, receive, send)
 
@@ -154,7 +184,8 @@ class HostGuard:
 
 
 class TokenGate:
-    """401 for ``/api`` calls without the token, answered before the request body is read."""
+    """401 for ``/api`` calls (WebSocket handshakes included) without the token, answered before the
+    request body is read."""
 
     def __init__(self, app: ASGIApp, *, token: str | None) -> None:
         self.app = app
@@ -163,7 +194,7 @@ class TokenGate:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             self.token is None
-            or scope["type"] != "http"
+            or scope["type"] not in ("http", "websocket")
             or scope.get("method") == "OPTIONS"  # CORS preflights carry no credentials
             or not (scope["path"] == "/api" or scope["path"].startswith("/api/"))
         ):
@@ -171,7 +202,7 @@ class TokenGate:
             return
         supplied = supplied_token(scope)
         if not supplied or not secrets.compare_digest(supplied.encode(), self.token):
-            await send_json(send, 401, "missing or wrong token", [(b"www-authenticate", b"Bearer")])
+            await refuse(scope, send, 401, "missing or wrong token", [(b"www-authenticate", b"Bearer")])
             return
         await self.app(scope, receive, send)
 
@@ -194,16 +225,30 @@ def supplied_token(scope: Scope) -> str | None:
 
 
 class BodyLimit:
-    """Answer 413 to a request body larger than ``limit`` bytes, declared or streamed."""
+    """Answer 413 to a request body larger than ``limit`` bytes, declared or streamed; ``paths`` gives
+    other limits to some paths (video uploads)."""
+
+    def __init__(self, app: ASGIApp, limit: int, paths: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.default = limit
+        self.paths = dict(paths or {})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.paths.get(scope["path"].rstrip("/"), self.default)
+        await _Limited(self.app, limit)(scope, receive, send)
+
+
+class _Limited:
+    """One request under one limit."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():

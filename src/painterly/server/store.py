@@ -7,6 +7,7 @@ were queued or running when the server stopped are marked ``interrupted`` when i
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -63,6 +64,8 @@ class JobStore:
     def __init__(self, database: Path, results_dir: Path) -> None:
         self.results_dir = results_dir
         self._lock = threading.Lock()
+        if not database.exists():  # private to this user (SQLite gives its -wal and -shm files the same mode)
+            os.close(os.open(database, os.O_CREAT | os.O_WRONLY, 0o600))
         self._db = sqlite3.connect(database, check_same_thread=False, isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row
         with self._lock:

@@ -64,7 +64,13 @@ def stylize_video(
         from painterly.video.optimization import OptimizationPainter
 
         styles = [style] if isinstance(style, str | os.PathLike) else list(style or [])
-        painter = OptimizationPainter(styles, output=output, device=device, **optimization)
+        run_key = {
+            "source": os.path.abspath(source),
+            "window": [start, duration, max_frames],
+            "size": size,
+            "styles": [os.path.abspath(item) for item in styles],
+        }
+        painter = OptimizationPainter(styles, output=output, device=device, run_key=run_key, **optimization)
         flow = FlowEstimator("medium", 1.0 if flow_scale is None else flow_scale)
     return run(
         source,

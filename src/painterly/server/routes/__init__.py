@@ -3,6 +3,8 @@
 - :mod:`.health`: ``GET /api/health`` and ``GET /api/config`` (limits and the settings' declaration);
 - :mod:`.jobs`: image optimization jobs, ``/api/jobs...`` (submit, list, status, cancel, result, events);
 - :mod:`.stylize`: fast stylization, ``GET /api/models`` and ``POST /api/stylize``;
+- :mod:`.live`: the live camera, ``/api/live`` (a WebSocket);
+- :mod:`.videos`: video jobs, ``POST /api/videos`` (followed under ``/api/jobs``);
 - :mod:`.pages`: the web page at ``/`` and its files under ``/static``.
 
 A new route goes into the router of its concern (or a new module here, added to :data:`API_ROUTERS`
@@ -14,10 +16,10 @@ under ``/api`` get them without asking.
 
 from __future__ import annotations
 
-from painterly.server.routes import health, jobs, pages, stylize
+from painterly.server.routes import health, jobs, live, pages, stylize, videos
 
 #: Routers mounted under ``/api`` (the token applies to all of them).
-API_ROUTERS = (health.router, jobs.router, stylize.router)
+API_ROUTERS = (health.router, jobs.router, stylize.router, live.router, videos.router)
 #: Routers for the page.
 PAGE_ROUTERS = (pages.router,)
 

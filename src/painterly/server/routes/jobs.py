@@ -31,6 +31,8 @@ EVENT_POLL = 0.25
 KEEPALIVE = 15.0
 #: After a stop request, how long a stream waits for its job's last word before it ends anyway.
 STOP_GRACE = 2.0
+#: Result files by suffix (the server names them).
+RESULT_TYPES = {".png": "image/png", ".mp4": "video/mp4"}
 PUBLIC_FIELDS = (
     "id",
     "kind",
@@ -170,7 +172,7 @@ def cancel(job_id: str, state: State) -> dict[str, Any]:
 
 @router.get("/{job_id}/result", response_class=FileResponse)
 def result(job_id: str, state: State, download: bool = False) -> FileResponse:
-    """The result PNG; ``?download=1`` asks the browser to save it."""
+    """The result: a PNG, or an MP4 for a video job; ``?download=1`` asks the browser to save it."""
     record = job_or_404(state, job_id)
     path = state.store.result_path(record)
     if path is None:
@@ -179,8 +181,8 @@ def result(job_id: str, state: State, download: bool = False) -> FileResponse:
         raise HTTPException(404, f"job is {record['status']} and has no result")
     return FileResponse(
         path,
-        media_type="image/png",
-        filename=f"painterly-{job_id}.png" if download else None,
+        media_type=RESULT_TYPES.get(path.suffix, "application/octet-stream"),
+        filename=f"painterly-{job_id}{path.suffix}" if download else None,
         content_disposition_type="attachment" if download else "inline",
         headers={"Cache-Control": "private, max-age=3600"},
     )

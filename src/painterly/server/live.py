@@ -1,0 +1,152 @@
+"""Live camera frames: checked, decoded, stylized, steadied in time and encoded, all in memory.
+
+A browser sends JPEG frames of its camera over a WebSocket (:mod:`painterly.server.routes.live`);
+each one is checked from its header (a JPEG, at most ``live_max_pixels``) before it is decoded,
+stylized by a trained model and blended with the previous output along the optical flow
+(:class:`painterly.video.feedforward.FeedForwardPainter`, the video work's temporal stabilization),
+and the result goes back as a JPEG. Nothing is written to disk. The flow is computed at a reduced
+size (:data:`FLOW_LONG_SIDE`): it costs a fraction of the network and the field is smooth anyway.
+Without OpenCV (the ``video`` extra) frames are stylized one by one, without stabilization.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import threading
+import warnings
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from painterly.errors import PainterlyError, did_you_mean
+from painterly.server.models import FastStylizer
+
+#: Long side of the frames the optical flow is computed on (the flow is scaled back up).
+FLOW_LONG_SIDE = 160
+#: Default share of the warped previous output kept where the flow is valid (0 turns it off).
+DEFAULT_STRENGTH = 0.6
+MAX_STRENGTH = 0.95
+#: Shortest side of a frame (the networks' downsampling needs room).
+MIN_SIDE = 16
+JPEG_QUALITY = 82
+
+
+class FrameRefused(PainterlyError):
+    """A frame that is not a JPEG, too large, or corrupt: answered with an error, the connection stays."""
+
+
+def can_stabilize() -> bool:
+    """Temporal stabilization needs OpenCV (the ``video`` extra)."""
+    return importlib.util.find_spec("cv2") is not None
+
+
+def decode_frame(data: bytes, *, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """A JPEG frame to RGB uint8 (H, W, 3); its size is checked from the header before decoding."""
+    if len(data) > max_bytes:
+        raise FrameRefused(f"a frame may have at most {max_bytes:,} bytes, got {len(data):,}")
+    if not data.startswith(b"\xff\xd8\xff"):
+        raise FrameRefused("a frame must be a JPEG image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=["JPEG"])
+            width, height = image.size
+            if width * height > max_pixels:
+                raise FrameRefused(f"a frame may have at most {max_pixels:,} pixels, got {width}x{height}")
+            if min(width, height) < MIN_SIDE:
+                raise FrameRefused(
+                    f"a frame must be at least {MIN_SIDE} px on each side, got {width}x{height}"
+                )
+            image.load()
+            return np.asarray(image.convert("RGB"))
+    except FrameRefused:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise FrameRefused("the frame is too large to decode") from None
+    except (Image.UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise FrameRefused(f"the frame is not a readable JPEG: {str(exc)[:80]}") from None
+
+
+def encode_frame(frame: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(frame).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+class LiveModels:
+    """The trained models live connections may use, loaded once each and shared (their ``stylize``
+    is thread-safe). Names are looked up in the stylizer's list: a client never supplies a path."""
+
+    def __init__(self, stylizer: FastStylizer, device: str) -> None:
+        self.stylizer = stylizer
+        self.device = device
+        self._loaded: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def listing(self) -> list[dict[str, Any]]:
+        return self.stylizer.models()
+
+    def check(self, name: object) -> str:
+        names = [str(entry["name"]) for entry in self.listing()]
+        if not isinstance(name, str) or name not in names:
+            shown = repr(name)[:60]
+            hint = did_you_mean(name, names) if isinstance(name, str) else ""
+            raise PainterlyError(f"unknown model {shown}{hint}; available: {', '.join(names) or 'none'}")
+        return name
+
+    def get(self, name: str) -> Any:
+        with self._lock:  # one load per model, even when two connections ask at once
+            if name not in self._loaded:
+                backend = self.stylizer.backend
+                if backend is None:
+                    raise PainterlyError("no trained-model support in this install")
+                policy = getattr(backend, "pick_backend", None)
+                if policy is None:
+                    self._loaded[name] = backend.load_model(name, device=self.device)
+                else:  # the library's runtime policy, as for the Fast tab: onnxruntime on CPUs
+                    self._loaded[name] = backend.load_model(
+                        name, device=self.device, backend=policy("auto", self.device)
+                    )
+            return self._loaded[name]
+
+
+class LivePainter:
+    """One connection's painter: its model, and the temporal blending state between its frames."""
+
+    def __init__(self, model: Any, strength: float = DEFAULT_STRENGTH) -> None:
+        if not 0.0 <= strength <= MAX_STRENGTH:
+            raise PainterlyError(f"strength must be between 0 and {MAX_STRENGTH}, got {strength}")
+        self.model = model
+        self.strength = strength
+        self.stabilized = strength > 0 and can_stabilize()
+        self._painter: Any = None
+        self._flow: Any = None
+        self._previous: np.ndarray | None = None
+        self.frames = 0
+        if self.stabilized:
+            from painterly.video.feedforward import FeedForwardPainter
+
+            self._painter = FeedForwardPainter(model, strength)
+
+    def paint(self, frame: np.ndarray) -> np.ndarray:
+        """Stylize one RGB frame; the previous output, warped along the flow, steadies it."""
+        if not self.stabilized:
+            return np.asarray(self.model.stylize(frame, tile="none").convert("RGB"))
+        pair = None
+        previous = self._previous
+        if previous is not None and previous.shape == frame.shape:
+            pair = self._flow_for(frame).pair(previous, frame)
+        painted: np.ndarray = self._painter.paint(frame, self.frames, pair)
+        self._previous = frame
+        self.frames += 1
+        return painted
+
+    def _flow_for(self, frame: np.ndarray) -> Any:
+        scale = min(1.0, max(0.1, FLOW_LONG_SIDE / max(frame.shape[:2])))
+        if self._flow is None or self._flow.scale != scale:
+            from painterly.video.flow import FlowEstimator
+
+            self._flow = FlowEstimator("medium", scale)
+        return self._flow

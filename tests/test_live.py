@@ -1,0 +1,186 @@
+"""The live camera's WebSocket (``/api/live``): frames in, stylized frames out, and its refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+from starlette.testclient import WebSocketDenialResponse  # noqa: E402
+from starlette.websockets import WebSocketDisconnect  # noqa: E402
+
+from painterly.server import ServerSettings, create_app  # noqa: E402
+from painterly.server.live import FrameRefused, decode_frame  # noqa: E402
+
+from .conftest import tiny_style_net, wavy_photo  # noqa: E402
+
+
+class TinyModels:
+    """A stylize backend with one real (tiny, random) network: the live path runs for real."""
+
+    def __init__(self, folder: Path) -> None:
+        from painterly.feedforward.model_file import write_model_file
+
+        self.path = write_model_file(
+            folder / "tiny.safetensors", tiny_style_net(), {"name": "tiny", "style": "s.png", "steps": 0}
+        )
+
+    def list_models(self):
+        return [{"name": "tiny", "path": str(self.path), "style": "s.png"}]
+
+    def load_model(self, name, device="auto"):
+        from painterly.feedforward.inference import StyleModel
+
+        return StyleModel(self.path, device="cpu", backend="torch")
+
+
+def jpeg(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
+    buffer = io.BytesIO()
+    wavy_photo(seed, (width, height)).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def pixels(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "JPEG"
+        return np.asarray(image.convert("RGB")).astype(np.float32)
+
+
+@pytest.fixture
+def backend(tmp_path):
+    return TinyModels(tmp_path)
+
+
+def client_for(tmp_path, backend, **settings) -> TestClient:
+    app = create_app(
+        ServerSettings(data_dir=tmp_path / "data", devices=("cpu",), **settings), stylize_backend=backend
+    )
+    return TestClient(app, base_url="http://localhost")
+
+
+def test_frames_come_back_stylized_and_steady(tmp_path, backend):
+    with client_for(tmp_path, backend) as client, client.websocket_connect("ws://localhost/api/live") as ws:
+        ready = ws.receive_json()
+        assert ready["type"] == "ready" and ready["model"] == "tiny"
+        assert [m["name"] for m in ready["models"]] == ["tiny"] and "path" not in ready["models"][0]
+        ws.send_text(json.dumps({"type": "config", "model": "tiny", "strength": 0.6}))
+        config = ws.receive_json()
+        assert config["type"] == "config" and config["model"] == "tiny"
+        outputs = []
+        for seed in (0, 0, 1):
+            frame = jpeg(64, 48, seed)
+            ws.send_bytes(frame)
+            answer = ws.receive_bytes()
+            out = pixels(answer)
+            assert out.shape == (48, 64, 3)
+            assert np.abs(out - pixels(frame)).mean() > 10  # stylized, not echoed
+            outputs.append(out)
+        # The same input twice: the second is blended with the first's output, so it is close to it.
+        assert np.abs(outputs[1] - outputs[0]).mean() < np.abs(outputs[2] - outputs[0]).mean()
+
+
+def test_style_switch_off_blend_and_unknown_model(tmp_path, backend):
+    with client_for(tmp_path, backend) as client, client.websocket_connect("ws://localhost/api/live") as ws:
+        ws.receive_json()
+        ws.send_text(json.dumps({"type": "config", "model": "nope"}))
+        error = ws.receive_json()
+        assert error["type"] == "error" and "unknown model" in error["detail"]
+        ws.send_text(json.dumps({"type": "config", "model": "tiny", "blend": [0.5, 0.5]}))
+        assert "single style" in ws.receive_json()["detail"]
+        ws.send_text(json.dumps({"type": "config", "strength": 0}))
+        assert ws.receive_json() == {"type": "config", "model": "tiny", "strength": 0.0, "stabilized": False}
+        ws.send_text("not json")
+        assert ws.receive_json()["type"] == "error"
+        ws.send_bytes(jpeg())  # still serving
+        assert pixels(ws.receive_bytes()).shape == (48, 64, 3)
+
+
+def test_token_origin_and_host_apply_to_the_handshake(tmp_path, backend):
+    with client_for(tmp_path, backend, token="s3cret") as client:
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect("ws://localhost/api/live"),
+        ):
+            pass
+        assert refused.value.status_code == 401
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect("ws://localhost/api/live?token=wrong"),
+        ):
+            pass
+        assert refused.value.status_code == 401
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect(
+                "ws://localhost/api/live?token=s3cret", headers={"Origin": "http://evil.example"}
+            ),
+        ):
+            pass
+        assert refused.value.status_code == 403
+        with client.websocket_connect(
+            "ws://localhost/api/live?token=s3cret", headers={"Origin": "http://localhost"}
+        ) as ws:
+            assert ws.receive_json()["type"] == "ready"
+    with client_for(tmp_path, backend) as client:  # no token: loopback host names only
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect("ws://localhost/api/live", headers={"Host": "attacker.example"}),
+        ):
+            pass
+        assert refused.value.status_code == 403
+
+
+def test_frame_caps_refuse_frames_and_close_on_oversize(tmp_path, backend):
+    with (
+        client_for(
+            tmp_path, backend, live_max_pixels=64 * 48, live_max_frame_bytes=40_000, live_max_fps=1000
+        ) as client,
+        client.websocket_connect("ws://localhost/api/live") as ws,
+    ):
+        ws.receive_json()
+        ws.send_bytes(jpeg(128, 96))  # more pixels than allowed, refused from its header
+        error = ws.receive_json()
+        assert error["type"] == "error" and "pixels" in error["detail"]
+        ws.send_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
+        assert "JPEG" in ws.receive_json()["detail"]
+        ws.send_bytes(jpeg(64, 48)[:200])  # truncated
+        assert ws.receive_json()["type"] == "error"
+        ws.send_bytes(jpeg(64, 48))
+        assert pixels(ws.receive_bytes()).shape == (48, 64, 3)
+        ws.send_bytes(b"\xff\xd8\xff" + b"0" * 50_000)  # over the byte cap: the connection is closed
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_bytes()
+        assert closed.value.code == 1009
+
+
+def test_rate_cap_drops_frames_and_connection_cap_refuses(tmp_path, backend):
+    with client_for(tmp_path, backend, live_max_fps=1, live_max_connections=1) as client:
+        with client.websocket_connect("ws://localhost/api/live") as ws:
+            ws.receive_json()
+            ws.send_bytes(jpeg())
+            ws.send_bytes(jpeg())  # sooner than 1 s after the first: dropped, not queued
+            answers = [ws.receive(), ws.receive()]
+            kinds = sorted("bytes" if a.get("bytes") else json.loads(a["text"])["type"] for a in answers)
+            assert kinds == ["bytes", "dropped"]
+            with (
+                pytest.raises(WebSocketDenialResponse) as refused,
+                client.websocket_connect("ws://localhost/api/live"),
+            ):
+                pass
+            assert refused.value.status_code == 429
+
+
+def test_decode_frame_checks_the_header_first():
+    big = io.BytesIO()
+    Image.new("RGB", (4000, 3000)).save(big, format="JPEG")
+    with pytest.raises(FrameRefused, match="pixels"):
+        decode_frame(big.getvalue(), max_bytes=10**8, max_pixels=1_000_000)
+    with pytest.raises(FrameRefused, match="bytes"):
+        decode_frame(big.getvalue(), max_bytes=100, max_pixels=10**8)
+    assert decode_frame(jpeg(32, 24), max_bytes=10**6, max_pixels=10**6).shape == (24, 32, 3)

@@ -1,0 +1,97 @@
+"""The schedule of a coarse-to-fine run, on a fake clock: plateaus, time shares, an honest ETA."""
+
+from __future__ import annotations
+
+import pytest
+
+from painterly.schedule import Plateau, Schedule
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def run_scale(schedule: Schedule, clock: Clock, scale: int, seconds_per_eval: float, losses) -> int:
+    """Drive one scale as the optimization loop does: one evaluation per iteration."""
+    cap = schedule.start_scale(scale)
+    for i in range(cap):
+        clock.now += seconds_per_eval
+        schedule.evaluated()
+        if schedule.iteration_done(losses(i)):
+            return i + 1
+    return cap
+
+
+def test_plateau_stops_when_the_loss_flattens_not_before() -> None:
+    plateau = Plateau(window=5, tolerance=0.01, min_iterations=10)
+    falling = [plateau.update(100.0 * 0.9**i) for i in range(30)]
+    assert not any(falling)  # 10% per iteration: never a plateau
+    flat = Plateau(window=5, tolerance=0.01, min_iterations=10)
+    stops = [flat.update(100.0 - 0.01 * i) for i in range(30)]
+    assert stops.index(True) == 9  # flat from the start, but not before min_iterations
+    noisy = Plateau(window=5, tolerance=0.01, min_iterations=1)
+    assert not any(noisy.update(v) for v in [10.0, 50.0, 9.0, 60.0, 8.0])  # only the best loss counts
+
+
+def test_without_limits_every_scale_runs_its_iterations() -> None:
+    clock = Clock()
+    schedule = Schedule([1_000_000, 4_000_000], [7, 3], clock=clock)
+    assert [run_scale(schedule, clock, i, 1.0, lambda i: 1.0) for i in range(2)] == [7, 3]
+    assert schedule.total_iterations == 10
+
+
+def test_stop_early_ends_a_converged_scale() -> None:
+    clock = Clock()
+    schedule = Schedule([1_000_000], [500], stop_early=True, clock=clock)
+    assert run_scale(schedule, clock, 0, 0.1, lambda i: 1.0) == Plateau().min_iterations
+
+
+def test_a_time_limit_is_shared_by_cost_and_kept() -> None:
+    clock = Clock()
+    # Two scales, equal planned cost (100 x 1 MP and 25 x 4 MP); 1 s per megapixel-evaluation.
+    schedule = Schedule([1_000_000, 4_000_000], [100, 25], time_limit=60.0, clock=clock)
+    first = run_scale(schedule, clock, 0, 1.0, lambda i: 1.0 / (i + 1))
+    assert first == 30  # half of the 60 s
+    second = run_scale(schedule, clock, 1, 4.0, lambda i: 1.0 / (i + 1))
+    assert second == pytest.approx(30 / 4, abs=1)
+    assert schedule.elapsed() <= 60.0 + 4.0  # at most one evaluation past the limit
+
+
+def test_time_a_scale_leaves_passes_to_the_next() -> None:
+    clock = Clock()
+    schedule = Schedule([1_000_000, 1_000_000], [100, 100], time_limit=100.0, stop_early=True, clock=clock)
+    used = run_scale(schedule, clock, 0, 1.0, lambda i: 1.0)  # flat loss: stops at the plateau
+    assert used == Plateau().min_iterations
+    schedule.start_scale(1)
+    assert schedule.planned_iterations(1) == 70  # all 70 s left, at 1 s per iteration
+
+
+def test_eta_counts_the_remaining_work_at_the_measured_speed() -> None:
+    clock = Clock()
+    schedule = Schedule([1_000_000, 4_000_000], [10, 10], clock=clock)
+    assert schedule.eta() is None  # no speed known yet
+    schedule.start_scale(0)
+    for _ in range(6):
+        clock.now += 2.0  # 2 s per megapixel-evaluation
+        schedule.evaluated()
+        schedule.iteration_done(1.0)
+    # Scale 0: 4 iterations of 2 s left; scale 1: 10 iterations of 8 s.
+    assert schedule.eta() == pytest.approx(4 * 2.0 + 10 * 8.0)
+    limited = Schedule([1_000_000], [1000], time_limit=30.0, seconds_per_megapixel=1.0, clock=clock)
+    limited.start_scale(0)
+    # 1.4 evaluations (s) per iteration before any is measured: 21 iterations fit in 30 s, not the cap.
+    assert limited.total_iterations == 21
+    assert limited.eta() == pytest.approx(21 * 1.4)
+
+
+def test_scale_time_up_checks_within_an_iteration() -> None:
+    clock = Clock()
+    schedule = Schedule([1_000_000], [1000], time_limit=10.0, clock=clock)
+    schedule.start_scale(0)
+    assert not schedule.scale_time_up()
+    clock.now += 11.0
+    assert schedule.scale_time_up() and schedule.expired
