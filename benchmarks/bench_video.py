@@ -1,12 +1,12 @@
 """Video: temporal consistency and speed of both methods, side by side in one run on this machine.
 
     python benchmarks/bench_video.py [--clip ../shared/videos/cup.mp4] [--frames 60]
-        [--strengths 0.4 0.5 0.7] [--optimization] [--opt-frames 8] [--opt-size 256]
+        [--strengths 0.3 0.7] [--optimization] [--opt-frames 8] [--opt-size 256]
 
 Feed-forward (the clip at its own size, 640x480 for cup.mp4): plain per-frame stylization
 against flow-guided temporal blending with the same model, each a whole ``stylize_video`` run
-(decode, flow, network, blend, encode; frames/s end to end, and seconds per frame in each stage).
-``--strengths`` adds blending strengths computed from the same per-frame stylizations.
+(decode, flow, network, blend, encode; frames/s end to end, and milliseconds per frame in each
+stage). ``--strengths`` adds rows with other temporal strengths.
 
 Optimization (``--optimization``, at ``--opt-size`` px long side): per-frame optimization
 against Ruder et al.'s warm start and temporal loss; seconds of the first frame and of each later one.
@@ -28,12 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import numpy as np
 
 from painterly.video import io as vio
-from painterly.video.feedforward import DEFAULT_STRENGTH, FeedForwardPainter, TemporalBlend
+from painterly.video.feedforward import DEFAULT_STRENGTH, FeedForwardPainter, shares
 from painterly.video.flow import FlowEstimator
 from painterly.video.metrics import warping_error
 from painterly.video.pipeline import VideoResult, Window, run
@@ -92,20 +91,6 @@ def score(
     return float(np.mean(errors)), ratio
 
 
-class Recording(FeedForwardPainter):
-    """Keeps each frame's raw stylization (before blending), for the strength sweep."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.raw: list[np.ndarray] = []
-
-    def paint(self, frame: np.ndarray, index: int, pair: Any) -> np.ndarray:
-        out = super().paint(frame, index, pair)
-        if self.blend.strength == 0:
-            self.raw.append(out)
-        return out
-
-
 def stage_line(result: VideoResult, network: float) -> str:
     n = max(result.frames, 1)
     s = dict(result.stages)
@@ -113,6 +98,48 @@ def stage_line(result: VideoResult, network: float) -> str:
     s["network"] = network
     parts = [f"{k} {1000 * s[k] / n:.0f}" for k in ("decode", "flow", "network", "blend", "encode")]
     return " / ".join(parts)
+
+
+def frame_strip(clip: Path, plain: Path, steady: Path, path: Path, first: int = 20, count: int = 4) -> None:
+    """Rows: input, per-frame, its change from the previous frame, temporally consistent, its change.
+
+    The change rows (absolute difference to the previous output frame, times 3) make flicker
+    visible in a still: a steady video changes only where things move.
+    """
+    from PIL import Image, ImageDraw
+
+    def frames(source: Path) -> list[np.ndarray]:
+        return list(vio.read_frames(vio.probe(source), max_frames=first + count))[first - 1 :]
+
+    def change(seq: list[np.ndarray]) -> list[np.ndarray]:
+        return [
+            np.clip(np.abs(b.astype(int) - a.astype(int)) * 3, 0, 255).astype(np.uint8)
+            for a, b in zip(seq, seq[1:], strict=False)
+        ]
+
+    inputs, per_frame, consistent = frames(clip)[1:], frames(plain), frames(steady)
+    rows = [
+        ("input", inputs),
+        ("per-frame", per_frame[1:]),
+        ("per-frame: change x3", change(per_frame)),
+        ("temporally consistent", consistent[1:]),
+        ("consistent: change x3", change(consistent)),
+    ]
+    tile = (200, 150)
+    strip = Image.new("RGB", (tile[0] * count, tile[1] * len(rows)), "white")
+    draw = ImageDraw.Draw(strip)
+    for r, (label, images) in enumerate(rows):
+        for c, image in enumerate(images):
+            strip.paste(
+                Image.fromarray(image).resize(tile, Image.Resampling.LANCZOS), (c * tile[0], r * tile[1])
+            )
+        draw.rectangle((0, r * tile[1], 8 + 6 * len(label), r * tile[1] + 14), fill="black")
+        draw.text((4, r * tile[1] + 2), label, fill="white")
+    strip.save(path, quality=82, optimize=True)
+    print(
+        f"\nwrote {path} ({path.stat().st_size // 1024} KB): "
+        f"frames {first + 1}-{first + count} of {clip.name}"
+    )
 
 
 def feedforward(args: argparse.Namespace, folder: Path, tool: ModuleType | None) -> None:
@@ -128,24 +155,19 @@ def feedforward(args: argparse.Namespace, folder: Path, tool: ModuleType | None)
     flow = FlowEstimator("medium", FEEDFORWARD_FLOW_SCALE)
     model.stylize(np.zeros((info.height, info.width, 3), np.uint8), tile="none")  # warm-up
     rows = []
-    plain_painter = Recording(model, 0.0)
-    plain = run(args.clip, folder / "plain.mp4", plain_painter, window=window, flow=flow)
-    rows.append(("per-frame", plain, plain_painter.network_seconds))
-    steady_painter = FeedForwardPainter(model, DEFAULT_STRENGTH)
-    steady = run(args.clip, folder / "steady.mp4", steady_painter, window=window, flow=flow)
-    rows.append((f"blended {DEFAULT_STRENGTH:g} (default)", steady, steady_painter.network_seconds))
-
-    sweep = []
-    frames = list(vio.read_frames(info, max_frames=args.frames))
-    for strength in args.strengths:
-        blend = TemporalBlend(strength)
-        path = folder / f"sweep{strength:g}.mp4"
-        with vio.VideoWriter(path, rate=info.rate, width=info.width, height=info.height) as writer:
-            previous = None
-            for frame, raw in zip(frames, plain_painter.raw, strict=True):
-                writer.write(blend(raw, flow.pair(previous, frame) if previous is not None else None))
-                previous = frame
-        sweep.append((f"blended {strength:g}", path))
+    for strength in [0.0, DEFAULT_STRENGTH, *args.strengths]:
+        painter = FeedForwardPainter(model, strength)
+        result = run(args.clip, folder / f"ff{strength:g}.mp4", painter, window=window, flow=flow)
+        smoothing, blending = shares(strength)
+        name = (
+            "per-frame"
+            if strength == 0
+            else f"strength {strength:g} (input {smoothing:g}, output {blending:g})"
+        )
+        if strength == DEFAULT_STRENGTH:
+            name += ", the default"
+        rows.append((name, result, painter.network_seconds))
+    plain = rows[0][1]
 
     base_error, base_style = score(args.clip, plain.output, args.frames, tool, True)
     print(
@@ -166,9 +188,8 @@ def feedforward(args: argparse.Namespace, folder: Path, tool: ModuleType | None)
             else score(args.clip, result.output, args.frames, tool, True)
         )
         line(name, error, style, f"{result.fps:.2f}", stage_line(result, network))
-    for name, path in sweep:
-        error, style = score(args.clip, path, args.frames, tool, True)
-        line(name, error, style, "(same frames)", "-")
+    if args.strip is not None:
+        frame_strip(args.clip, rows[0][1].output, rows[1][1].output, args.strip)
     if tool is not None:
         errors, own = tool.warping_errors(str(args.clip), str(plain.output), args.frames)
         print(f"\n(the input's own warping error, for orientation: {np.mean(own):.5f})")
@@ -218,6 +239,7 @@ def main() -> None:
     parser.add_argument("--model", default="starry_night")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--strengths", type=float, nargs="*", default=[])
+    parser.add_argument("--strip", type=Path, help="also write a frame strip (JPEG) of the first two rows")
     parser.add_argument("--optimization", action="store_true")
     parser.add_argument("--no-feedforward", action="store_true")
     parser.add_argument("--opt-frames", type=int, default=8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,10 @@ def test_token_origin_and_host_apply_to_the_handshake(tmp_path, backend):
             "ws://localhost/api/live?token=s3cret", headers={"Origin": "http://localhost"}
         ) as ws:
             assert ws.receive_json()["type"] == "ready"
+    # uvicorn logs WebSocket handshakes, query string and all, on this logger: the token is redacted.
+    from painterly.server.logs import RedactToken
+
+    assert any(isinstance(f, RedactToken) for f in logging.getLogger("uvicorn.error").filters)
     with client_for(tmp_path, backend) as client:  # no token: loopback host names only
         with (
             pytest.raises(WebSocketDenialResponse) as refused,
@@ -160,20 +165,22 @@ def test_frame_caps_refuse_frames_and_close_on_oversize(tmp_path, backend):
 
 
 def test_rate_cap_drops_frames_and_connection_cap_refuses(tmp_path, backend):
-    with client_for(tmp_path, backend, live_max_fps=1, live_max_connections=1) as client:
-        with client.websocket_connect("ws://localhost/api/live") as ws:
-            ws.receive_json()
-            ws.send_bytes(jpeg())
-            ws.send_bytes(jpeg())  # sooner than 1 s after the first: dropped, not queued
-            answers = [ws.receive(), ws.receive()]
-            kinds = sorted("bytes" if a.get("bytes") else json.loads(a["text"])["type"] for a in answers)
-            assert kinds == ["bytes", "dropped"]
-            with (
-                pytest.raises(WebSocketDenialResponse) as refused,
-                client.websocket_connect("ws://localhost/api/live"),
-            ):
-                pass
-            assert refused.value.status_code == 429
+    with (
+        client_for(tmp_path, backend, live_max_fps=1, live_max_connections=1) as client,
+        client.websocket_connect("ws://localhost/api/live") as ws,
+    ):
+        ws.receive_json()
+        ws.send_bytes(jpeg())
+        ws.send_bytes(jpeg())  # sooner than 1 s after the first: dropped, not queued
+        answers = [ws.receive(), ws.receive()]
+        kinds = sorted("bytes" if a.get("bytes") else json.loads(a["text"])["type"] for a in answers)
+        assert kinds == ["bytes", "dropped"]
+        with (
+            pytest.raises(WebSocketDenialResponse) as refused,
+            client.websocket_connect("ws://localhost/api/live"),
+        ):
+            pass
+        assert refused.value.status_code == 429
 
 
 def test_decode_frame_checks_the_header_first():

@@ -244,3 +244,17 @@ def test_real_photo_and_painting(shared_images) -> None:
     out = transfer(shared_images / "tubingen.jpg", shared_images / "starry_night.jpg", size=96, iterations=30)
     assert out.width == 96
     assert torch.tensor(np.asarray(out)).float().std() > 20  # not mush
+
+
+def test_interrupt_keeps_the_best_image_only_when_asked() -> None:
+    """Ctrl-C (and SIGTERM, which the CLI turns into it) ends a run with the best image so far."""
+
+    def interrupt(progress) -> None:  # noqa: ANN001
+        if progress.step >= 2:
+            raise KeyboardInterrupt
+
+    settings = make_settings(iterations=10, optimizer="adam", **FAST)
+    result = run_transfer(make_photo(), make_painting(), settings, interrupt, catch_interrupt=True)
+    assert result.interrupted and result.image.size == (64, 48) and result.last.step == 2
+    with pytest.raises(KeyboardInterrupt):
+        run_transfer(make_photo(), make_painting(), settings, interrupt)

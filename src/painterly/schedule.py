@@ -185,18 +185,24 @@ class Schedule:
 
     @property
     def total_iterations(self) -> int:
-        return sum(self.planned_iterations(i) for i in range(len(self.pixels)))
+        return self.iterations_from(0)
 
-    def eta(self) -> float | None:
+    def iterations_from(self, scale: int) -> int:
+        """The iterations planned for ``scale`` and the scales after it."""
+        return sum(self.planned_iterations(i) for i in range(scale, len(self.pixels)))
+
+    def eta(self, from_scale: int | None = None) -> float | None:
         """Seconds still to go: the iterations planned but not done at the measured speed, never
-        beyond the time limit. None until a speed is known."""
+        beyond the time limit (``from_scale``: counting only that scale and later ones, whole). None
+        until a speed is known."""
+        first = max(self.scale, 0) if from_scale is None else from_scale
         left = 0.0
-        for i in range(max(self.scale, 0), len(self.pixels)):
+        for i in range(first, len(self.pixels)):
             per_iteration = self.seconds_per_iteration(i)
             if per_iteration is None:
                 return None
-            remaining = self.planned_iterations(i) - (self._iters if i == self.scale else 0)
-            left += max(0, remaining) * per_iteration
+            done = self._iters if i == self.scale and from_scale is None else 0
+            left += max(0, self.planned_iterations(i) - done) * per_iteration
         return min(left, max(0.0, self.time_left()))
 
 

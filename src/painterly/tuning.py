@@ -112,6 +112,15 @@ class Decision:
     source: str  # "measured", "cached", "default" (calibration off or not applicable) or "small"
     seconds: dict[str, float] = field(default_factory=dict)
     key: str = ""
+    #: Pixels of the probe strip the timings are for (0 when nothing was timed).
+    probe_pixels: int = 0
+
+    @property
+    def seconds_per_megapixel(self) -> float | None:
+        """The chosen path's probe time per megapixel: a first guess of a run's speed."""
+        if not self.probe_pixels or self.path.name not in self.seconds:
+            return None
+        return self.seconds[self.path.name] / (self.probe_pixels / 1e6)
 
     @property
     def compute(self) -> Compute:
@@ -289,13 +298,14 @@ def decide_compute(
         seconds = dict(entry.get("seconds", {}))
         if entry.get("busy") and not machine_busy():
             seconds = {}  # measured while other work competed for the CPU: measure again, now it is quiet
+        rows = int(entry.get("probe", [0])[0]) if seconds else 0
         missing = [p for p in allowed if p.name not in seconds]
         if missing:
             run = probe or _loss_probe(network, layers)
-            # Time the plain path alongside whatever is missing: the comparison needs both in one run.
-            to_time = [allowed[0], *(p for p in missing if p != allowed[0])]
-            measured, rows = _measure(device, network, run, to_time, bucket)
-            seconds.update(measured)
+            # All allowed paths in one run: timings of different runs are not comparable.
+            measured, new_rows = _measure(device, network, run, allowed, bucket)
+            kept = {k: v for k, v in seconds.items() if k not in measured} if new_rows == rows else {}
+            seconds, rows = {**kept, **measured}, new_rows
             entries[key] = {
                 "seconds": seconds,
                 "probe": [rows, bucket],
@@ -303,7 +313,9 @@ def decide_compute(
                 "busy": machine_busy(),
             }
             _write_cache(entries)
-        decision = Decision(pick(seconds, allowed), "measured" if missing else "cached", seconds, key)
+        decision = Decision(
+            pick(seconds, allowed), "measured" if missing else "cached", seconds, key, rows * bucket
+        )
     network.to(memory_format=decision.path.memory_format)
     return decision
 
@@ -348,6 +360,17 @@ def _loss_probe(network: nn.Module, layers: Iterable[str] | None) -> Callable[[t
         total = sum(gram_matrix(f).square().mean() + f.float().square().mean() for f in features.values())
         assert isinstance(total, torch.Tensor)
         total.backward()
+
+    return run
+
+
+def inference_probe(network: nn.Module) -> Callable[[torch.Tensor], None]:
+    """One forward pass without autograd, what stylizing with a feed-forward network costs: pass it
+    as ``probe`` to :func:`choose_compute` (with a ``task`` naming the network)."""
+
+    def run(x: torch.Tensor) -> None:
+        with torch.inference_mode():
+            network(x)
 
     return run
 
@@ -455,6 +478,7 @@ __all__ = [
     "choose_compute",
     "cpu_info",
     "decide_compute",
+    "inference_probe",
     "machine_busy",
     "machine_key",
     "pick",

@@ -84,6 +84,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"most iterations per scale allowed (default: {_default('max_iterations')})",
     )
     parser.add_argument(
+        "--max-video-mb",
+        type=float,
+        metavar="MB",
+        help=f"largest video upload (default: {_default('video_max_upload_bytes') // 2**20})",  # type: ignore[operator]
+    )
+    parser.add_argument(
+        "--max-video-seconds",
+        type=float,
+        metavar="S",
+        help=f"longest video accepted (default: {_default('video_max_seconds'):g})",
+    )
+    parser.add_argument(
+        "--max-live",
+        type=int,
+        metavar="N",
+        help=f"live camera connections at once (default: {_default('live_max_connections')})",
+    )
+    parser.add_argument(
         "--retention-hours",
         type=float,
         metavar="H",
@@ -123,9 +141,17 @@ def settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def
         if not (math.isfinite(args.max_upload_mb) and 0 < args.max_upload_mb <= 1024 * 1024):
             raise PainterlyError(f"--max-upload-mb must be a positive number, got {args.max_upload_mb}")
         options["max_upload_bytes"] = max(1, int(args.max_upload_mb * 2**20))
+    if args.max_video_mb is not None:
+        if not (math.isfinite(args.max_video_mb) and 0 < args.max_video_mb <= 1024 * 1024):
+            raise PainterlyError(f"--max-video-mb must be a positive number, got {args.max_video_mb}")
+        options["video_max_upload_bytes"] = max(1, int(args.max_video_mb * 2**20))
     for name in ("max_queue", "max_size", "max_iterations", "retention_hours"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    if args.max_video_seconds is not None:
+        options["video_max_seconds"] = args.max_video_seconds
+    if args.max_live is not None:
+        options["live_max_connections"] = args.max_live
     return ServerSettings(**options)
 
 
@@ -147,6 +173,11 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"painterly: warning: serving on {args.host} without a token; anyone who can reach it can use it "
             "(it answers only to loopback host names unless you add --allow-host NAME)",
+            file=sys.stderr,
+        )
+    if not any(importlib.util.find_spec(name) for name in ("websockets", "wsproto")):
+        print(
+            f"painterly: warning: the Live tab needs the websockets package; install it with: {INSTALL_HINT}",
             file=sys.stderr,
         )
     from painterly.server import create_app

@@ -34,6 +34,16 @@ def _tile(text: str) -> int | str:
         ) from None
 
 
+def _strength(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     stylize = subparsers.add_parser(
         "stylize",
@@ -53,6 +63,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output file (one input) or folder (default: next to each input, named NAME_MODEL.png)",
     )
     stylize.add_argument("--size", type=int, help="output long side in px (keeps the aspect ratio)")
+    stylize.add_argument(
+        "--style-mix",
+        metavar="NAME:W,...",
+        help="a multi-style model's style, or a blend: the_wave:0.7,udnie:0.3 (weights are normalized; "
+        "default: the model's first style)",
+    )
+    stylize.add_argument(
+        "--strength",
+        type=_strength,
+        default=1.0,
+        help="0 = the photo, 1 = the full painting (default 1); the output is interpolated with the photo",
+    )
     stylize.add_argument(
         "--preserve-colors",
         choices=("none", "luminance"),
@@ -167,7 +189,14 @@ def run_stylize(args: argparse.Namespace) -> int:
     inputs = expand_inputs(args.inputs)
     sizes = [probe_size(path) for path in inputs]
     backend = pick_backend(args.backend, args.device, args.tile, _output_sizes(sizes, args.size))
-    model = load_model(args.model, args.device, backend=backend, precision=args.precision)
+    model = load_model(
+        args.model,
+        args.device,
+        backend=backend,
+        precision=args.precision,
+        style_mix=args.style_mix,
+        strength=args.strength,
+    )
     targets = output_paths(inputs, args.output, model.name, args.format, model.path)
     for target in targets:
         check_output_path(target)

@@ -28,15 +28,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d = _DEFAULTS
     train = subparsers.add_parser(
         "train",
-        help="train a feed-forward network for one style",
-        description="Train a feed-forward style network (Johnson et al. 2016). Under torchrun it trains with "
-        "DistributedDataParallel: torchrun --nproc-per-node=K -m painterly train ...",
+        help="train a feed-forward network for one style, or one network for several",
+        description="Train a feed-forward style network (Johnson et al. 2016). Several --style images train "
+        "one multi-style network (conditional instance norm, Dumoulin et al. 2017) whose styles can be "
+        "blended at inference; --base MODEL adds one style to such a network by training only that "
+        "style's norm parameters. Under torchrun it trains with DistributedDataParallel: "
+        "torchrun --nproc-per-node=K -m painterly train ...",
     )
     basic = train.add_argument_group("basic")
-    basic.add_argument("--style", required=True, help="the style image")
+    basic.add_argument(
+        "--style",
+        required=True,
+        action="extend",
+        nargs="+",
+        metavar="IMAGE",
+        help="the style image; several (--style a.jpg --style b.jpg) train one multi-style network, "
+        "each style named after its file",
+    )
     basic.add_argument("--data", required=True, help="folder of content photos (searched recursively)")
     basic.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
-    basic.add_argument("--name", help="model name in its metadata (default: the style file's name)")
+    basic.add_argument(
+        "--name",
+        help="model name in its metadata (default: the style file's name; a multi-style model: the output's)",
+    )
+    basic.add_argument(
+        "--base",
+        metavar="MODEL",
+        help="a multi-style model to extend with the one --style: only the new style's norm parameters "
+        "train (the output is a new file with all styles)",
+    )
     opt = train.add_argument_group("optimization")
     opt.add_argument(
         "--iterations",
@@ -59,6 +79,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--width",
         default=d["width"],
         help="'light' (16-32-64, default), 'paper' (32-64-128) or a number of channels",
+    )
+    net.add_argument(
+        "--architecture",
+        default=d["architecture"],
+        choices=("auto", "johnson2016", "cin"),
+        help="auto: cin (multi-style) for several styles or --base, johnson2016 for one (default auto)",
+    )
+    net.add_argument(
+        "--temporal-weight",
+        type=float,
+        default=d["temporal_weight"],
+        help="weight of a temporal loss on synthetic motion (frame pairs made by small random shifts, "
+        "rotations, zooms): a network stable on video; 0 = off (default %(default)s)",
     )
     net.add_argument("--network", default=d["network"], choices=("vgg16", "vgg19"), help="loss network")
     net.add_argument(
@@ -118,6 +151,8 @@ def run_train(args: argparse.Namespace) -> int:
     names = {f.name for f in dataclasses.fields(TrainSettings)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     values["validation"] = tuple(values.get("validation") or ())
+    styles = values["style"]
+    values["style"] = styles[0] if len(styles) == 1 else tuple(styles)
     settings = TrainSettings(**values)
     report = StepBar(args.quiet)
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 #: Defaults shown in --help; the same values as painterly.video.feedforward.DEFAULT_STRENGTH and
 #: painterly.video.optimization's (kept here so that --help needs neither PyAV nor torch).
-_TEMPORAL_STRENGTH = 0.6
+_TEMPORAL_STRENGTH = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--temporal-strength",
         type=float,
         default=_TEMPORAL_STRENGTH,
-        help="feed-forward: share of the previous output, warped by the flow, kept where valid "
-        "(0 = every frame on its own; default %(default)s)",
+        help="feed-forward, 0 to 1: how strongly the network's input and output are steadied along the "
+        "optical flow (0 = every frame on its own; default %(default)s)",
     )
     steady.add_argument(
         "--temporal-weight",

@@ -105,3 +105,36 @@ register(
         "Johnson et al. 2016 transformation network (reflection padding, instance norm, upsample-conv)",
     )
 )
+
+
+def _build_cin(metadata: Mapping[str, Any]) -> nn.Module:
+    from painterly.feedforward.conditional import ConditionalTransformerNet
+    from painterly.feedforward.network import RESIDUAL_BLOCKS
+
+    blocks = _int(metadata, "residual_blocks", RESIDUAL_BLOCKS)
+    if not 0 <= blocks <= 64:
+        raise PainterlyError(f"the metadata has no valid residual blocks ({blocks!r})")
+    styles = metadata.get("styles")
+    if not isinstance(styles, list) or not 1 <= len(styles) <= 1024:
+        raise PainterlyError(f"the metadata has no valid list of styles ({styles!r})")
+    return ConditionalTransformerNet(_int(metadata, "width"), styles, blocks)
+
+
+def _image_and_style_weights(net: nn.Module) -> list[OnnxInput]:
+    import torch
+
+    from painterly.feedforward.conditional import STYLE_WEIGHTS
+
+    styles = len(net.styles)  # type: ignore[arg-type]
+    weights = torch.full((1, styles), 1.0 / styles)
+    return [*_image_input(net), OnnxInput(STYLE_WEIGHTS, weights, {0: "batch"})]
+
+
+register(
+    Architecture(
+        "cin",
+        _build_cin,
+        _image_and_style_weights,
+        "multi-style network with conditional instance norm (Dumoulin et al. 2017); blends styles",
+    )
+)

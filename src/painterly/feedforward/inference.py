@@ -22,6 +22,13 @@ from PIL import Image
 from painterly.errors import PainterlyError, did_you_mean
 from painterly.feedforward.backends import AUTO_TILE_PIXELS, BACKENDS, pick_backend
 from painterly.feedforward.catalog import ONNX_SUFFIX, list_models, resolve_model
+from painterly.feedforward.mixing import (
+    StyleMix,
+    apply_strength,
+    check_strength,
+    mix_vector,
+    parse_style_mix,
+)
 from painterly.feedforward.model_file import read_metadata
 from painterly.images import open_image, resize_long_side
 
@@ -67,7 +74,13 @@ def _autocast_dtype(precision: str, device: torch.device | None) -> torch.dtype 
 
 
 class StyleModel:
-    """A loaded style network, for repeated calls; ``stylize`` may be called from several threads."""
+    """A loaded style network, for repeated calls; ``stylize`` may be called from several threads.
+
+    A multi-style model (architecture ``cin``) lists its styles in :attr:`styles`; ``style_mix``
+    (``"the_wave:0.7,udnie:0.3"`` or ``{"the_wave": 0.7, "udnie": 0.3}``) picks or blends them, per
+    call or as this object's default (the first style if never given). ``strength`` (0-1, default
+    1) interpolates the output toward the photo (:mod:`painterly.feedforward.mixing`).
+    """
 
     def __init__(
         self,
@@ -77,6 +90,8 @@ class StyleModel:
         backend: str = "torch",
         precision: str = "auto",
         onnx_file: str | os.PathLike | None = None,
+        style_mix: str | StyleMix | None = None,
+        strength: float = 1.0,
     ) -> None:
         self.path = Path(path)
         if self.path.suffix == ONNX_SUFFIX:
@@ -108,6 +123,11 @@ class StyleModel:
             if self.device.type == "cpu":
                 self.net.to(memory_format=torch.channels_last)
         self.autocast_dtype = _autocast_dtype(precision, self.device)
+        styles = self.metadata.get("styles")
+        #: The style names of a multi-style model (empty for a single-style one).
+        self.styles: list[str] = [str(name) for name in styles] if isinstance(styles, list) else []
+        self.style_mix = self._check_mix(parse_style_mix(style_mix))
+        self.strength = check_strength(strength)
         # Tiling swaps the norm layers' statistics for the duration of one image.
         self._tile_lock = threading.Lock()
 
@@ -118,16 +138,41 @@ class StyleModel:
     def __repr__(self) -> str:
         return f"StyleModel({self.name!r}, width={self.metadata.get('width')}, backend={self.backend!r})"
 
-    def _run(self, batch: np.ndarray, tile: int | None) -> np.ndarray:
+    def _check_mix(self, mix: dict[str, float] | None) -> dict[str, float] | None:
+        if mix is None:
+            return None
+        if not self.styles:
+            names = list(mix)
+            if len(names) == 1 and names[0] in (self.name, self.metadata.get("style"), self.path.stem):
+                return None  # a single-style model asked for its own style
+            raise PainterlyError(
+                f"model {self.name!r} holds one style and cannot mix styles; use a multi-style model"
+            )
+        mix_vector(self.styles, mix)  # checks names and weights
+        return mix
+
+    def _weights(self, mix: dict[str, float] | None, batch: int) -> np.ndarray | None:
+        """The (batch, S) style-weights input of a multi-style model (None for a single-style one)."""
+        if not self.styles:
+            return None
+        row = np.asarray(mix_vector(self.styles, mix), dtype=np.float32)
+        return np.repeat(row[None, :], batch, axis=0)
+
+    def _run(self, batch: np.ndarray, tile: int | None, weights: np.ndarray | None = None) -> np.ndarray:
         """(N, 3, H, W) float32 in 0-1 to the clamped results, same shape, as float32."""
         if self.onnx is not None:
-            return self.onnx.stylize_array(batch)
+            from painterly.feedforward.mixing import STYLE_WEIGHTS
+
+            extra = {STYLE_WEIGHTS: weights} if weights is not None else {}
+            return self.onnx.stylize_array(batch, **extra)
         import torch
 
         from painterly.feedforward.tiling import stylize_tiled
 
         assert self.net is not None and self.device is not None
         x = torch.from_numpy(batch).to(self.device)
+        w = None if weights is None else torch.from_numpy(weights).to(self.device)
+        extra = () if w is None else (w,)
         if self.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
         enabled = self.autocast_dtype is not None
@@ -137,9 +182,16 @@ class StyleModel:
         ):
             if tile is not None:
                 with self._tile_lock:
-                    result = torch.cat([stylize_tiled(self.net, item[None], tile) for item in x])
+                    result = torch.cat(
+                        [
+                            stylize_tiled(
+                                self.net, item[None], tile, extra=tuple(e[i : i + 1] for e in extra)
+                            )
+                            for i, item in enumerate(x)
+                        ]
+                    )
             else:
-                result = self.net.stylize_tensor(x)
+                result = self.net.stylize_tensor(x, *extra)
             return result.to(device="cpu", dtype=torch.float32).numpy()
 
     def _tile_for(self, width: int, height: int, tile: int | str | None) -> int | None:
@@ -158,9 +210,22 @@ class StyleModel:
         size: int | None = None,
         preserve_colors: str = "none",
         tile: int | str | None = "auto",
+        style_mix: str | StyleMix | None = None,
+        strength: float | None = None,
     ) -> Image.Image:
-        """Stylize one image (path, PIL image or array); ``size`` is the output's long side (keeps aspect)."""
-        return next(self.stylize_many([image], size=size, preserve_colors=preserve_colors, tile=tile))
+        """Stylize one image (path, PIL image or array); ``size`` is the output's long side (keeps aspect).
+
+        ``style_mix`` and ``strength`` default to this model's own (see the class)."""
+        return next(
+            self.stylize_many(
+                [image],
+                size=size,
+                preserve_colors=preserve_colors,
+                tile=tile,
+                style_mix=style_mix,
+                strength=strength,
+            )
+        )
 
     def stylize_many(
         self,
@@ -170,8 +235,12 @@ class StyleModel:
         preserve_colors: str = "none",
         tile: int | str | None = "auto",
         batch_size: int = 1,
+        style_mix: str | StyleMix | None = None,
+        strength: float | None = None,
     ) -> Iterator[Image.Image]:
         """Stylize images in order; consecutive images of the same size run as one batch."""
+        mix = self._check_mix(parse_style_mix(style_mix)) if style_mix is not None else self.style_mix
+        amount = self.strength if strength is None else check_strength(strength)
         if preserve_colors != "none":  # the colour module imports scikit-image: only when needed
             from painterly.color import check_preserve_colors
 
@@ -187,13 +256,19 @@ class StyleModel:
         pending: list[Image.Image] = []
 
         def flush() -> Iterator[Image.Image]:
-            result = self._run(images_to_array(pending), self._tile_for(*pending[0].size, tile))
-            for source, out in zip(pending, result, strict=True):
+            photos = images_to_array(pending)
+            result = self._run(
+                photos, self._tile_for(*pending[0].size, tile), self._weights(mix, len(pending))
+            )
+            for source, photo, out in zip(pending, photos, result, strict=True):
                 picture = array_to_image(out)
                 if preserve_colors == "luminance":
                     from painterly.color import transfer_luminance
 
                     picture = transfer_luminance(picture, source)
+                if amount < 1.0:
+                    styled = images_to_array([picture])[0]
+                    picture = array_to_image(apply_strength(styled, photo, amount))
                 yield picture
             pending.clear()
 
@@ -209,19 +284,50 @@ class StyleModel:
 
 
 def load_model(
-    name_or_path: str | os.PathLike, device: str = "auto", *, backend: str = "torch", precision: str = "auto"
+    name_or_path: str | os.PathLike,
+    device: str = "auto",
+    *,
+    backend: str = "torch",
+    precision: str = "auto",
+    style_mix: str | StyleMix | None = None,
+    strength: float = 1.0,
 ) -> StyleModel:
     """Load a model file, an exported ``.onnx`` file, or a shipped / ``$PAINTERLY_MODELS`` model by name.
 
-    ``backend``: ``torch``, ``onnxruntime`` (an exported ``.onnx`` file, or the model exported once
-    into the cache) or ``auto`` (:func:`painterly.feedforward.backends.pick_backend`).
+    A bare name may also be a style of a multi-style model (``udnie`` in ``zoo``): that model is
+    loaded with the style as its default mix. ``backend``: ``torch``, ``onnxruntime`` (an exported
+    ``.onnx`` file, or the model exported once into the cache) or ``auto``
+    (:func:`painterly.feedforward.backends.pick_backend`). ``style_mix`` and ``strength`` become
+    the model's defaults (see :class:`StyleModel`).
     """
-    path = resolve_model(name_or_path)
-    return StyleModel(path, device=device, backend=backend, precision=precision)
+    try:
+        path = resolve_model(name_or_path)
+    except PainterlyError:
+        found = _style_in_multi_style_model(str(name_or_path))
+        if found is None:
+            raise
+        path = found
+        style_mix = style_mix if style_mix is not None else {str(name_or_path): 1.0}
+    return StyleModel(
+        path, device=device, backend=backend, precision=precision, style_mix=style_mix, strength=strength
+    )
+
+
+def _style_in_multi_style_model(name: str) -> Path | None:
+    """The multi-style model (the last found: user models before shipped ones) holding style ``name``."""
+    if "/" in name or os.sep in name:
+        return None
+    for entry in reversed(list_models(warn=None)):
+        styles = entry["metadata"].get("styles")
+        if isinstance(styles, list) and name in styles:
+            return Path(entry["path"])
+    return None
 
 
 def stylize(image: ImageInput, model: str | os.PathLike | StyleModel, **options: Any) -> Image.Image:
-    """One call: ``painterly.feedforward.stylize("photo.jpg", "starry_night", size=1024)``."""
+    """One call: ``painterly.feedforward.stylize("photo.jpg", "starry_night", size=1024)``; options
+    are :meth:`StyleModel.stylize`'s, ``style_mix="the_wave:0.7,udnie:0.3"`` and ``strength=0.8``
+    among them."""
     if not isinstance(model, StyleModel):
         model = load_model(model)
     return model.stylize(image, **options)

@@ -15,9 +15,15 @@ class TrainSettings:
     these defaults a photo's weighted style term starts some 50 times above its content term
     and the two meet as the network learns the style. TV is a sum over pixels and images, so
     its weight is small (1e-4); raise it for smoother results.
+
+    ``style`` is one image or a list of them; several give a multi-style network (architecture
+    ``cin``, each batch trained on one style in turn). ``base``: an existing multi-style model to
+    which the one ``style`` is added by training only that style's norm parameters.
+    ``temporal_weight`` > 0 adds the temporal loss on synthetic motion
+    (:mod:`painterly.feedforward.temporal`).
     """
 
-    style: str | os.PathLike
+    style: str | os.PathLike | Sequence[str | os.PathLike]
     data: str | os.PathLike
     output: str | os.PathLike
     iterations: int = 2000
@@ -44,3 +50,15 @@ class TrainSettings:
     name: str | None = None
     #: Where checkpoints, the loss log and validation images go; default ``<output>.train/``.
     workdir: str | os.PathLike | None = None
+    #: ``auto`` (``cin`` for several styles or a ``base``, else ``johnson2016``), ``johnson2016`` or ``cin``.
+    architecture: str = "auto"
+    #: A multi-style model to extend with ``style`` (only the new style's norm parameters train).
+    base: str | os.PathLike | None = None
+    #: Weight of the temporal loss on synthetic motion; 0 leaves it out.
+    temporal_weight: float = 0.0
+
+    def style_paths(self) -> list[str | os.PathLike]:
+        """The style images as a list (one or several)."""
+        if isinstance(self.style, str | os.PathLike):
+            return [self.style]
+        return list(self.style)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from painterly.feedforward.network import MULTIPLE, TransformerNet, pad_to_multiple
+from painterly.feedforward.network import MULTIPLE, pad_to_multiple
 
 #: Default tile side (px) and overlap on each side (px). 1024 px tiles of the light network need
 #: about 0.6 GB of activations.
@@ -28,8 +28,12 @@ STATS_PIXELS = 2048 * 2048
 
 
 @contextlib.contextmanager
-def fixed_norm_statistics(net: TransformerNet, image: torch.Tensor) -> Iterator[None]:
-    """Inside the block, every InstanceNorm2d of ``net`` normalizes with ``image``'s statistics."""
+def fixed_norm_statistics(
+    net: nn.Module, image: torch.Tensor, extra: tuple[torch.Tensor, ...] = ()
+) -> Iterator[None]:
+    """Inside the block, every InstanceNorm2d of ``net`` normalizes with ``image``'s statistics.
+
+    ``extra``: the network's other inputs (a multi-style network's style weights)."""
     norms = [m for m in net.modules() if isinstance(m, nn.InstanceNorm2d)]
     stats: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -44,7 +48,7 @@ def fixed_norm_statistics(net: TransformerNet, image: torch.Tensor) -> Iterator[
             if pixels > STATS_PIXELS:
                 scale = (STATS_PIXELS / pixels) ** 0.5
                 image = F.interpolate(image, scale_factor=scale, mode="area")
-            net(pad_to_multiple(image)[0])
+            net(pad_to_multiple(image)[0], *extra)
     finally:
         for handle in handles:
             handle.remove()
@@ -52,7 +56,8 @@ def fixed_norm_statistics(net: TransformerNet, image: torch.Tensor) -> Iterator[
     def fixed(module: nn.InstanceNorm2d, x: torch.Tensor) -> torch.Tensor:
         mean, var = stats[module]
         y = (x.float() - mean) * torch.rsqrt(var + module.eps)
-        y = y * module.weight.view(1, -1, 1, 1) + module.bias.view(1, -1, 1, 1)
+        if module.weight is not None:  # the conditional norm applies its own scale and shift
+            y = y * module.weight.view(1, -1, 1, 1) + module.bias.view(1, -1, 1, 1)
         return y.to(x.dtype)
 
     originals = {m: m.forward for m in norms}
@@ -85,9 +90,15 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tens
 
 @torch.no_grad()
 def stylize_tiled(
-    net: TransformerNet, image: torch.Tensor, tile: int = TILE, overlap: int = OVERLAP
+    net: nn.Module,
+    image: torch.Tensor,
+    tile: int = TILE,
+    overlap: int = OVERLAP,
+    extra: tuple[torch.Tensor, ...] = (),
 ) -> torch.Tensor:
-    """Stylize a (1, 3, H, W) tensor in tiles of ``tile`` px overlapping by ``overlap`` px on each side."""
+    """Stylize a (1, 3, H, W) tensor in tiles of ``tile`` px overlapping by ``overlap`` px on each side.
+
+    ``extra``: the network's other inputs (a multi-style network's (1, S) style weights)."""
     tile = max(4 * MULTIPLE, tile - tile % MULTIPLE)
     overlap = min(overlap, tile // 4)
     padded, (h, w) = pad_to_multiple(image)
@@ -95,11 +106,11 @@ def stylize_tiled(
     out = torch.zeros((1, 3, H, W), dtype=torch.float32, device=image.device)
     total = torch.zeros((1, 1, H, W), dtype=torch.float32, device=image.device)
     ys, xs = _starts(H, tile, overlap), _starts(W, tile, overlap)
-    with fixed_norm_statistics(net, padded):
+    with fixed_norm_statistics(net, padded, extra):
         for y in ys:
             for x in xs:
                 piece = padded[..., y : y + tile, x : x + tile]
-                result = net(piece).float()
+                result = net(piece, *extra).float()
                 th, tw = piece.shape[-2:]
                 wy = _ramp(th, overlap, y == ys[0], y == ys[-1]).to(image.device)
                 wx = _ramp(tw, overlap, x == xs[0], x == xs[-1]).to(image.device)

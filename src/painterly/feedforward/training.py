@@ -21,7 +21,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from painterly.errors import PainterlyError, check_weight
+from painterly.errors import PainterlyError, check_weight, did_you_mean
+from painterly.feedforward.architectures import DEFAULT as SINGLE
+from painterly.feedforward.conditional import ARCHITECTURE as CIN
+from painterly.feedforward.conditional import ConditionalTransformerNet
 from painterly.feedforward.data import CropSampler, find_images
 from painterly.feedforward.files import refuse_overwriting_inputs, require_regular_file
 from painterly.feedforward.loop import (
@@ -35,9 +38,11 @@ from painterly.feedforward.loop import (
     run_metadata,
     workdir,
 )
-from painterly.feedforward.model_file import SUFFIX, read_model_file, write_model_file
+from painterly.feedforward.mixing import check_style_names
+from painterly.feedforward.model_file import SUFFIX, read_metadata, read_model_file, write_model_file
 from painterly.feedforward.network import TransformerNet, parse_width
 from painterly.feedforward.settings import TrainSettings
+from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
 from painterly.images import (
     check_output_path,
     open_image,
@@ -46,7 +51,7 @@ from painterly.images import (
     save_image,
     tensor_to_pil,
 )
-from painterly.losses import TOTAL, PerceptualLoss, loss_values
+from painterly.losses import TOTAL, GramStyleLoss, PerceptualLoss, loss_values
 from painterly.vgg.network import check_layers, layer_names
 from painterly.vgg.weights import load_vgg
 
@@ -58,7 +63,8 @@ class TrainResult:
     seconds: float
     interrupted: bool
     skipped_images: int
-    net: TransformerNet = field(repr=False)
+    #: A :class:`TransformerNet`, or a :class:`ConditionalTransformerNet` for several styles.
+    net: torch.nn.Module = field(repr=False)
     #: The training images that could not be read (skipped).
     skipped: list[Path] = field(default_factory=list)
 
@@ -86,7 +92,7 @@ def validate_settings(s: TrainSettings) -> None:
             raise PainterlyError(f"{name.replace('_', ' ')} must be a positive whole number, got {value!r}")
     if s.image_size < 32:
         raise PainterlyError(f"image size must be at least 32 px, got {s.image_size}")
-    for name in ("content_weight", "style_weight", "tv_weight", "learning_rate"):
+    for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "temporal_weight"):
         check_weight(name.replace("_", " "), getattr(s, name))
     if s.learning_rate <= 0:
         raise PainterlyError("learning rate must be positive")
@@ -97,11 +103,49 @@ def validate_settings(s: TrainSettings) -> None:
         raise PainterlyError("style layers: name at least one layer (for example relu1_2,relu2_2)")
     check_layers(s.network, [*s.content_layers, *s.style_layers])
     output = check_output_path(s.output)
-    style = require_regular_file(s.style, "style image")
+    styles = [require_regular_file(p, "style image") for p in s.style_paths()]
+    if not styles:
+        raise PainterlyError("name at least one style image")
+    architecture = architecture_for(s)
+    inputs = [*styles]
+    if s.base is not None:
+        base = require_regular_file(s.base, "base model")
+        if len(styles) != 1:
+            raise PainterlyError("--base adds one style at a time: give exactly one --style")
+        meta = read_metadata(base)
+        if meta.get("architecture") != CIN:
+            raise PainterlyError(
+                f"--base {base}: styles can only be added to a multi-style (cin) model, "
+                f"not to a {meta.get('architecture') or 'single-style'} one"
+            )
+        if style_name(styles[0]) in meta.get("styles", []):
+            raise PainterlyError(f"--base {base} already has a style named {style_name(styles[0])!r}")
+        inputs.append(base)
+    elif architecture == CIN:
+        check_style_names([style_name(p) for p in styles])
     validation = [require_regular_file(p, "validation image") for p in s.validation]
-    refuse_overwriting_inputs(output, [style, *validation])
+    refuse_overwriting_inputs(output, [*inputs, *validation])
     if s.workdir is not None:
-        refuse_overwriting_inputs(s.workdir, [style, *validation])
+        refuse_overwriting_inputs(s.workdir, [*inputs, *validation])
+
+
+def architecture_for(s: TrainSettings) -> str:
+    """``cin`` for several styles or a base model, ``johnson2016`` for one style, or as set."""
+    count = len(s.style_paths())
+    if s.architecture == "auto":
+        return CIN if count > 1 or s.base is not None else SINGLE
+    if s.architecture not in (SINGLE, CIN):
+        raise PainterlyError(
+            f"unknown architecture {s.architecture!r}{did_you_mean(s.architecture, (SINGLE, CIN))}"
+        )
+    if s.architecture == SINGLE and (count > 1 or s.base is not None):
+        raise PainterlyError(f"architecture {SINGLE} holds one style; use cin (or auto) for several")
+    return s.architecture
+
+
+def style_name(path: str | os.PathLike) -> str:
+    """A style's name in a multi-style model: its file name without the suffix."""
+    return Path(path).stem
 
 
 def _sha256(path: Path) -> str:
@@ -141,6 +185,32 @@ def train(
         return _train(settings, callback, runtime)
 
 
+def _build_net(
+    s: TrainSettings, architecture: str, style_paths: list[Path], device: torch.device
+) -> tuple[torch.nn.Module, list[int], dict[str, object]]:
+    """The network to train, the indices of the styles this run trains, and metadata of a base."""
+    torch.manual_seed(s.seed)
+    if s.base is not None:
+        loaded, base_meta, _ = read_model_file(s.base)
+        assert isinstance(loaded, ConditionalTransformerNet)
+        index = loaded.add_style(style_name(style_paths[0]))
+        net = loaded.to(device)
+        net.train_only_style(index)
+        base_path = Path(s.base)
+        base_info = {
+            "file": base_path.name,
+            "sha256": _sha256(base_path),
+            "styles": list(base_meta.get("styles", [])),
+            "steps": base_meta.get("steps"),
+            "training_seconds": base_meta.get("training_seconds"),
+        }
+        return net, [index], {"base": base_info, "style_sources": list(base_meta.get("style_sources", []))}
+    if architecture == CIN:
+        names = [style_name(p) for p in style_paths]
+        return ConditionalTransformerNet(s.width, names).to(device), list(range(len(names))), {}
+    return TransformerNet(s.width).to(device), [0], {}
+
+
 def _train(
     s: TrainSettings, callback: Callable[[TrainProgress], None] | None, runtime: Runtime
 ) -> TrainResult:
@@ -148,26 +218,28 @@ def _train(
     output = Path(s.output)
     folder = Path(s.workdir) if s.workdir else default_workdir(output)
     checkpoint = folder / "checkpoint.safetensors"
-    style_path = Path(s.style)
-    style_image = open_image(style_path, what="style image")
+    architecture = architecture_for(s)
+    style_paths = [Path(p) for p in s.style_paths()]
+    style_images = [open_image(p, what="style image") for p in style_paths]
     files = find_images(s.data)
     refuse_overwriting_inputs(output, files)
     sampler = CropSampler(files, s.image_size, seed=s.seed, rank=runtime.rank)
     validation = [open_image(p, what="validation image") for p in s.validation] or _default_validation(files)
     validation = [resize_long_side(image, s.validation_size) for image in validation]
 
-    torch.manual_seed(s.seed)
-    net = TransformerNet(s.width).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=s.learning_rate)
+    net, trained, extra_meta = _build_net(s, architecture, style_paths, device)
+    conditional = isinstance(net, ConditionalTransformerNet)
+    optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=s.learning_rate)
     start_step = 0
     elapsed_before = 0.0
     if s.resume:
         if not checkpoint.is_file():
             raise PainterlyError(f"--resume: no checkpoint at {checkpoint}")
         loaded, meta, others = read_model_file(checkpoint)
-        if loaded.width != net.width:
+        if loaded.config() != net.config():
             raise PainterlyError(
-                f"--resume: the checkpoint has width {loaded.width}, these settings {net.width}"
+                f"--resume: the checkpoint's network ({_describe(loaded.config())}) is not the one "
+                f"these settings make ({_describe(net.config())})"
             )
         net.load_state_dict(loaded.state_dict())
         load_optimizer(optimizer, {k: v.to(device) for k, v in others.items()}, s.learning_rate)
@@ -184,17 +256,46 @@ def _train(
         style_weight=s.style_weight,
         tv_weight=s.tv_weight,
     )
-    style_t = pil_to_tensor(resize_long_side(style_image, s.style_size)).to(device)
+    style_term = loss_fn.terms["style"]
+    assert isinstance(style_term, GramStyleLoss)
+    targets: list[dict[str, torch.Tensor]] = []
     with runtime.autocast():
-        loss_fn.set_style([runtime.layout(style_t)])
+        for image in style_images:
+            style_t = pil_to_tensor(resize_long_side(image, s.style_size)).to(device)
+            targets.append(loss_fn.style_targets([runtime.layout(style_t)]))
+    style_term.set_target(targets[0])
+    temporal = TemporalLoss()
+    criterion = (
+        loss_fn.with_terms({"temporal": (temporal, s.temporal_weight)}) if s.temporal_weight else loss_fn
+    )
     scaler = torch.amp.GradScaler(device.type, enabled=runtime.amp_dtype == torch.float16)
     model = runtime.parallel(net)
 
+    sources = [
+        {
+            "name": style_name(path),
+            "file": path.name,
+            "sha256": _sha256(path),
+            "image_size": list(image.size),
+            "style_size": s.style_size,
+        }
+        for path, image in zip(style_paths, style_images, strict=True)
+    ]
+    if conditional:
+        identity: dict[str, object] = {
+            "name": s.name or output.name.removesuffix(SUFFIX),
+            **extra_meta,
+            "style_sources": [*extra_meta.get("style_sources", []), *sources],  # type: ignore[list-item]
+        }
+    else:
+        identity = {
+            "name": s.name or style_paths[0].stem,
+            "style": style_paths[0].name,
+            "style_sha256": sources[0]["sha256"],
+            "style_image_size": sources[0]["image_size"],
+        }
     base = {
-        "name": s.name or style_path.stem,
-        "style": style_path.name,
-        "style_sha256": _sha256(style_path),
-        "style_image_size": list(style_image.size),
+        **identity,
         "style_size": s.style_size,
         "loss": {
             "network": s.network,
@@ -215,6 +316,8 @@ def _train(
             "images": len(files),
             "device": device.type,
             "precision": runtime.precision_name,
+            "temporal_weight": s.temporal_weight,
+            "trained_parameters": "new style's norm parameters only" if s.base is not None else "all",
         },
     }
 
@@ -223,24 +326,48 @@ def _train(
         write_model_file(checkpoint, net, metadata, kind="checkpoint", extra=optimizer_tensors(optimizer))
         return f"checkpoint at step {step}"
 
+    def one_hot(index: int, batch: int) -> torch.Tensor:
+        weights = torch.zeros(batch, len(net.styles), device=device)  # type: ignore[arg-type]
+        weights[:, index] = 1.0
+        return weights
+
     def save_validation(step: int, seconds: float = 0.0) -> str:
         net.eval()
+        rows = []
         with torch.no_grad():
-            tiles = [tensor_to_pil(net.stylize_tensor(pil_to_tensor(img).to(device))) for img in validation]
+            for index in trained:
+                extra = (one_hot(index, 1),) if conditional else ()
+                rows.append(
+                    [
+                        tensor_to_pil(net.stylize_tensor(pil_to_tensor(img).to(device), *extra))
+                        for img in validation
+                    ]
+                )
         net.train()
-        sheet = Image.new("RGB", (sum(t.width for t in tiles), max(t.height for t in tiles)), "white")
-        x = 0
-        for tile in tiles:
-            sheet.paste(tile, (x, 0))
-            x += tile.width
+        width = max(sum(t.width for t in row) for row in rows)
+        height = max(t.height for t in rows[0])
+        sheet = Image.new("RGB", (width, height * len(rows)), "white")
+        for y, row in enumerate(rows):
+            x = 0
+            for tile in row:
+                sheet.paste(tile, (x, y * height))
+                x += tile.width
         return f"validation image {save_image(sheet, folder / f'val_{step:06d}.png')}"
 
     def step_function(step: int) -> dict[str, float]:
         batch = runtime.layout(sampler.batch(step, s.batch_size).to(device))
+        index = trained[step % len(trained)]  # each batch trains one style, in turn
+        if len(targets) > 1:
+            style_term.set_target(targets[index])
+        if s.temporal_weight:
+            generator = torch.Generator().manual_seed(s.seed * 1_000_003 + step)
+            theta = random_motion(batch.shape[0], generator)
+            temporal.set_motion(theta)
+            batch = runtime.layout(frame_pairs(batch, theta))
         with runtime.autocast():
             loss_fn.set_content(batch)  # each photo's own activations are its content target
-            stylized = model(batch)
-            terms = loss_fn(runtime.layout(stylized))
+            stylized = model(batch, one_hot(index, batch.shape[0])) if conditional else model(batch)
+            terms = criterion(runtime.layout(stylized))
         losses = as_loss_dict(loss_values(terms))
         if all(map(_finite, losses.values())):
             optimizer.zero_grad(set_to_none=True)
@@ -277,6 +404,10 @@ def _train(
         runtime.barrier()
     bad = sorted(sampler.bad)
     return TrainResult(output, step, seconds, outcome.interrupted, len(bad), net, bad)
+
+
+def _describe(config: dict[str, object]) -> str:
+    return ", ".join(f"{key} {value}" for key, value in sorted(config.items()))
 
 
 def _finite(value: float) -> bool:

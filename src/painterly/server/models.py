@@ -4,6 +4,10 @@ Clients name a model from :meth:`FastStylizer.models`; the name is looked up in 
 client never supplies a path. Loaded models are kept (a few) for the next request. The runtime
 (torch or onnxruntime) is chosen by the library's policy, the same as the CLI's (images here are
 at most ``max_size``, below the size where the torch backend's tiling would matter).
+
+A multi-style model lists its ``styles``; a request may name one of them as the model (it runs
+that model with that style), blend them with ``style_mix`` (``"the_wave:0.7,udnie:0.3"``) and set
+``strength`` (0 = the photo, 1 = the painting).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from PIL import Image
 
 from painterly.color import check_preserve_colors
 from painterly.errors import PainterlyError, did_you_mean
+from painterly.feedforward.mixing import check_strength
 from painterly.images import save_image
 from painterly.server.config import ServerSettings
 from painterly.server.jobs import new_job_id
@@ -67,25 +72,52 @@ class FastStylizer:
             public = {
                 k: v for k, v in entry.items() if k != "path" and isinstance(v, str | int | float | bool)
             }
+            styles = _styles(entry)
+            if styles:
+                public["styles"] = styles
             listed.append(public)
         return listed
 
     def stylize(
-        self, image: Image.Image, model: str, size: int | None = None, preserve_colors: str = "none"
+        self,
+        image: Image.Image,
+        model: str,
+        size: int | None = None,
+        preserve_colors: str = "none",
+        style_mix: str | None = None,
+        strength: float = 1.0,
     ) -> dict[str, Any]:
-        """Stylize ``image`` with the model named ``model``; record it as a finished job and return it."""
+        """Stylize ``image`` with the model named ``model``; record it as a finished job and return it.
+
+        ``model`` may also be a style of a multi-style model; ``style_mix`` blends such a model's
+        styles and ``strength`` (0-1) interpolates between the photo and the painting."""
         backend = self.backend
         if backend is None:
             raise PainterlyError(
                 "fast stylization is not available: this install has no trained-model support"
             )
-        names = [entry["name"] for entry in backend.list_models()]
+        entries = backend.list_models()
+        names = [entry["name"] for entry in entries]
+        if model not in names and style_mix is None:
+            owners = [entry["name"] for entry in entries if model in _styles(entry)]
+            if owners:
+                model, style_mix = owners[-1], model
+            else:
+                names += [style for entry in entries for style in _styles(entry)]
         if model not in names:
             available = ", ".join(names) if names else "none are installed"
             raise PainterlyError(
                 f"unknown model {model!r}{did_you_mean(model, names)}; available: {available}"
             )
         check_preserve_colors(preserve_colors)
+        strength = check_strength(strength)
+        if style_mix is not None and (not isinstance(style_mix, str) or len(style_mix) > 1000):
+            raise PainterlyError("style_mix must be text such as the_wave:0.7,udnie:0.3")
+        mixing: dict[str, Any] = {}
+        if style_mix is not None:
+            mixing["style_mix"] = style_mix
+        if strength != 1.0:
+            mixing["strength"] = strength
         if size is not None and not 16 <= size <= self.settings.max_size:
             raise PainterlyError(f"size must be between 16 and {self.settings.max_size} pixels, got {size}")
         if size is None and max(image.size) > self.settings.max_size:
@@ -94,14 +126,14 @@ class FastStylizer:
             raise Busy
         try:
             started = time.monotonic()
-            result = self._load(model).stylize(image, size=size, preserve_colors=preserve_colors)
+            result = self._load(model).stylize(image, size=size, preserve_colors=preserve_colors, **mixing)
             seconds = time.monotonic() - started
         finally:
             self._slot.release()
         job_id = new_job_id()
         name = f"{job_id}.png"
         save_image(result, self.store.results_dir / name, {"Software": "painterly", "painterly:model": model})
-        options = {"model": model, "size": size, "preserve_colors": preserve_colors}
+        options = {"model": model, "size": size, "preserve_colors": preserve_colors, **mixing}
         self.store.create(
             job_id,
             "stylize",
@@ -131,3 +163,10 @@ class FastStylizer:
         while len(self._cache) > MODEL_CACHE:
             self._cache.popitem(last=False)
         return model
+
+
+def _styles(entry: dict[str, Any]) -> list[str]:
+    """The style names of a listed multi-style model (empty for a single-style one)."""
+    metadata = entry.get("metadata")
+    styles = metadata.get("styles") if isinstance(metadata, dict) else None
+    return [str(name) for name in styles] if isinstance(styles, list) else []

@@ -13,6 +13,8 @@ from typing import Any
 
 #: Seconds uvicorn waits for open responses after a stop request before it cancels them.
 GRACEFUL_SECONDS = 5
+#: Bytes a WebSocket message may have beyond the largest live frame (control messages are small).
+WS_SLACK = 64 * 1024
 
 
 def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
@@ -28,6 +30,12 @@ def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACEFUL_SECONDS
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        # A WebSocket message larger than a live frame may be is refused before it is buffered.
+        ws_max_size=state.settings.live_max_frame_bytes + WS_SLACK,
     )
     Server(config).run()

@@ -27,7 +27,7 @@ from painterly.server.config import ServerSettings
 from painterly.server.jobs import JobContext, TaskOutcome, new_job_id
 from painterly.server.live import DEFAULT_STRENGTH, MAX_STRENGTH, LiveModels
 
-#: Output size when the client names none: the input's, up to this long side.
+#: Output long side when the client names none: the input's, up to this.
 DEFAULT_SIZE = 480
 
 
@@ -82,19 +82,20 @@ def inspect_clip(path: Path, settings: ServerSettings) -> ClipInfo:
 
 
 def parse_options(values: dict[str, str], settings: ServerSettings, models: LiveModels) -> dict[str, Any]:
-    """``model``, ``size`` (long side of the output) and ``temporal_strength`` from form strings."""
+    """``model``, ``size`` (long side of the output; None: see :func:`output_side`) and
+    ``temporal_strength`` from form strings."""
     unknown = set(values) - {"model", "size", "temporal_strength"}
     if unknown:
         raise PainterlyError(f"unknown form field(s): {', '.join(sorted(unknown))[:80]}")
     model = models.check(values.get("model") or "")
     size_text = (values.get("size") or "").strip()
-    size = DEFAULT_SIZE
+    size = None
     if size_text:
         if not size_text.isdigit() or len(size_text) > 6:
             raise PainterlyError(f"size must be a whole number of pixels, got {size_text[:20]!r}")
         size = int(size_text)
-    if not 16 <= size <= settings.video_max_size:
-        raise PainterlyError(f"size must be between 16 and {settings.video_max_size} pixels, got {size}")
+        if not 16 <= size <= settings.video_max_size:
+            raise PainterlyError(f"size must be between 16 and {settings.video_max_size} pixels, got {size}")
     strength_text = (values.get("temporal_strength") or "").strip()
     strength = DEFAULT_STRENGTH
     if strength_text:
@@ -105,6 +106,13 @@ def parse_options(values: dict[str, str], settings: ServerSettings, models: Live
     if not 0.0 <= strength <= MAX_STRENGTH:
         raise PainterlyError(f"temporal_strength must be between 0 and {MAX_STRENGTH}, got {strength}")
     return {"model": model, "size": size, "temporal_strength": strength}
+
+
+def output_side(requested: int | None, clip: ClipInfo, settings: ServerSettings) -> int:
+    """The output's long side: as asked, else the input's, never above :data:`DEFAULT_SIZE` or the cap."""
+    if requested is not None:
+        return requested
+    return max(16, min(DEFAULT_SIZE, settings.video_max_size, max(clip.width, clip.height)))
 
 
 def save_upload(source: BinaryIO, settings: ServerSettings, suffix: str) -> Path:
@@ -146,7 +154,7 @@ class VideoTask:
     def run(self, context: JobContext) -> TaskOutcome:
         from painterly.video import stylize_video
 
-        model = watched(self.models.get(self.options["model"]))
+        model = watched(self.models.get(self.options["model"], context.device))
         name = f"{context.job_id}.mp4"
         seconds = self.settings.video_max_seconds
         max_frames = self.settings.video_max_frames

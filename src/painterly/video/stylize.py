@@ -66,7 +66,7 @@ def stylize_video(
         styles = [style] if isinstance(style, str | os.PathLike) else list(style or [])
         run_key = {
             "source": os.path.abspath(source),
-            "window": [start, duration, max_frames],
+            "start": start,
             "size": size,
             "styles": [os.path.abspath(item) for item in styles],
         }

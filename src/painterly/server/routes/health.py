@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends
 
 from painterly import __version__
 from painterly.presets import PRESETS
+from painterly.server.live import can_stabilize
 from painterly.server.routes.stylize import STYLIZE_COLORS
 from painterly.server.state import ServerState, get_state
+from painterly.server.videos import video_support
 from painterly.settings import config_schema
 
 router = APIRouter(tags=["server"])
@@ -34,6 +36,7 @@ def config(state: State) -> dict[str, Any]:
     maximum, from the library's one declaration, with this server's caps applied), the limits, and
     the shorthand ``defaults`` and ``choices`` maps."""
     s = state.settings
+    missing_video = video_support()
     caps = {"size": s.max_size, "iterations": s.max_iterations, "scales": s.max_scales}
     fields = []
     for entry in config_schema():
@@ -56,4 +59,20 @@ def config(state: State) -> dict[str, Any]:
             "max_pixels": s.max_pixels,
         },
         "stylize": {"preserve_colors": list(STYLIZE_COLORS)},
+        "live": {
+            "max_connections": s.live_max_connections,
+            "max_fps": s.live_max_fps,
+            "max_pixels": s.live_max_pixels,
+            "max_frame_bytes": s.live_max_frame_bytes,
+            "stabilized": can_stabilize(),
+        },
+        "video": {
+            "available": missing_video is None,
+            "reason": missing_video,
+            "max_seconds": s.video_max_seconds,
+            "max_frames": s.video_max_frames,
+            "max_size": s.video_max_size,
+            "max_pixels": s.video_max_pixels,
+            "max_upload_bytes": s.video_max_upload_bytes,
+        },
     }

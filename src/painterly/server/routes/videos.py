@@ -17,6 +17,7 @@ from painterly.server.state import ServerState, get_state
 from painterly.server.videos import (
     VideoTask,
     inspect_clip,
+    output_side,
     parse_options,
     save_upload,
     upload_suffix,
@@ -83,6 +84,7 @@ async def submit_video(request: Request, state: State) -> JSONResponse:
                 f"the video is {clip.seconds:.1f} s long, more than this server's limit of "
                 f"{s.video_max_seconds:g} s"
             )
+        options["size"] = output_side(options["size"], clip, s)
         options["input"] = {"width": clip.width, "height": clip.height, "seconds": clip.seconds}
         task = VideoTask(path, options, clip, state.live_models, s)
         job_id = await run_in_threadpool(manager.submit_task, "video", options, task)

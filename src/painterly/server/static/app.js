@@ -45,18 +45,25 @@ function showTab(name) {
   }
   if (name === "results") loadResults();
   if (name === "fast") loadModels();
+  if (name === "live" || name === "video") loadModelChoices();
+  if (name !== "live") stopLive();
 }
 
 // -- drop zones ---------------------------------------------------------------------------------
 
-function dropZone(zone, onChange) {
+function dropZone(zone, onChange, kind = "image") {
   const input = zone.querySelector("input[type=file]");
   let files = [];
   const set = (list) => {
-    files = Array.from(list).filter((f) => f.type.startsWith("image/") || f.type === "");
+    files = Array.from(list).filter((f) => f.type.startsWith(`${kind}/`) || f.type === "");
     if (!input.multiple) files = files.slice(0, 1);
     const thumbs = zone.querySelector(".thumbs");
     thumbs.replaceChildren(...files.map((file) => {
+      if (kind !== "image") {
+        const name = document.createElement("span");
+        name.textContent = `${file.name} (${(file.size / 1048576).toFixed(1)} MB)`;
+        return name;
+      }
       const img = document.createElement("img");
       img.src = URL.createObjectURL(file);
       img.alt = file.name;
@@ -158,6 +165,12 @@ async function loadConfig() {
   const fast = $("#fast-form");
   fillSelect(fast.preserve_colors, config.stylize.preserve_colors, "none");
   fast.size.max = config.limits.max_size;
+  const video = config.video || { available: false };
+  $("#tab-video").hidden = !video.available;
+  if (video.available) {
+    $("#video-form").size.max = video.max_size;
+    $("#video-limits").textContent = `Up to ${video.max_seconds} s and ${Math.round(video.max_upload_bytes / 1048576)} MB; the result keeps the sound.`;
+  }
 }
 
 function formatLoss(x) {
@@ -327,6 +340,340 @@ async function stylize(event) {
   $("#stylize").disabled = false;
 }
 
+// -- models for the live and video tabs ---------------------------------------------------------
+
+const KINDS = { stylize: "Fast", transfer: "Paint", video: "Video" };
+let modelList = [];
+
+async function loadModelChoices() {
+  try {
+    const { models } = await (await api("/api/models")).json();
+    modelList = models;
+    for (const select of [$("#live-model"), $("#video-model")]) {
+      const previous = select.value;
+      select.replaceChildren(...models.map((m) => new Option(m.style ? `${m.name} (${m.style})` : m.name, m.name)));
+      if (previous) select.value = previous;
+      select.disabled = models.length === 0;
+    }
+    $("#live-none").hidden = models.length > 0;
+    $("#live-start").disabled = models.length === 0;
+    renderLiveBlend();
+    updateVideoStart();
+  } catch (error) {
+    $("#live-error").textContent = error.message;
+  }
+}
+
+// A blend control only for models trained on several styles (an entry listing its ``styles``).
+function renderLiveBlend() {
+  const entry = modelList.find((m) => m.name === $("#live-model").value);
+  const styles = entry && Array.isArray(entry.styles) ? entry.styles : [];
+  const box = $("#live-blend");
+  box.hidden = styles.length < 2;
+  box.replaceChildren(...(styles.length < 2 ? [] : styles.map((style) => {
+    const label = document.createElement("label");
+    const range = document.createElement("input");
+    Object.assign(range, { type: "range", min: "0", max: "1", step: "0.05", value: "1" });
+    range.addEventListener("change", sendLiveConfig);
+    label.append(String(style), range);
+    return label;
+  })));
+}
+
+// -- live: the camera, painted frame by frame -------------------------------------------------------
+
+const live = {
+  socket: null, stream: null, running: false, inFlight: false, sentAt: 0,
+  latencies: [], arrivals: [], recorder: null, recordTimer: null,
+};
+
+function liveSocketUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return withToken(`${scheme}//${location.host}/api/live`);
+}
+
+async function startLive() {
+  $("#live-error").textContent = "";
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    $("#live-error").textContent = "The camera needs a secure page: open this server on localhost or over https://.";
+    return;
+  }
+  const lines = Number($("#live-size").value);
+  try {
+    live.stream = await navigator.mediaDevices.getUserMedia({
+      video: { height: { ideal: lines }, width: { ideal: Math.round((lines * 4) / 3) }, facingMode: "user" },
+      audio: false,
+    });
+  } catch (error) {
+    $("#live-error").textContent = `No camera: ${error.message || error.name}`;
+    return;
+  }
+  const camera = $("#live-camera");
+  camera.srcObject = live.stream;
+  await camera.play().catch(() => {});
+  live.running = true;
+  live.inFlight = false;
+  live.latencies = [];
+  live.arrivals = [];
+  const socket = new WebSocket(liveSocketUrl());
+  socket.binaryType = "blob";
+  live.socket = socket;
+  socket.onmessage = (event) => onLiveMessage(socket, event);
+  socket.onclose = (event) => {
+    if (live.socket !== socket) return;
+    const reason = event.code === 1000 || event.code === 1001 ? "" : ` (${event.reason || `code ${event.code}`})`;
+    if (live.running) $("#live-error").textContent = `The connection closed${reason}.`;
+    stopLive();
+  };
+  $("#live-start").textContent = "Stop";
+}
+
+function stopLive() {
+  if (live.recorder && live.recorder.state !== "inactive") live.recorder.stop();
+  live.running = false;
+  if (live.socket) {
+    const socket = live.socket;
+    live.socket = null;
+    socket.close(1000);
+  }
+  if (live.stream) live.stream.getTracks().forEach((track) => track.stop());
+  live.stream = null;
+  $("#live-start").textContent = "Start camera";
+  $("#live-record").disabled = true;
+}
+
+function sendLiveConfig() {
+  if (!live.socket || live.socket.readyState !== WebSocket.OPEN) return;
+  const message = { type: "config", model: $("#live-model").value, strength: Number($("#live-strength").value) };
+  const blend = Array.from(document.querySelectorAll("#live-blend input")).map((r) => Number(r.value));
+  if (blend.length > 1) message.blend = blend;
+  live.socket.send(JSON.stringify(message));
+}
+
+// One frame in flight: the next is captured when the answer to the last one arrives.
+function sendLiveFrame() {
+  const socket = live.socket;
+  if (!live.running || live.inFlight || !socket || socket.readyState !== WebSocket.OPEN) return;
+  const camera = $("#live-camera");
+  if (camera.readyState < 2 || !camera.videoWidth) {
+    setTimeout(sendLiveFrame, 50);
+    return;
+  }
+  const lines = Number($("#live-size").value);
+  const height = Math.min(lines, camera.videoHeight);
+  const width = Math.round((height * camera.videoWidth) / camera.videoHeight / 2) * 2;
+  const capture = $("#live-capture");
+  if (capture.width !== width || capture.height !== height) Object.assign(capture, { width, height });
+  capture.getContext("2d").drawImage(camera, 0, 0, width, height);
+  live.inFlight = true;
+  capture.toBlob((blob) => {
+    if (!blob || live.socket !== socket || socket.readyState !== WebSocket.OPEN) { live.inFlight = false; return; }
+    live.sentAt = performance.now();
+    socket.send(blob);
+  }, "image/jpeg", 0.8);
+}
+
+async function onLiveMessage(socket, event) {
+  if (live.socket !== socket) return;
+  if (typeof event.data === "string") {
+    const message = JSON.parse(event.data);
+    if (message.type === "ready") {
+      if (!$("#live-model").value && message.model) $("#live-model").value = message.model;
+      sendLiveConfig();
+      sendLiveFrame();
+    } else if (message.type === "error") {
+      $("#live-error").textContent = message.detail;
+      live.inFlight = false;
+      setTimeout(sendLiveFrame, 200);
+    } else if (message.type === "dropped") {
+      live.inFlight = false;
+      setTimeout(sendLiveFrame, message.reason === "rate" ? 40 : 0);
+    } else if (message.type === "config") {
+      $("#live-error").textContent = "";
+    }
+    return;
+  }
+  const now = performance.now();
+  live.inFlight = false;
+  live.latencies.push(now - live.sentAt);
+  if (live.latencies.length > 30) live.latencies.shift();
+  live.arrivals.push(now);
+  while (live.arrivals.length && now - live.arrivals[0] > 2000) live.arrivals.shift();
+  sendLiveFrame(); // the next frame goes out while this one is drawn
+  const bitmap = await createImageBitmap(event.data);
+  const canvas = $("#live-canvas");
+  if (canvas.width !== bitmap.width || canvas.height !== bitmap.height) {
+    Object.assign(canvas, { width: bitmap.width, height: bitmap.height });
+  }
+  canvas.getContext("2d").drawImage(bitmap, 0, 0);
+  bitmap.close();
+  canvas.hidden = false;
+  $("#live-placeholder").hidden = true;
+  $("#live-snapshot").disabled = false;
+  $("#live-record").disabled = !(window.MediaRecorder && canvas.captureStream);
+  showLiveStats(now);
+}
+
+function showLiveStats(now) {
+  const span = live.arrivals.length > 1 ? (now - live.arrivals[0]) / 1000 : 0;
+  const fps = span > 0 ? (live.arrivals.length - 1) / span : 0;
+  const sorted = [...live.latencies].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)] || 0;
+  const stats = $("#live-stats");
+  stats.dataset.fps = fps.toFixed(2);
+  stats.dataset.latency = median.toFixed(0);
+  const canvas = $("#live-canvas");
+  stats.textContent = `${fps.toFixed(1)} frames/s · ${median.toFixed(0)} ms latency · ${canvas.width}×${canvas.height}`;
+}
+
+function saveBlob(blob, name) {
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+}
+
+function stamp() {
+  return new Date().toISOString().slice(0, 19).replace(/[-:]/g, "").replace("T", "-");
+}
+
+function snapshot() {
+  $("#live-canvas").toBlob((blob) => saveBlob(blob, `painterly-live-${stamp()}.png`), "image/png");
+}
+
+// A short WebM of the painted canvas (MediaRecorder), at most RECORD_SECONDS.
+const RECORD_SECONDS = 15;
+
+function toggleRecording() {
+  const button = $("#live-record");
+  if (live.recorder && live.recorder.state === "recording") {
+    live.recorder.stop();
+    return;
+  }
+  const type = ["video/webm;codecs=vp9", "video/webm;codecs=vp8", "video/webm"].find((t) => MediaRecorder.isTypeSupported(t));
+  const recorder = new MediaRecorder($("#live-canvas").captureStream(30), type ? { mimeType: type } : {});
+  const chunks = [];
+  const started = performance.now();
+  recorder.ondataavailable = (event) => { if (event.data.size) chunks.push(event.data); };
+  recorder.onstop = () => {
+    clearInterval(live.recordTimer);
+    button.classList.remove("recording");
+    button.textContent = "Record";
+    if (chunks.length) saveBlob(new Blob(chunks, { type: "video/webm" }), `painterly-live-${stamp()}.webm`);
+  };
+  live.recordTimer = setInterval(() => {
+    const seconds = (performance.now() - started) / 1000;
+    button.textContent = `Stop (${Math.ceil(RECORD_SECONDS - seconds)} s)`;
+    if (seconds >= RECORD_SECONDS && recorder.state === "recording") recorder.stop();
+  }, 250);
+  recorder.start(1000);
+  live.recorder = recorder;
+  button.classList.add("recording");
+  button.textContent = `Stop (${RECORD_SECONDS} s)`;
+}
+
+// -- video jobs ---------------------------------------------------------------------------------
+
+let videoFiles = () => [];
+let videoJob = null;
+let videoEvents = null;
+
+function updateVideoStart() {
+  const busy = videoJob && !FINAL.has(videoJob.status);
+  $("#video-start").disabled = !(videoFiles().length && $("#video-model").value) || Boolean(busy);
+}
+
+function showVideoJob(job) {
+  videoJob = job;
+  const p = job.progress || {};
+  const bar = $("#video-progress");
+  const status = $("#video-status");
+  bar.hidden = false;
+  if (job.status === "queued") {
+    bar.removeAttribute("value");
+    status.textContent = job.queue_position ? `Waiting in the queue (position ${job.queue_position})…` : "Waiting in the queue…";
+  } else if (job.status === "running") {
+    if (p.frame) {
+      if (p.fraction != null) bar.value = p.fraction; else bar.removeAttribute("value");
+      const total = p.total_frames ? `/${p.total_frames}` : "";
+      status.textContent = `Frame ${p.frame}${total} · ${p.fps.toFixed(1)} frames/s · ${formatSeconds(p.eta)} left`;
+    } else {
+      bar.removeAttribute("value");
+      status.textContent = "Loading the video…";
+    }
+  } else if (job.status === "done") {
+    bar.value = 1;
+    status.textContent = `Done: ${p.frame || "?"} frames, ${job.width}×${job.height} px` + (p.elapsed ? ` in ${formatSeconds(p.elapsed)}` : "") + ".";
+  } else {
+    status.textContent = job.status === "failed" ? `Failed: ${job.error}` : `Stopped (${job.status}); the frames done so far are kept.`;
+  }
+  $("#video-cancel").hidden = FINAL.has(job.status);
+  const result = job.urls.result;
+  const download = $("#video-download");
+  download.hidden = !result;
+  if (result && FINAL.has(job.status)) {
+    download.href = withToken(`${result}?download=1`);
+    const player = $("#video-result");
+    if (!player.src.includes(job.id)) player.src = withToken(result);
+    player.hidden = false;
+    $("#video-preview").hidden = true;
+  }
+  updateVideoStart();
+}
+
+function followVideo(job) {
+  if (videoEvents) videoEvents.close();
+  showVideoJob(job);
+  videoEvents = new EventSource(withToken(job.urls.events));
+  const handle = (e) => {
+    const update = JSON.parse(e.data);
+    if (update.preview) {
+      showImage($("#video-preview"), update.preview);
+      $("#video-result").hidden = true;
+    }
+    showVideoJob(update);
+    if (e.type === "end") {
+      videoEvents.close();
+      videoEvents = null;
+    }
+  };
+  videoEvents.addEventListener("progress", handle);
+  videoEvents.addEventListener("end", handle);
+}
+
+async function submitVideo(event) {
+  event.preventDefault();
+  const form = $("#video-form");
+  $("#video-error").textContent = "";
+  const data = new FormData();
+  data.append("video", videoFiles()[0]);
+  data.append("model", form.model.value);
+  if (form.size.value) data.append("size", form.size.value);
+  data.append("temporal_strength", form.temporal_strength.value);
+  $("#video-start").disabled = true;
+  $("#video-download").hidden = true;
+  $("#video-status").textContent = "Uploading…";
+  try {
+    followVideo(await (await api("/api/videos", { method: "POST", body: data })).json());
+  } catch (error) {
+    $("#video-status").textContent = "";
+    $("#video-error").textContent = error.message;
+    updateVideoStart();
+  }
+}
+
+async function cancelVideo() {
+  if (!videoJob) return;
+  try {
+    showVideoJob(await (await api(videoJob.urls.cancel, { method: "POST" })).json());
+  } catch (error) {
+    $("#video-error").textContent = error.message;
+  }
+}
+
 // -- recent results -----------------------------------------------------------------------------
 
 async function loadResults() {
@@ -344,7 +691,11 @@ function resultCard(job) {
   const item = document.createElement("li");
   const thumb = document.createElement("div");
   thumb.className = "thumb";
-  if (job.urls.result) {
+  if (job.urls.result && job.kind === "video") {
+    const video = document.createElement("video");
+    Object.assign(video, { src: withToken(job.urls.result), muted: true, controls: true, preload: "metadata" });
+    thumb.append(video);
+  } else if (job.urls.result) {
     const img = document.createElement("img");
     img.loading = "lazy";
     img.src = withToken(job.urls.result);
@@ -357,7 +708,7 @@ function resultCard(job) {
   meta.className = "meta";
   const what = document.createElement("span");
   const when = new Date(job.created * 1000).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-  what.append(`${job.kind === "stylize" ? "Fast" : "Paint"} · ${when} · `);
+  what.append(`${KINDS[job.kind] || job.kind} · ${when} · `);
   const status = document.createElement("span");
   status.className = `status-${job.status}`;
   status.textContent = job.status;
@@ -386,6 +737,17 @@ function init() {
   $("#paint-form").addEventListener("submit", startPainting);
   $("#fast-form").addEventListener("submit", stylize);
   $("#cancel").addEventListener("click", cancelJob);
+  $("#live-start").addEventListener("click", () => (live.running ? stopLive() : startLive()));
+  $("#live-snapshot").addEventListener("click", snapshot);
+  $("#live-record").addEventListener("click", toggleRecording);
+  $("#live-model").addEventListener("change", () => { renderLiveBlend(); sendLiveConfig(); });
+  $("#live-strength").addEventListener("change", sendLiveConfig);
+  $("#live-size").addEventListener("change", () => { if (live.running) { stopLive(); startLive(); } });
+  $("#live-form").addEventListener("submit", (e) => e.preventDefault());
+  videoFiles = dropZone($("#video-drop"), updateVideoStart, "video");
+  $("#video-model").addEventListener("change", updateVideoStart);
+  $("#video-form").addEventListener("submit", submitVideo);
+  $("#video-cancel").addEventListener("click", cancelVideo);
   $("#token-bar").addEventListener("submit", (e) => {
     e.preventDefault();
     token = $("#token").value.trim();
