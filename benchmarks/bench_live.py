@@ -69,12 +69,13 @@ def start_server(data_dir: Path) -> tuple[str, object, threading.Thread]:
     import uvicorn
 
     from painterly.server import ServerSettings, create_app
+    from painterly.server.serving import uvicorn_config
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     app = create_app(ServerSettings(data_dir=data_dir, devices=("cpu",)))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -94,7 +95,7 @@ def run_size(url: str, model: str, frames: list[bytes], warmup: int) -> tuple[li
 
     latencies: list[float] = []
     dropped = 0
-    with connect(url, max_size=8 * 1024 * 1024) as ws:
+    with connect(url, max_size=8 * 1024 * 1024, compression=None) as ws:
         ready = json.loads(ws.recv())
         if ready.get("type") != "ready":
             raise SystemExit(f"unexpected first message: {ready}")

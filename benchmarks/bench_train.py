@@ -1,11 +1,14 @@
 """Training speed: iterations per second at 256 px, batch 4 (the issue's reference point).
 
     python benchmarks/bench_train.py [--device cpu] [--steps 7] [--widths light paper]
-        [--precisions auto fp32]
+        [--precisions auto fp32] [--modes single cin add-style temporal]
 
 Trains on crops of the photos in ../shared/images (or generated images when absent) for
 ``--steps`` steps, discards the first (warm-up) and the last (it saves) and reports the steady
-rate, per network width and precision. On a GPU pass ``--device cuda``.
+rate, per network width, precision and mode: ``single`` (one style), ``cin`` (a two-style
+network), ``add-style`` (a third style added to that network, training only its norm
+parameters) and ``temporal`` (one style with the temporal loss on synthetic motion, which
+stylizes and scores frame pairs). On a GPU pass ``--device cuda``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "images"
 
 
 def make_data(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     photos = sorted(p for p in SHARED.glob("*.jpg") if "starry" not in p.name) if SHARED.is_dir() else []
     if photos:
         for photo in photos:
@@ -45,39 +49,88 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--widths", nargs="+", default=["light"])
     parser.add_argument("--precisions", nargs="+", default=["auto", "fp32"])
+    parser.add_argument("--modes", nargs="+", default=["single"], choices=MODES)
     args = parser.parse_args()
-    style = SHARED / "starry_night.jpg"
     with tempfile.TemporaryDirectory() as tmp:
-        data = make_data(Path(tmp))
-        if not style.is_file():
-            style = data / next(iter(sorted(p.name for p in data.iterdir())))
-        header = f"{'width':8} {'precision':10} {'it/s':>6} {'s/it':>6}"
+        data = make_data(Path(tmp) / "photos")
+        styles = style_images(Path(tmp))
+        header = f"{'width':8} {'precision':10} {'mode':10} {'it/s':>6} {'s/it':>6}"
         print(f"{header}  ({args.image_size} px, batch {args.batch_size})")
         for width in args.widths:
             for precision in args.precisions:
-                stamps: list[float] = []
+                for mode in args.modes:
+                    rate = measure(args, Path(tmp), data, styles, width, precision, mode)
+                    print(f"{width:8} {precision:10} {mode:10} {rate:6.2f} {1 / rate:6.2f}", flush=True)
 
-                def record(progress: TrainProgress, stamps: list[float] = stamps) -> None:
-                    stamps.append(time.perf_counter())
 
-                settings = TrainSettings(
-                    style=style,
-                    data=data,
-                    output=Path(tmp) / "bench.safetensors",
-                    workdir=Path(tmp) / "work",
-                    iterations=args.steps,
-                    batch_size=args.batch_size,
-                    image_size=args.image_size,
-                    width=width,
-                    device=args.device,
-                    precision=precision,
-                    validate_every=10**6,
-                    checkpoint_every=10**6,
-                )
-                train(settings, record)
-                # The first step warms up; the last one also writes a validation image and the model.
-                rate = (len(stamps) - 2) / (stamps[-2] - stamps[0])
-                print(f"{width:8} {precision:10} {rate:6.2f} {1 / rate:6.2f}")
+MODES = ("single", "cin", "add-style", "temporal")
+
+
+def style_images(folder: Path) -> list[Path]:
+    """Three paintings from ../shared/images, or generated patterns when absent."""
+    names = ("starry_night.jpg", "the_wave.jpg", "udnie.jpg")
+    if all((SHARED / name).is_file() for name in names):
+        return [SHARED / name for name in names]
+    rng = np.random.default_rng(1)
+    paths = []
+    for index in range(3):
+        path = folder / f"style{index}.png"
+        Image.fromarray((rng.random((256, 256, 3)) * 255).astype("uint8")).save(path)
+        paths.append(path)
+    return paths
+
+
+def measure(
+    args: argparse.Namespace, tmp: Path, data: Path, styles: list[Path], width: str, precision: str, mode: str
+) -> float:
+    """Steady steps per second of one mode (``add-style`` first trains a two-style base, untimed)."""
+    style: object = styles[0]
+    extra: dict[str, object] = {}
+    if mode == "cin":
+        style = styles[:2]
+    elif mode == "temporal":
+        extra["temporal_weight"] = 1.0
+    elif mode == "add-style":
+        base = tmp / f"base-{width}.safetensors"
+        if not base.is_file():
+            train(_settings(args, tmp, data, styles[:2], width, precision, base, iterations=1))
+        style, extra["base"] = styles[2], base
+    stamps: list[float] = []
+
+    def record(progress: TrainProgress) -> None:
+        stamps.append(time.perf_counter())
+
+    train(_settings(args, tmp, data, style, width, precision, tmp / "bench.safetensors", **extra), record)
+    # The first step warms up; the last one also writes a validation image and the model.
+    return (len(stamps) - 2) / (stamps[-2] - stamps[0])
+
+
+def _settings(
+    args: argparse.Namespace,
+    tmp: Path,
+    data: Path,
+    style: object,
+    width: str,
+    precision: str,
+    output: Path,
+    **extra: object,
+) -> TrainSettings:
+    values: dict = dict(
+        style=style,
+        data=data,
+        output=output,
+        workdir=tmp / f"work-{output.stem}",
+        iterations=args.steps,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        width=width,
+        device=args.device,
+        precision=precision,
+        validate_every=10**6,
+        checkpoint_every=10**6,
+    )
+    values.update(extra)
+    return TrainSettings(**values)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def test_frames_come_back_stylized_and_steady(tmp_path, backend):
         ready = ws.receive_json()
         assert ready["type"] == "ready" and ready["model"] == "tiny"
         assert [m["name"] for m in ready["models"]] == ["tiny"] and "path" not in ready["models"][0]
-        ws.send_text(json.dumps({"type": "config", "model": "tiny", "strength": 0.6}))
+        ws.send_text(json.dumps({"type": "config", "model": "tiny", "temporal_strength": 0.6}))
         config = ws.receive_json()
         assert config["type"] == "config" and config["model"] == "tiny"
         outputs = []
@@ -94,8 +94,8 @@ def test_style_switch_off_blend_and_unknown_model(tmp_path, backend):
         assert error["type"] == "error" and "unknown model" in error["detail"]
         ws.send_text(json.dumps({"type": "config", "model": "tiny", "blend": [0.5, 0.5]}))
         assert "single style" in ws.receive_json()["detail"]
-        ws.send_text(json.dumps({"type": "config", "strength": 0}))
-        assert ws.receive_json() == {"type": "config", "model": "tiny", "strength": 0.0, "stabilized": False}
+        ws.send_text(json.dumps({"type": "config", "temporal_strength": 0}))
+        assert ws.receive_json() == {"type": "config", "model": "tiny", "temporal_strength": 0.0, "stabilized": False, "blend": None}
         ws.send_text("not json")
         assert ws.receive_json()["type"] == "error"
         ws.send_bytes(jpeg())  # still serving

@@ -27,6 +27,7 @@ av = pytest.importorskip("av")
 pytest.importorskip("cv2")
 
 from painterly.server import ServerSettings, create_app  # noqa: E402
+from painterly.server.serving import uvicorn_config  # noqa: E402
 
 from .test_live import TinyModels  # noqa: E402
 from .test_live_video import make_clip  # noqa: E402
@@ -66,7 +67,7 @@ def server(tmp_path):
         ServerSettings(data_dir=tmp_path / "data", devices=("cpu",), preview_interval=0.1),
         stylize_backend=backend,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn_config(app, "127.0.0.1", port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -181,5 +182,8 @@ def test_video_job_completes_in_the_browser_with_audio(server, browser, tmp_path
             "() => document.querySelector('#video-result').readyState >= 1", timeout=20_000
         )
         assert page.evaluate("() => document.querySelector('#video-result').duration") > 0.5
+    page.click("#tab-results")
+    page.locator("#results li video").wait_for(timeout=10_000)
+    assert page.locator("#results li").first.inner_text().startswith("Video")
     assert errors == []
     context.close()

@@ -47,7 +47,7 @@ def open_image(source: ImageInput, *, max_pixels: int = MAX_PIXELS, what: str = 
         _check_pixel_count(*source.size, max_pixels, what)
         return to_rgb(source)
     if type(source).__module__.startswith("torch"):  # no torch import for the other kinds
-        return tensor_to_pil(source)
+        return tensor_to_pil(source)  # type: ignore[arg-type]
     if isinstance(source, np.ndarray):
         return array_to_pil(source)
     if isinstance(source, bytes | bytearray | memoryview):

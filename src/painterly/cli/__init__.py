@@ -58,7 +58,7 @@ def _main(argv: Sequence[str] | None) -> int:
     warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr,arg-type]
     if argv and argv[0] not in commands and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, DEFAULT_COMMAND)
     if not argv:

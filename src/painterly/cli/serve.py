@@ -10,6 +10,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from painterly.errors import PainterlyError
 
@@ -127,7 +128,7 @@ def settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def
     token = args.token
     if token is not None and not token.strip():
         raise PainterlyError("--token must not be blank")
-    options: dict[str, object] = {
+    options: dict[str, Any] = {
         "token": token or os.environ.get(TOKEN_ENV) or None,
         "devices": tuple(args.device or ("auto",)),
         "cors_origins": tuple(args.cors_origin or ()),

@@ -284,7 +284,7 @@ class _Reporter:
         self.quiet = quiet
         self.save_every = save_every
         self.output = output
-        self.bar = None
+        self.bar: Any = None
         self.shown = 0
         self.saved: set[int] = set()
 

@@ -191,10 +191,10 @@ class JobManager:
                 live.reason = INTERRUPTED
                 live.cancel.set()
             for job_id in dropped:
-                live = self._live.pop(job_id, None)
-                if live is not None:
-                    live.status = INTERRUPTED
-                    live.version += 1
+                gone = self._live.pop(job_id, None)
+                if gone is not None:
+                    gone.status = INTERRUPTED
+                    gone.version += 1
             self._wakeup.notify_all()
         for job_id in dropped:
             self.store.update(
@@ -376,6 +376,7 @@ class JobManager:
         started = time.monotonic()
         try:
             settings = make_settings(**work.options, device=device)
+            assert work.content is not None  # a transfer job always has its photo
             result = runner(work.content, work.styles, settings, callback)
         except PainterlyError as exc:
             self._finish(work.job_id, live, FAILED, error=str(exc))

@@ -90,6 +90,13 @@ class LiveModels:
     def listing(self) -> list[dict[str, Any]]:
         return self.stylizer.models()
 
+    def styles(self, name: str) -> list[str]:
+        """The styles of a multi-style model (empty for a single-style one)."""
+        for entry in self.listing():
+            if entry["name"] == name and isinstance(entry.get("styles"), list):
+                return [str(style) for style in entry["styles"]]
+        return []
+
     def check(self, name: object) -> str:
         names = [str(entry["name"]) for entry in self.listing()]
         if not isinstance(name, str) or name not in names:
@@ -117,12 +124,52 @@ class LiveModels:
             return self._loaded[key]
 
 
+def check_blend(blend: object, styles: list[str]) -> dict[str, float]:
+    """A client's blend (weights in the order of ``styles``, or ``{style: weight}``) as a style mix."""
+    if len(styles) < 2:
+        raise PainterlyError("this model has a single style: there is nothing to blend")
+    if isinstance(blend, list):
+        if len(blend) != len(styles):
+            raise PainterlyError(f"blend needs {len(styles)} weights (one per style), got {len(blend)}")
+        pairs = list(zip(styles, blend, strict=True))
+    elif isinstance(blend, dict):
+        unknown = [str(name)[:40] for name in blend if name not in styles]
+        if unknown:
+            raise PainterlyError(f"unknown style {unknown[0]!r} in blend; styles: {', '.join(styles)}")
+        pairs = list(blend.items())
+    else:
+        raise PainterlyError("blend must be a list of weights or a {style: weight} object")
+    mix: dict[str, float] = {}
+    for name, weight in pairs:
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 1e6:
+            raise PainterlyError("blend weights must be numbers of at least 0")
+        mix[str(name)] = float(weight)
+    if sum(mix.values()) <= 0:
+        raise PainterlyError("blend weights must not all be zero")
+    return mix
+
+
+class _Mixed:
+    """A multi-style model seen as one style mix (what :class:`FeedForwardPainter` calls)."""
+
+    def __init__(self, model: Any, mix: dict[str, float]) -> None:
+        self.model = model
+        self.mix = mix
+
+    def stylize(self, image: Any, **options: Any) -> Any:
+        return self.model.stylize(image, style_mix=self.mix, **options)
+
+
 class LivePainter:
     """One connection's painter: its model, and the temporal blending state between its frames."""
 
-    def __init__(self, model: Any, strength: float = DEFAULT_STRENGTH) -> None:
+    def __init__(
+        self, model: Any, strength: float = DEFAULT_STRENGTH, style_mix: dict[str, float] | None = None
+    ) -> None:
         if not 0.0 <= strength <= MAX_STRENGTH:
             raise PainterlyError(f"strength must be between 0 and {MAX_STRENGTH}, got {strength}")
+        if style_mix is not None:
+            model = _Mixed(model, style_mix)
         self.model = model
         self.strength = strength
         self.stabilized = strength > 0 and can_stabilize()

@@ -17,6 +17,23 @@ GRACEFUL_SECONDS = 5
 WS_SLACK = 64 * 1024
 
 
+def uvicorn_config(app: Any, host: str, port: int, *, log_level: str = "info") -> Any:
+    """uvicorn's settings for ``app``; benchmarks and tests that run a real server use them too."""
+    import uvicorn
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        # A WebSocket message larger than a live frame may be is refused before it is buffered.
+        ws_max_size=app.state.painterly.settings.live_max_frame_bytes + WS_SLACK,
+        # Live frames are JPEGs: compressing them again costs CPU on both ends and saves nothing.
+        ws_per_message_deflate=False,
+    )
+
+
 def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
     """Serve ``app`` (from :func:`painterly.server.create_app`) until SIGTERM or Ctrl-C."""
     import uvicorn
@@ -29,13 +46,4 @@ def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
             threading.Thread(target=state.begin_shutdown, name="painterly-shutdown", daemon=True).start()
             super().handle_exit(sig, frame)
 
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level,
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        # A WebSocket message larger than a live frame may be is refused before it is buffered.
-        ws_max_size=state.settings.live_max_frame_bytes + WS_SLACK,
-    )
-    Server(config).run()
+    Server(uvicorn_config(app, host, port, log_level=log_level)).run()

@@ -11,6 +11,7 @@ decoded at once over all requests, waited for without holding a thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,7 +77,7 @@ def check_headers(uploads: list[Upload], *, max_pixels: int, max_request_pixels:
     """Every image's size from its header, before anything is decoded."""
     total = 0
     for upload in uploads:
-        image = _guarded(upload, lambda u=upload: _open(u, max_pixels))
+        image = _guarded(upload, functools.partial(_open, upload, max_pixels))
         total += image.size[0] * image.size[1]
         del image  # not close(): that would close the upload too
     if total > max_request_pixels:

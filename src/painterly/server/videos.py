@@ -219,7 +219,7 @@ def _watched_class() -> type:
 def watched(model: Any) -> Any:
     """A view of a loaded :class:`StyleModel` (the same network, no copy) that remembers its last
     output, for the job's preview."""
-    view = object.__new__(_watched_class())
+    view: Any = object.__new__(_watched_class())
     view.__dict__.update(model.__dict__)
     return view
 

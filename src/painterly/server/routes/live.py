@@ -3,8 +3,9 @@
 Protocol (one connection):
 
 - the server, once connected: ``{"type": "ready", "models": [...], "model": NAME, "limits": {...}}``;
-- the client, any time: ``{"type": "config", "model": NAME, "strength": 0.6}`` (text): switches the
-  style (answered ``{"type": "config", ...}``, or ``{"type": "error", ...}``);
+- the client, any time: ``{"type": "config", "model": NAME, "temporal_strength": 0.6}`` (text): switches the
+  style (answered ``{"type": "config", ...}``, or ``{"type": "error", ...}``); for a multi-style
+  model (its listing has ``styles``), ``"blend": [w1, w2, ...]`` (or ``{style: weight}``) mixes them;
 - the client: a frame, a JPEG as a binary message; the server answers with the stylized JPEG
   (binary), or ``{"type": "dropped", "reason": ...}`` when it skipped the frame, or
   ``{"type": "error", "detail": ...}`` when the frame was refused.
@@ -31,7 +32,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from painterly.errors import PainterlyError
-from painterly.server.live import DEFAULT_STRENGTH, FrameRefused, LivePainter, decode_frame, encode_frame
+from painterly.server.live import (
+    DEFAULT_STRENGTH,
+    FrameRefused,
+    LivePainter,
+    check_blend,
+    decode_frame,
+    encode_frame,
+)
 from painterly.server.state import ServerState
 
 log = logging.getLogger("painterly.server")
@@ -140,26 +148,28 @@ class _Connection:
             await self.send({"type": "error", "detail": str(exc)})
 
     async def _configure(self, message: dict[str, Any], announce: bool = True) -> None:
-        unknown = set(message) - {"type", "model", "strength", "blend"}
+        unknown = set(message) - {"type", "model", "temporal_strength", "blend"}
         if unknown:
             raise PainterlyError(f"unknown config field(s): {', '.join(sorted(map(str, unknown)))[:80]}")
         models = self.state.live_models
         name = models.check(message.get("model", self.model_name))
+        mix = None
         if message.get("blend") is not None:
-            raise PainterlyError(f"model {name!r} has a single style: there is nothing to blend")
-        strength = message.get("strength", self.strength)
+            mix = check_blend(message["blend"], await run_in_threadpool(models.styles, name))
+        strength = message.get("temporal_strength", self.strength)
         if not isinstance(strength, int | float) or isinstance(strength, bool):
-            raise PainterlyError("strength must be a number")
+            raise PainterlyError("temporal_strength must be a number")
         model = await run_in_threadpool(models.get, name)
-        self.painter = LivePainter(model, float(strength))
+        self.painter = LivePainter(model, float(strength), mix)
         self.model_name, self.strength = name, float(strength)
         if announce:
             await self.send(
                 {
                     "type": "config",
                     "model": name,
-                    "strength": self.strength,
+                    "temporal_strength": self.strength,
                     "stabilized": self.painter.stabilized,
+                    "blend": mix,
                 }
             )
 
@@ -230,7 +240,7 @@ async def live(websocket: WebSocket) -> None:
                 "type": "ready",
                 "models": listing,
                 "model": connection.model_name,
-                "strength": DEFAULT_STRENGTH,
+                "temporal_strength": DEFAULT_STRENGTH,
                 "limits": {
                     "max_frame_bytes": s.live_max_frame_bytes,
                     "max_pixels": s.live_max_pixels,

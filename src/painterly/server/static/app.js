@@ -444,7 +444,7 @@ function stopLive() {
 
 function sendLiveConfig() {
   if (!live.socket || live.socket.readyState !== WebSocket.OPEN) return;
-  const message = { type: "config", model: $("#live-model").value, strength: Number($("#live-strength").value) };
+  const message = { type: "config", model: $("#live-model").value, temporal_strength: Number($("#live-strength").value) };
   const blend = Array.from(document.querySelectorAll("#live-blend input")).map((r) => Number(r.value));
   if (blend.length > 1) message.blend = blend;
   live.socket.send(JSON.stringify(message));
