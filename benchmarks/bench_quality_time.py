@@ -212,6 +212,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--every", type=int, default=10, help="iterations between snapshots")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a run setting")
+    parser.add_argument("--split", help="iterations per scale, e.g. 30,30,100 (an experiment's knob)")
     parser.add_argument("--plot", action="store_true", help="draw the recorded curves and exit")
     args = parser.parse_args()
     if args.plot:
@@ -232,6 +233,11 @@ def main() -> None:
     for item in args.set:
         name, _, value = item.partition("=")
         options[name.replace("-", "_")] = _value(value)
+    if args.split:
+        import painterly.optimization
+
+        split = [int(x) for x in args.split.split(",")]
+        painterly.optimization.iterations_per_scale = lambda iterations, n: split[:n]  # type: ignore[assignment]
     print(f"{_machine()}; load average {os.getloadavg()[0]:.2f}", flush=True)
     result = record(args.label, args.size, args.every, options)
     OUT.mkdir(parents=True, exist_ok=True)

@@ -216,7 +216,11 @@ def optimization(args: argparse.Namespace, folder: Path, tool: ModuleType | None
     for name, temporal in (("per-frame", False), ("Ruder et al. (warm start + temporal loss)", True)):
         out = folder / f"opt_{temporal}.mp4"
         painter = OptimizationPainter(
-            [STYLE], output=out, temporal=temporal, workdir=folder / f"work_{temporal}"
+            [STYLE],
+            output=out,
+            iterations=args.opt_iterations,
+            temporal=temporal,
+            workdir=folder / f"work_{temporal}",
         )
         run(args.clip, out, painter, size=args.opt_size, window=Window(max_frames=args.opt_frames))
         error, style = score(args.clip, out, args.opt_frames, tool, True)
@@ -244,6 +248,7 @@ def main() -> None:
     parser.add_argument("--no-feedforward", action="store_true")
     parser.add_argument("--opt-frames", type=int, default=8)
     parser.add_argument("--opt-size", type=int, default=256)
+    parser.add_argument("--opt-iterations", type=int, default=100, help="first frame (later: a quarter)")
     args = parser.parse_args()
     if not args.clip.exists():
         sys.exit(f"no clip at {args.clip} (the shared videos folder is not present)")

@@ -4,14 +4,17 @@
 Why this exists: a feed-forward network learns to repaint whatever kind of picture it is shown
 during training, so it needs many varied *photographs* (people, cities, nature, interiors,
 animals), not vector wallpapers or diagrams. A machine without internet access can still reach
-Debian's package archive, whose wallpaper and documentation packages hold a few hundred real
-photos, and scikit-image ships a handful of sample photos. This script gathers them:
+Debian's package archive, whose wallpaper, documentation and educational packages (GCompris keeps
+its photos inside Qt resource bundles) hold about two hundred real photos, and scikit-image ships a
+handful of sample photos. This script gathers them:
 
 1. ``apt-get download`` each package into ``CACHE/debs`` (skipped when the .deb is already there)
    and unpacks it with ``dpkg-deb -x`` into ``CACHE/unpacked/PACKAGE``;
-2. collects every image file of a usable size (scikit-image's data folder too, when installed);
+2. collects every image file of a usable size (unpacking the chosen ``.rcc`` bundles first, and
+   scikit-image's data folder too, when installed);
 3. rejects what is not a photograph: few distinct colours, little high-frequency energy (flat
-   vector art and smooth gradients), almost no colour (calibration charts, scans), transparency;
+   vector art and smooth gradients), almost no colour (calibration charts, scans), transparency
+   (cut-outs), and the files of a reviewed list that pass those tests all the same;
 4. removes near-duplicates (the same wallpaper at several resolutions) by a 64-bit DCT
    perceptual hash, keeping the largest copy, and drops anything that looks like an image of an
    ``--exclude-like`` folder (the validation photos and the paintings must never be trained on);

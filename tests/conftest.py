@@ -54,8 +54,8 @@ def tiny_style_net(width: int = 4, seed: int = 1):
     torch.manual_seed(seed)
     net = TransformerNet(width)
     with torch.no_grad():
-        net.decoder[-1][1].bias.fill_(0.5)
-        net.decoder[-1][1].weight.mul_(0.2)
+        net.decoder[-1][1].bias.fill_(0.5)  # type: ignore[index]
+        net.decoder[-1][1].weight.mul_(0.2)  # type: ignore[index]
     return net.eval()
 
 

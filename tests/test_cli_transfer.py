@@ -26,7 +26,7 @@ def test_transfer_writes_png_with_settings(
     assert code == 0, err
     image = Image.open(out)
     assert image.size == (32, 24)
-    settings = json.loads(image.text["painterly:settings"])
+    settings = json.loads(image.text["painterly:settings"])  # type: ignore[attr-defined]  # a PNG
     assert settings["seed"] == 7 and settings["size"] == 32 and settings["iterations"] == 3
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
@@ -143,7 +143,7 @@ def test_ctrl_c_saves_best_so_far(
         "-q",
     )
     assert code == 130 and "interrupted" in err
-    assert Image.open(out).text["painterly:interrupted"] == "true"
+    assert Image.open(out).text["painterly:interrupted"] == "true"  # type: ignore[attr-defined]
 
 
 def test_help_and_weights_info(run_cli) -> None:
@@ -403,7 +403,7 @@ def test_sigterm_during_transfer_writes_the_best_image(
     )
     assert run.returncode == 130, run.stderr
     assert "interrupted" in run.stderr and "Traceback" not in run.stderr
-    assert Image.open(out).text["painterly:interrupted"] == "true"
+    assert Image.open(out).text["painterly:interrupted"] == "true"  # type: ignore[attr-defined]
 
 
 def test_weights_download_with_the_cache_on_a_file(

@@ -30,8 +30,8 @@ def tiny_cin(styles: list[str], seed: int = 3) -> ConditionalTransformerNet:
         for norm in net.norms():
             norm.scale.normal_(1.0, 0.5)
             norm.shift.normal_(0.0, 0.5)
-        net.output[1].bias.fill_(0.5)
-        net.output[1].weight.mul_(0.2)
+        net.output[1].bias.fill_(0.5)  # type: ignore[operator]
+        net.output[1].weight.mul_(0.2)  # type: ignore[operator]
     return net.eval()
 
 

@@ -95,7 +95,13 @@ def test_style_switch_off_blend_and_unknown_model(tmp_path, backend):
         ws.send_text(json.dumps({"type": "config", "model": "tiny", "blend": [0.5, 0.5]}))
         assert "single style" in ws.receive_json()["detail"]
         ws.send_text(json.dumps({"type": "config", "temporal_strength": 0}))
-        assert ws.receive_json() == {"type": "config", "model": "tiny", "temporal_strength": 0.0, "stabilized": False, "blend": None}
+        assert ws.receive_json() == {
+            "type": "config",
+            "model": "tiny",
+            "temporal_strength": 0.0,
+            "stabilized": False,
+            "blend": None,
+        }
         ws.send_text("not json")
         assert ws.receive_json()["type"] == "error"
         ws.send_bytes(jpeg())  # still serving
@@ -191,3 +197,73 @@ def test_decode_frame_checks_the_header_first():
     with pytest.raises(FrameRefused, match="bytes"):
         decode_frame(big.getvalue(), max_bytes=100, max_pixels=10**8)
     assert decode_frame(jpeg(32, 24), max_bytes=10**6, max_pixels=10**6).shape == (24, 32, 3)
+
+
+class DuoModels:
+    """A stand-in multi-style model (its listing names two styles) that records the mix it was given."""
+
+    def __init__(self) -> None:
+        self.mixes: list[object] = []
+
+    def list_models(self):
+        return [{"name": "duo", "path": "/nowhere", "metadata": {"styles": ["waves", "dots"]}}]
+
+    def load_model(self, name, device="auto"):
+        mixes = self.mixes
+
+        class Model:
+            def stylize(self, image, *, tile=None, style_mix=None):
+                mixes.append(style_mix)
+                return Image.fromarray(255 - np.asarray(image))
+
+        return Model()
+
+
+def test_blend_of_a_multi_style_model(tmp_path):
+    backend = DuoModels()
+    with (
+        client_for(tmp_path, backend) as client,
+        client.websocket_connect("ws://localhost/api/live") as ws,
+    ):
+        ready = ws.receive_json()
+        assert ready["models"][0]["styles"] == ["waves", "dots"]
+        ws.send_text(json.dumps({"type": "config", "model": "duo", "blend": [0.25, 0.75]}))
+        assert ws.receive_json()["blend"] == {"waves": 0.25, "dots": 0.75}
+        ws.send_bytes(jpeg())
+        assert pixels(ws.receive_bytes()).shape == (48, 64, 3)
+        assert backend.mixes == [{"waves": 0.25, "dots": 0.75}]
+        for bad in ([1.0], [0, 0], {"nope": 1}, [-1, 2], "waves"):
+            ws.send_text(json.dumps({"type": "config", "model": "duo", "blend": bad}))
+            assert ws.receive_json()["type"] == "error", bad
+
+
+def test_serve_flags_for_live_and_video(tmp_path):
+    import argparse
+
+    from painterly.cli import serve
+    from painterly.errors import PainterlyError
+
+    parser = argparse.ArgumentParser()
+    serve.register(parser.add_subparsers())
+    args = parser.parse_args(
+        [
+            "serve",
+            "--data",
+            str(tmp_path),
+            "--max-video-mb",
+            "5",
+            "--max-video-seconds",
+            "10",
+            "--max-live",
+            "1",
+        ]
+    )
+    settings = serve.settings_from_args(args)
+    assert (settings.video_max_upload_bytes, settings.video_max_seconds, settings.live_max_connections) == (
+        5 * 2**20,
+        10.0,
+        1,
+    )
+    for bad in (["--max-video-seconds", "-1"], ["--max-live", "0"], ["--max-video-mb", "nan"]):
+        with pytest.raises(PainterlyError):
+            serve.settings_from_args(parser.parse_args(["serve", "--data", str(tmp_path), *bad]))

@@ -187,7 +187,8 @@ def test_style_blend_mixes_gram_targets() -> None:
     a, b = torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 16) * 0.3
     loss.set_style([a, b], [3.0, 1.0])
     ga, gb = loss.style_grams(a)["relu1_1"], loss.style_grams(b)["relu1_1"]
-    assert torch.allclose(loss.terms["style"].targets["relu1_1"], 0.75 * ga + 0.25 * gb, rtol=1e-5)
+    target = loss.terms["style"].targets["relu1_1"]  # type: ignore[index]  # the style term's Gram targets
+    assert torch.allclose(target, 0.75 * ga + 0.25 * gb, rtol=1e-5)
 
 
 class _Brightness(LossTerm):

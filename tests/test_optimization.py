@@ -1,3 +1,4 @@
+from typing import Any
 from unittest.mock import patch
 
 import numpy as np
@@ -13,7 +14,7 @@ from painterly.vgg import load_vgg
 
 from .conftest import make_painting, make_photo
 
-FAST = {"size": 64, "precision": "fp32", "device": "cpu"}
+FAST: dict[str, Any] = {"size": 64, "precision": "fp32", "device": "cpu"}
 
 
 def _style_and_content_loss(
@@ -109,7 +110,7 @@ def test_presets_and_explicit_overrides() -> None:
     keras = make_settings("keras-example")
     assert keras.network == "vgg16" and keras.tv_form == "power1.25" and keras.size == 512
     assert keras.init == "noise" and keras.content_weight == 0.025
-    assert sum(keras.style_layers.values()) * keras.style_weight == pytest.approx(5.0)
+    assert sum(keras.style_layers.values()) * keras.style_weight == pytest.approx(5.0)  # type: ignore[union-attr]
     assert make_settings("keras-example", size=128).size == 128
     classic = make_settings("classic")
     assert (classic.content_weight, classic.style_weight, classic.tv_weight) == (5.0, 100.0, 1e-3)
@@ -255,6 +256,6 @@ def test_interrupt_keeps_the_best_image_only_when_asked() -> None:
 
     settings = make_settings(iterations=10, optimizer="adam", **FAST)
     result = run_transfer(make_photo(), make_painting(), settings, interrupt, catch_interrupt=True)
-    assert result.interrupted and result.image.size == (64, 48) and result.last.step == 2
+    assert result.interrupted and result.image.size == (64, 48) and result.last.step == 2  # type: ignore[union-attr]
     with pytest.raises(KeyboardInterrupt):
         run_transfer(make_photo(), make_painting(), settings, interrupt)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -84,7 +85,7 @@ def make_clip(
     return path
 
 
-def streams(path: Path) -> dict[str, object]:
+def streams(path: Path) -> dict[str, Any]:
     """What a player sees: video frames, size, rate, rotation and the audio codec."""
     with av.open(str(path)) as container:
         video = container.streams.video[0]

@@ -45,7 +45,7 @@ def example_painting(size: int = 512, seed: int = 0) -> Image.Image:
 
     for _ in range(2600):
         x, y = rng.uniform(0, size, 2)
-        colour = palette[rng.choice(len(palette), p=weights / weights.sum())]
+        colour: tuple[int, ...] = palette[rng.choice(len(palette), p=weights / weights.sum())]
         jitter = rng.integers(-18, 19, 3)
         colour = tuple(int(np.clip(c + j, 0, 255)) for c, j in zip(colour, jitter, strict=True))
         width = int(rng.integers(3, 8))

@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -157,7 +157,7 @@ class Painter:
         style_masks: Sequence[ImageInput | None] | None = None,
     ) -> None:
         s = settings
-        styles = list(style) if isinstance(style, list | tuple) else [style]
+        styles = cast("list[ImageInput]", list(style) if isinstance(style, list | tuple) else [style])
         if not styles:
             raise PainterlyError("need at least one style image")
         self.blend = list(s.style_blend) if s.style_blend is not None else [1.0] * len(styles)
@@ -194,7 +194,7 @@ class Painter:
             convention=s.loss_convention,
         )
         if self.device.type == "cpu":
-            vgg.to(memory_format=torch.channels_last)
+            vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
         self._style_targets: dict[int, dict[str, torch.Tensor]] = {}
         self._guided_targets: dict[int, list[dict[str, torch.Tensor]]] = {}
 
@@ -378,6 +378,7 @@ class Painter:
                 )
             total = losses["total"]
             total.backward()
+            assert image.grad is not None  # set by backward()
             image.grad = image.grad.contiguous()  # L-BFGS flattens it with view()
             evaluations += 1
             if run.best is None or values["total"] < run.best[0]:
@@ -399,10 +400,10 @@ class Painter:
             return total
 
         if s.optimizer == "lbfgs":
-            optimizer.step(closure)
+            optimizer.step(closure)  # type: ignore[arg-type]  # the stubs want a float, torch takes a Tensor
         else:
             for _ in range(iterations):
-                optimizer.step(closure)
+                optimizer.step(closure)  # type: ignore[arg-type]
         finished = _iterations_done(optimizer, image) + (s.optimizer == "lbfgs")
         if run.last is not None and run.callback is not None and run.best is not None:
             # The closing report of a scale: all its iterations done, holding the best image.

@@ -130,7 +130,7 @@ class Decision:
         """One line for logs and benchmarks: the path, why, and the timings relative to the plain one."""
         text = f"{self.path.name} ({self.source})"
         if self.seconds:
-            plain = _plain_for(self.path.dtype).name
+            plain = "fp32" if "fp32" in self.seconds else _plain_for(self.path.dtype).name
             base = self.seconds.get(plain) or min(self.seconds.values())
             parts = [
                 f"{name} {base / s:.2f}x" for name, s in sorted(self.seconds.items(), key=lambda kv: kv[1])
@@ -316,7 +316,7 @@ def decide_compute(
         decision = Decision(
             pick(seconds, allowed), "measured" if missing else "cached", seconds, key, rows * bucket
         )
-    network.to(memory_format=decision.path.memory_format)
+    network.to(memory_format=decision.path.memory_format)  # type: ignore[call-overload]  # stubs lack it
     return decision
 
 
@@ -400,7 +400,7 @@ def time_paths(
     make = inputs or (lambda size: torch.rand(size, generator=generator))
 
     def once(path: ComputePath) -> float:
-        network.to(memory_format=path.memory_format)
+        network.to(memory_format=path.memory_format)  # type: ignore[call-overload]  # stubs lack it
         x = make(shape).to(device).contiguous(memory_format=path.memory_format)
         _sync(device)
         start = time.perf_counter()

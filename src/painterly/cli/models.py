@@ -42,4 +42,6 @@ def run_models_list(args: argparse.Namespace) -> int:
     else:
         for m in models:
             print(f"{m['name']:20} width {m['width']!s:<4} {m['steps']} steps  {m['source']:8} {m['path']}")
+            if m.get("styles"):
+                print(f"{'':20} styles: {', '.join(map(str, m['styles']))} (--style-mix NAME:W,...)")
     return 0

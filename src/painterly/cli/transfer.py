@@ -10,9 +10,12 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from painterly.errors import PainterlyError
+
+if TYPE_CHECKING:  # torch-heavy: imported for the annotation only
+    from painterly.progress import Progress
 
 #: ``--help`` titles of the settings' groups (:data:`painterly.settings.GROUPS`).
 GROUP_TITLES = {
@@ -288,7 +291,7 @@ class _Reporter:
         self.shown = 0
         self.saved: set[int] = set()
 
-    def __call__(self, progress) -> None:  # noqa: ANN001 - painterly.progress.Progress
+    def __call__(self, progress: Progress) -> None:
         if not self.quiet:
             if self.bar is None:
                 from tqdm import tqdm

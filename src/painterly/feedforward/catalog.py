@@ -35,7 +35,8 @@ def _warn(message: str) -> None:
 
 
 def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, Any]]:
-    """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps, source.
+    """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps, source
+    (and ``styles``, the style names of a multi-style model; None for a single-style one).
 
     A file that cannot be read is left out and reported through ``warn`` (one line; None: silent).
     """
@@ -58,6 +59,7 @@ def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, An
                     "width": meta.get("width"),
                     "steps": meta.get("steps"),
                     "architecture": meta.get("architecture"),
+                    "styles": meta.get("styles") if isinstance(meta.get("styles"), list) else None,
                     "source": source,
                     "metadata": meta,
                 }

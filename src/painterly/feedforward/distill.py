@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -123,14 +124,15 @@ def init_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:
     if w > tw or student.residual_blocks != teacher.residual_blocks:
         raise PainterlyError(f"cannot start a width-{w} student from a width-{tw} teacher")
 
-    def gamma(norm: torch.nn.Module) -> torch.Tensor:
+    def gamma(norm: Any) -> torch.Tensor:
         return norm.weight.abs()
 
-    enc, dec = teacher.encoder, teacher.decoder
+    # Nested Sequentials indexed by position: typed Any, their layers' types are known only at run time.
+    enc, dec = cast(Any, teacher.encoder), cast(Any, teacher.decoder)
     keep1 = _keep(gamma(enc[0][1]), w)
     keep2 = _keep(gamma(enc[1][1]), 2 * w)
     trunk = gamma(enc[2][1]).clone()
-    for block in teacher.residuals:
+    for block in cast(Any, teacher.residuals):
         trunk += gamma(block.body[2])
     keep3 = _keep(trunk, 4 * w)
     keep_dec1 = _keep(gamma(dec[0][1][1]), 2 * w)
@@ -139,13 +141,13 @@ def init_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:
 
     def copy_conv(dst: torch.nn.Conv2d, src: torch.nn.Conv2d, out: torch.Tensor, inp: torch.Tensor) -> None:
         dst.weight.copy_(src.weight[out][:, inp])
-        dst.bias.copy_(src.bias[out])
+        dst.bias.copy_(src.bias[out])  # type: ignore[union-attr, index]  # built with biases
 
-    def copy_norm(dst: torch.nn.Module, src: torch.nn.Module, out: torch.Tensor) -> None:
+    def copy_norm(dst: Any, src: Any, out: torch.Tensor) -> None:
         dst.weight.copy_(src.weight[out])
         dst.bias.copy_(src.bias[out])
 
-    senc, sdec = student.encoder, student.decoder
+    senc, sdec = cast(Any, student.encoder), cast(Any, student.decoder)
     for (s_layer, t_layer), out, inp in (
         ((senc[0], enc[0]), keep1, rgb),
         ((senc[1], enc[1]), keep2, keep1),
@@ -156,7 +158,7 @@ def init_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:
         copy_conv(s_layer[0][1], t_layer[0][1], out, inp)
         copy_norm(s_layer[1], t_layer[1], out)
     for s_block, t_block in zip(student.residuals, teacher.residuals, strict=True):
-        sb, tb = s_block.body, t_block.body
+        sb, tb = cast(Any, s_block.body), cast(Any, t_block.body)
         copy_conv(sb[0][0][1], tb[0][0][1], keep3, keep3)
         copy_norm(sb[0][1], tb[0][1], keep3)
         copy_conv(sb[1][1], tb[1][1], keep3, keep3)

@@ -59,7 +59,7 @@ def onnx_bytes(model_path: str | os.PathLike, *, opset: int = OPSET) -> bytes:
         torch.onnx.export(
             net,
             tuple(item.example for item in inputs),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # the stubs omit file objects, which torch takes
             input_names=[item.name for item in inputs],
             output_names=["stylized"],
             opset_version=opset,

@@ -163,8 +163,8 @@ class StyleModel:
         if self.onnx is not None:
             from painterly.feedforward.mixing import STYLE_WEIGHTS
 
-            extra = {STYLE_WEIGHTS: weights} if weights is not None else {}
-            return self.onnx.stylize_array(batch, **extra)
+            named = {STYLE_WEIGHTS: weights} if weights is not None else {}
+            return self.onnx.stylize_array(batch, **named)
         import torch
 
         from painterly.feedforward.tiling import stylize_tiled

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
@@ -31,6 +31,7 @@ from painterly.feedforward.signals import sigterm_as_interrupt
 StepFunction = Callable[[int], Mapping[str, float]]
 #: A periodic task: (every N steps, function of (step, seconds) returning a message or None).
 Periodic = tuple[int, Callable[[int, float], str | None]]
+_Module = TypeVar("_Module", bound=torch.nn.Module)
 
 
 @dataclass
@@ -111,11 +112,11 @@ class Runtime:
     def layout(self, x: torch.Tensor) -> torch.Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
-    def place(self, module: torch.nn.Module) -> torch.nn.Module:
+    def place(self, module: _Module) -> _Module:
         """Move ``module`` to the device, in the layout the device prefers."""
         module = module.to(self.device)
         if self.channels_last:
-            module.to(memory_format=torch.channels_last)
+            module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
         return module
 
     def parallel(self, net: torch.nn.Module) -> torch.nn.Module:

@@ -8,7 +8,7 @@ NCHWc layout for convolutions) and, unless told otherwise, one intra-op thread p
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class OnnxNet:
         h, w = x.shape[-2:]
         pad_h, pad_w = padding(h), padding(w)
         if pad_h or pad_w:
-            mode = "reflect" if h > pad_h and w > pad_w else "edge"
+            mode: Literal["reflect", "edge"] = "reflect" if h > pad_h and w > pad_w else "edge"
             x = np.pad(x, ((0, 0), (0, 0), (0, pad_h), (0, pad_w)), mode=mode)
         feed = {self.input: np.ascontiguousarray(x, dtype=np.float32)}
         feed.update({name: np.ascontiguousarray(extra[name], dtype=np.float32) for name in self.extra_inputs})

@@ -187,7 +187,7 @@ def train(
 
 def _build_net(
     s: TrainSettings, architecture: str, style_paths: list[Path], device: torch.device
-) -> tuple[torch.nn.Module, list[int], dict[str, object]]:
+) -> tuple[TransformerNet | ConditionalTransformerNet, list[int], dict[str, object]]:
     """The network to train, the indices of the styles this run trains, and metadata of a base."""
     torch.manual_seed(s.seed)
     if s.base is not None:
@@ -285,7 +285,7 @@ def _train(
         identity: dict[str, object] = {
             "name": s.name or output.name.removesuffix(SUFFIX),
             **extra_meta,
-            "style_sources": [*extra_meta.get("style_sources", []), *sources],  # type: ignore[list-item]
+            "style_sources": [*extra_meta.get("style_sources", []), *sources],  # type: ignore[misc]
         }
     else:
         identity = {

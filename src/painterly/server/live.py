@@ -167,7 +167,7 @@ class LivePainter:
         self, model: Any, strength: float = DEFAULT_STRENGTH, style_mix: dict[str, float] | None = None
     ) -> None:
         if not 0.0 <= strength <= MAX_STRENGTH:
-            raise PainterlyError(f"strength must be between 0 and {MAX_STRENGTH}, got {strength}")
+            raise PainterlyError(f"temporal strength must be between 0 and {MAX_STRENGTH}, got {strength}")
         if style_mix is not None:
             model = _Mixed(model, style_mix)
         self.model = model

@@ -69,7 +69,7 @@ class FastStylizer:
             return []
         listed = []
         for entry in self.backend.list_models():
-            public = {
+            public: dict[str, Any] = {
                 k: v for k, v in entry.items() if k != "path" and isinstance(v, str | int | float | bool)
             }
             styles = _styles(entry)
@@ -154,6 +154,7 @@ class FastStylizer:
             self._cache.move_to_end(name)
             return self._cache[name]
         device = self.settings.devices[0]
+        assert self.backend is not None  # models are only loaded when the server has a backend
         policy = getattr(self.backend, "pick_backend", None)
         if policy is None:  # a stand-in backend without the library's policy: its own default
             model = self.backend.load_model(name, device=device)

@@ -180,16 +180,19 @@ class VideoTask:
                 model.latest,
             )
 
-        result = stylize_video(
-            self.upload,
-            context.results_dir / name,
-            model=model,
-            size=self.options["size"],
-            duration=seconds,
-            max_frames=max_frames,
-            temporal_strength=self.options["temporal_strength"],
-            progress=progress,
-        )
+        try:
+            result = stylize_video(
+                self.upload,
+                context.results_dir / name,
+                model=model,
+                size=self.options["size"],
+                duration=seconds,
+                max_frames=max_frames,
+                temporal_strength=self.options["temporal_strength"],
+                progress=progress,
+            )
+        except KeyboardInterrupt:  # ours (see ``progress``), before any frame was written
+            raise PainterlyError("stopped before the first frame was painted") from None
         width, height = result.size
         return TaskOutcome(
             result=result.output.name, width=width, height=height, interrupted=result.interrupted

@@ -31,6 +31,10 @@ class VGG(nn.Module):
     frozen: the network is only ever a fixed loss network here.
     """
 
+    scale: torch.Tensor  # buffers, registered in __init__
+    shift: torch.Tensor
+    origin: str  # where the weights came from, set by load_vgg
+
     def __init__(
         self,
         arch: str,
@@ -59,6 +63,7 @@ class VGG(nn.Module):
                 conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
                 with torch.no_grad():
                     conv.weight.copy_(weight)
+                    assert conv.bias is not None  # built with a bias
                     conv.bias.copy_(state[f"{name}.bias"])
                 self.convs[name] = conv
         if convention == "caffe":

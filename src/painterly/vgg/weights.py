@@ -299,7 +299,7 @@ def load_vgg(
     if key not in _NETWORKS:
         weights = load_weights(arch, source, convention)
         net = VGG(arch, weights.state, convention=weights.convention, pooling=pooling, last_layer=last_layer)
-        net.origin = weights.origin  # type: ignore[attr-defined]
+        net.origin = weights.origin
         _NETWORKS[key] = net.to(device)
     return _NETWORKS[key]
 

@@ -37,14 +37,16 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def warp(image: np.ndarray, flow: np.ndarray, *, sharp: bool = False) -> np.ndarray:
     """Sample ``image`` (of frame B) at ``p + flow(p)``: B's content aligned to frame A.
 
-    Bilinear; positions outside the frame take the nearest edge pixel (the masks exclude them).
+    Bilinear, or bicubic with ``sharp`` (for images warped again and again, where bilinear blur
+    accumulates); positions outside the frame take the nearest edge pixel (the masks exclude them).
     """
     gx, gy = _grid(*flow.shape[:2])
+    interpolation = cv2.INTER_CUBIC if sharp else cv2.INTER_LINEAR
     return cv2.remap(
-        image, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image, gx + flow[..., 0], gy + flow[..., 1], interpolation, borderMode=cv2.BORDER_REPLICATE
     )
 
 
@@ -100,7 +102,7 @@ class FlowEstimator:
             raise PainterlyError(f"flow scale must be between 0.1 and 1, got {scale}")
         self.preset = preset
         self.scale = scale
-        self._dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+        self._dis = cv2.DISOpticalFlow_create(PRESETS[preset])  # type: ignore[attr-defined]  # not in cv2's stubs
 
     def _prepare(self, frame: np.ndarray) -> np.ndarray:
         g = gray(frame) if frame.ndim == 3 else frame

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import av
 import av.error
@@ -229,7 +229,8 @@ class _AudioCopy:
             self.resampler = av.AudioResampler(format=fmt, layout=self.ostream.layout.name, rate=rate)
         if start > 0:
             with contextlib.suppress(av.error.FFmpegError):
-                self.input.seek(int(start / self.istream.time_base), stream=self.istream, backward=True)
+                time_base = cast(Fraction, self.istream.time_base)  # an opened stream has one
+                self.input.seek(int(start / time_base), stream=self.istream, backward=True)
         self.packets = self.input.demux(self.istream)
         self.pending: Any = None
         self.samples = 0
@@ -252,7 +253,7 @@ class _AudioCopy:
             if self.remux:
                 shift = int(round(self.start / packet.time_base))
                 packet.pts -= shift
-                packet.dts -= shift
+                packet.dts -= shift  # type: ignore[operator]  # None was skipped above when remuxing
                 packet.stream = self.ostream
                 output.mux(packet)
             else:
@@ -320,7 +321,8 @@ class VideoWriter:
                 w, h = h, w
                 if side_by_side:
                     w, h = 2 * height, width
-            self.stream = self.container.add_stream(codec, rate=self.rate if codec != "gif" else None)
+            stream = self.container.add_stream(codec, rate=self.rate if codec != "gif" else None)
+            self.stream = cast("av.VideoStream", stream)  # a video codec's name: a video stream
             if codec == "gif":
                 self.stream.time_base = Fraction(1, 100)
                 self.stream.codec_context.time_base = Fraction(1, 100)
@@ -397,7 +399,7 @@ class VideoWriter:
             self._discard()
 
 
-def _encoder_options(codec: str) -> dict[str, str]:
+def _encoder_options(codec: str) -> dict[str, object]:
     if codec == "libx264":
         return {"crf": str(CRF), "preset": "veryfast"}
     if codec == "libvpx-vp9":

@@ -3,8 +3,8 @@
 Protocol (one connection):
 
 - the server, once connected: ``{"type": "ready", "models": [...], "model": NAME, "limits": {...}}``;
-- the client, any time: ``{"type": "config", "model": NAME, "temporal_strength": 0.6}`` (text): switches the
-  style (answered ``{"type": "config", ...}``, or ``{"type": "error", ...}``); for a multi-style
+- the client, any time: ``{"type": "config", "model": NAME, "temporal_strength": 0.6}`` (text):
+  switches the style (answered ``{"type": "config", ...}``, or ``{"type": "error", ...}``); for a multi-style
   model (its listing has ``styles``), ``"blend": [w1, w2, ...]`` (or ``{style: weight}``) mixes them;
 - the client: a frame, a JPEG as a binary message; the server answers with the stylized JPEG
   (binary), or ``{"type": "dropped", "reason": ...}`` when it skipped the frame, or

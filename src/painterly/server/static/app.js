@@ -744,6 +744,7 @@ function init() {
   $("#live-strength").addEventListener("change", sendLiveConfig);
   $("#live-size").addEventListener("change", () => { if (live.running) { stopLive(); startLive(); } });
   $("#live-form").addEventListener("submit", (e) => e.preventDefault());
+  document.addEventListener("visibilitychange", () => { if (document.hidden && live.running) stopLive(); });
   videoFiles = dropZone($("#video-drop"), updateVideoStart, "video");
   $("#video-model").addEventListener("change", updateVideoStart);
   $("#video-form").addEventListener("submit", submitVideo);
