@@ -54,13 +54,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = make_data(Path(tmp) / "photos")
         styles = style_images(Path(tmp))
-        header = f"{'width':8} {'precision':10} {'mode':10} {'it/s':>6} {'s/it':>6}"
+        header = f"{'width':8} {'precision':10} {'mode':10} {'it/s':>6} {'s/it':>6} {'cpu s/it':>8}"
         print(f"{header}  ({args.image_size} px, batch {args.batch_size})")
         for width in args.widths:
             for precision in args.precisions:
                 for mode in args.modes:
-                    rate = measure(args, Path(tmp), data, styles, width, precision, mode)
-                    print(f"{width:8} {precision:10} {mode:10} {rate:6.2f} {1 / rate:6.2f}", flush=True)
+                    rate, cpu = measure(args, Path(tmp), data, styles, width, precision, mode)
+                    print(
+                        f"{width:8} {precision:10} {mode:10} {rate:6.2f} {1 / rate:6.2f} {cpu:8.2f}",
+                        flush=True,
+                    )
 
 
 MODES = ("single", "cin", "add-style", "temporal")
@@ -82,8 +85,9 @@ def style_images(folder: Path) -> list[Path]:
 
 def measure(
     args: argparse.Namespace, tmp: Path, data: Path, styles: list[Path], width: str, precision: str, mode: str
-) -> float:
-    """Steady steps per second of one mode (``add-style`` first trains a two-style base, untimed)."""
+) -> tuple[float, float]:
+    """Steady steps per second of one mode and CPU seconds per step (all threads: less sensitive to a
+    machine shared with other work); ``add-style`` first trains a two-style base, untimed."""
     style: object = styles[0]
     extra: dict[str, object] = {}
     if mode == "cin":
@@ -96,13 +100,16 @@ def measure(
             train(_settings(args, tmp, data, styles[:2], width, precision, base, iterations=1))
         style, extra["base"] = styles[2], base
     stamps: list[float] = []
+    cpu: list[float] = []
 
     def record(progress: TrainProgress) -> None:
         stamps.append(time.perf_counter())
+        cpu.append(time.process_time())
 
     train(_settings(args, tmp, data, style, width, precision, tmp / "bench.safetensors", **extra), record)
     # The first step warms up; the last one also writes a validation image and the model.
-    return (len(stamps) - 2) / (stamps[-2] - stamps[0])
+    steps = len(stamps) - 2
+    return steps / (stamps[-2] - stamps[0]), (cpu[-2] - cpu[0]) / steps
 
 
 def _settings(

@@ -94,3 +94,10 @@ def run_cli(capsys: pytest.CaptureFixture[str]):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def no_speed_calibration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests run the plain compute path (float32, NCHW) without timing anything: the same numbers on
+    every machine and no writes to the user's cache. tests/test_tuning.py turns calibration back on."""
+    monkeypatch.setenv("PAINTERLY_CALIBRATE", "0")

@@ -12,12 +12,12 @@ import torch
 from PIL import Image
 
 from painterly.errors import PainterlyError
-from painterly.images import resize_long_side
 from painterly.feedforward.conditional import ConditionalTransformerNet
 from painterly.feedforward.inference import StyleModel, load_model
 from painterly.feedforward.mixing import mix_vector, parse_style_mix
 from painterly.feedforward.model_file import read_model_file, write_model_file
 from painterly.feedforward.training import TrainSettings, train
+from painterly.images import resize_long_side
 
 from .conftest import make_photo, wavy_photo
 

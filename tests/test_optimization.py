@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+from painterly.devices import cpu_has_fast_bf16
 from painterly.errors import PainterlyError
 from painterly.images import pil_to_tensor
 from painterly.losses import LossTerm, PerceptualLoss, loss_values
@@ -259,3 +260,23 @@ def test_interrupt_keeps_the_best_image_only_when_asked() -> None:
     assert result.interrupted and result.image.size == (64, 48) and result.last.step == 2  # type: ignore[union-attr]
     with pytest.raises(KeyboardInterrupt):
         run_transfer(make_photo(), make_painting(), settings, interrupt)
+
+
+@pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no native bf16")
+def test_lbfgs_under_bf16_takes_a_grey_level_first_step_and_stays_finite() -> None:
+    """bf16 autocast rounds the image and activations to 8 bits of mantissa: at torch's first
+    L-BFGS trial step (1e-5 per pixel) the loss is a staircase, the line search stopped after a
+    tiny step, L-BFGS rejected the curvature pair and its next step, -grad, went to inf at
+    iteration 2. The first step is now about a grey level and the run converges."""
+    images: list[torch.Tensor] = []
+    totals: list[float] = []
+
+    def record(progress) -> None:  # noqa: ANN001
+        images.append(progress.tensor.detach().clone())
+        totals.append(progress.losses["total"])
+
+    settings = make_settings(size=128, iterations=3, seed=0, precision="bf16", device="cpu")
+    run_transfer(make_photo(320, 240), make_painting(256, 256), settings, record)
+    first_step = (images[1] - images[0]).pow(2).mean().sqrt().item()
+    assert 0.3 / 255 < first_step < 30 / 255
+    assert all(np.isfinite(totals)) and min(totals) < 0.9 * totals[0]

@@ -95,3 +95,52 @@ def test_scale_time_up_checks_within_an_iteration() -> None:
     assert not schedule.scale_time_up()
     clock.now += 11.0
     assert schedule.scale_time_up() and schedule.expired
+
+
+def _fake_clock_schedule(monkeypatch: pytest.MonkeyPatch, tick: float) -> list[Schedule]:
+    """Make the painter's schedules run on a clock that advances ``tick`` s per reading."""
+    import painterly.optimization
+
+    clock = Clock()
+    made: list[Schedule] = []
+
+    def ticking() -> float:
+        clock.now += tick
+        return clock.now
+
+    def schedule(*args, started=None, **kwargs) -> Schedule:  # the painter's real start is not on this clock
+        made.append(Schedule(*args, clock=ticking, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(painterly.optimization, "Schedule", schedule)
+    return made
+
+
+def test_a_time_limited_run_stops_when_time_is_up_and_returns_the_image(monkeypatch) -> None:
+    from painterly.optimization import run_transfer
+    from painterly.settings import make_settings
+    from tests.conftest import make_painting, make_photo
+
+    made = _fake_clock_schedule(monkeypatch, tick=1.0)
+    reports = []
+    settings = make_settings(size=48, scales=2, time_limit=40.0, device="cpu", precision="fp32")
+    result = run_transfer(make_photo(), make_painting(), settings, reports.append)
+    assert result.image.size == (48, 36) and not result.interrupted
+    (schedule,) = made
+    assert 0 < sum(schedule.done) < sum(schedule.iterations)  # stopped by the clock, not the cap
+    assert schedule.elapsed() <= 40.0 + 10.0  # a few clock readings per evaluation past the limit
+    assert reports[-1].eta_seconds is not None and reports[-1].eta_seconds <= 40.0
+    assert reports[-1].step == reports[-1].total_steps  # the closing report: the plan was met
+
+
+def test_explicit_iterations_are_run_in_full_without_a_limit(monkeypatch) -> None:
+    from painterly.optimization import run_transfer
+    from painterly.settings import make_settings
+    from tests.conftest import make_painting, make_photo
+
+    made = _fake_clock_schedule(monkeypatch, tick=1.0)
+    settings = make_settings(size=32, iterations=4, device="cpu", precision="fp32")
+    reports = []
+    run_transfer(make_photo(), make_painting(), settings, reports.append)
+    assert (reports[-1].step, reports[-1].total_steps) == (4, 4)
+    assert made[0].stop_early is False

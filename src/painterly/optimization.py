@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.color import match_color_histogram, transfer_luminance
-from painterly.devices import pick_device, pick_precision
+from painterly.devices import pick_device
 from painterly.errors import PainterlyError
 from painterly.images import ImageInput, open_image, pil_to_tensor, resize_long_side, tensor_to_pil
 from painterly.losses import (
@@ -40,6 +40,7 @@ from painterly.losses import (
     propagate_mask,
 )
 from painterly.progress import Progress
+from painterly.schedule import Schedule
 from painterly.settings import (  # re-exported: the method's settings live in a torch-free module
     INITS,
     OPTIMIZERS,
@@ -50,6 +51,7 @@ from painterly.settings import (  # re-exported: the method's settings live in a
     scale_sizes,
     validate,
 )
+from painterly.tuning import Compute, decide_compute
 from painterly.vgg.weights import load_vgg
 
 #: Extra loss terms of one paint call: name -> (term, weight).
@@ -97,6 +99,10 @@ class StopTransfer(Exception):
     """Raise from a progress callback to end a run early; the best image so far is kept."""
 
 
+class _ScaleDone(Exception):
+    """The schedule ends the current scale: its loss has flattened or its share of the time is spent."""
+
+
 @dataclass
 class TransferResult:
     """What a run produced: the image (colours already preserved if asked) and how it ended."""
@@ -114,6 +120,7 @@ class _Run:
 
     budget: list[int]
     callback: Callable[[Progress], None] | None
+    schedule: Schedule
     best: tuple[float, torch.Tensor] | None = None
     last: Progress | None = None
     interrupted: bool = False
@@ -156,6 +163,8 @@ class Painter:
         device: str | torch.device | None = None,
         style_masks: Sequence[ImageInput | None] | None = None,
     ) -> None:
+        #: The first paint's time limit counts the set-up (weights, calibration) from here.
+        self._created: float | None = time.monotonic()
         s = settings
         styles = cast("list[ImageInput]", list(style) if isinstance(style, list | tuple) else [style])
         if not styles:
@@ -173,7 +182,6 @@ class Painter:
             else None
         )
         self.device = torch.device(device) if device is not None else pick_device(s.device)
-        self.autocast_dtype = pick_precision(s.precision, self.device)
         layers = [*s.content_layers, *s.style_layers]
         vgg = load_vgg(
             s.network,
@@ -193,21 +201,34 @@ class Painter:
             tv_form=s.tv_form,
             convention=s.loss_convention,
         )
-        if self.device.type == "cpu":
-            vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # stubs lack it
+        self._computes: dict[int, Compute] = {}
+        #: Seconds per megapixel-evaluation from the calibration: the first guess of a time plan.
+        self.speed_guess: float | None = None
+        #: The precision and memory format in use, measured per machine and size (painterly.tuning).
+        self.compute = self.compute_for(s.size)
         self._style_targets: dict[int, dict[str, torch.Tensor]] = {}
         self._guided_targets: dict[int, list[dict[str, torch.Tensor]]] = {}
 
-    def _autocast(self) -> torch.autocast:
-        return torch.autocast(
-            self.device.type,
-            dtype=self.autocast_dtype or torch.float32,
-            enabled=self.autocast_dtype is not None,
-        )
+    def compute_for(self, long_side: int) -> Compute:
+        """Make the fastest path for ``long_side`` px on this machine current (measured on first use
+        per machine and size bucket, then read from the cache; see :mod:`painterly.tuning`)."""
+        if long_side not in self._computes:
+            decision = decide_compute(self.device, self.criterion.network, long_side, self.settings.precision)
+            self._computes[long_side] = decision.compute
+            self.speed_guess = decision.seconds_per_megapixel or self.speed_guess
+        self.compute = self._computes[long_side]
+        self.criterion.network.to(memory_format=self.compute.memory_format)
+        return self.compute
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        return self.compute.dtype
+
+    def _autocast(self) -> Any:
+        return self.compute.autocast(self.device)
 
     def _to_net_layout(self, image: torch.Tensor) -> torch.Tensor:
-        # oneDNN's convolutions are fastest in channels-last on the CPU (measured 2.27 s vs 2.5 s).
-        return image.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else image
+        return self.compute.layout(image)
 
     def _style_tensors(self, images: Sequence[Image.Image], long_side: int) -> list[torch.Tensor]:
         side = max(16, round(long_side * self.settings.style_scale))
@@ -276,12 +297,24 @@ class Painter:
         masks = [open_image(m, what="content mask") for m in content_masks or ()]
         torch.manual_seed(s.seed)
         sizes = scale_sizes(s.size, s.scales)
-        run = _Run(
-            budget=iterations_per_scale(iterations if iterations is not None else s.iterations, len(sizes)),
-            callback=callback,
+        given = iterations if iterations is not None else s.iterations
+        budget = iterations_per_scale(given, len(sizes))
+        frames = [_resize_to(content_image, long_side, s.square).size for long_side in sizes]
+        schedule = Schedule(
+            [w * h for w, h in frames],
+            budget,
+            time_limit=s.time_limit,
+            stop_early=given is None,  # explicit iterations are run in full
+            seconds_per_megapixel=self.speed_guess,
+            started=self._created,
         )
+        self._created = None
+        run = _Run(budget=budget, callback=callback, schedule=schedule)
         try:
             for scale_index, long_side in enumerate(sizes):
+                if scale_index > 0 and schedule.expired:
+                    break  # the time limit is up: the best image so far, resized, is the result
+                self.compute_for(long_side)
                 content_t = pil_to_tensor(_resize_to(content_image, long_side, s.square)).to(self.device)
                 self._set_targets(content_t, long_side, style_images, guided, masks)
                 if run.best is None:
@@ -360,12 +393,14 @@ class Painter:
         s = self.settings
         image = start.detach().clone().contiguous().requires_grad_(True)
         run.best = (math.inf, image.detach().clone())
-        iterations = run.budget[scale_index]
+        schedule = run.schedule
+        iterations = schedule.start_scale(scale_index)
         optimizer = _make_optimizer(s, image, iterations)
         evaluations = 0
+        counted = 0  # iterations already reported to the schedule
 
         def closure() -> torch.Tensor:
-            nonlocal evaluations
+            nonlocal evaluations, counted
             optimizer.zero_grad(set_to_none=True)
             with self._autocast():
                 losses = criterion(self._to_net_layout(image))
@@ -381,38 +416,55 @@ class Painter:
             assert image.grad is not None  # set by backward()
             image.grad = image.grad.contiguous()  # L-BFGS flattens it with view()
             evaluations += 1
+            schedule.evaluated()
             if run.best is None or values["total"] < run.best[0]:
                 run.best = (values["total"], image.detach().clone())
+            stop = schedule.scale_time_up()
+            while counted < done and not stop:
+                counted += 1
+                stop = schedule.iteration_done(run.best[0])
             run.report(
                 Progress(
                     step=run.done_before + done,
-                    total_steps=sum(run.budget),
+                    total_steps=run.done_before + schedule.iterations_from(scale_index),
                     iteration=done,
-                    iterations=iterations,
+                    iterations=schedule.planned_iterations(scale_index),
                     scale=scale_index + 1,
                     scales=scales,
                     size=(image.shape[-1], image.shape[-2]),
                     losses=values,
                     tensor=image.detach(),
                     evaluations=evaluations,
+                    eta_seconds=schedule.eta(),
                 )
             )
+            if stop:
+                raise _ScaleDone
             return total
 
-        if s.optimizer == "lbfgs":
-            optimizer.step(closure)  # type: ignore[arg-type]  # the stubs want a float, torch takes a Tensor
-        else:
-            for _ in range(iterations):
-                optimizer.step(closure)  # type: ignore[arg-type]
-        finished = _iterations_done(optimizer, image) + (s.optimizer == "lbfgs")
+        try:
+            if s.optimizer == "lbfgs":
+                _run_lbfgs(optimizer, closure, iterations, quantized_loss=self.autocast_dtype is not None)
+            else:
+                for _ in range(iterations):
+                    optimizer.step(closure)  # type: ignore[arg-type]
+            finished = _iterations_done(optimizer, image) + (s.optimizer == "lbfgs")
+        except _ScaleDone:
+            finished = max(counted, 1)
         if run.last is not None and run.callback is not None and run.best is not None:
-            # The closing report of a scale: all its iterations done, holding the best image.
+            # The closing report of a scale: its iterations done, holding the best image.
             run.report(
                 dataclasses.replace(
-                    run.last, step=run.done_before + finished, iteration=finished, tensor=run.best[1]
+                    run.last,
+                    step=run.done_before + finished,
+                    total_steps=run.done_before + finished + schedule.iterations_from(scale_index + 1),
+                    iteration=finished,
+                    iterations=finished,
+                    tensor=run.best[1],
+                    eta_seconds=schedule.eta(from_scale=scale_index + 1),
                 )
             )
-        run.done_before += iterations
+        run.done_before += finished
 
     def _style_term(self) -> GramStyleLoss:
         term = self.criterion.terms["style"]
@@ -473,6 +525,43 @@ def _iterations_done(optimizer: torch.optim.Optimizer, image: torch.Tensor) -> i
         # n_iter counts the iteration whose line search is running; the one before it is done.
         return max(0, state.get("n_iter", 0) - 1)
     return int(state.get("step", 0))
+
+
+#: The first L-BFGS step under bf16/fp16 autocast, in 0-1 pixel units (RMS): about one grey level.
+FIRST_STEP_QUANTIZED = 1 / 255
+
+
+def _run_lbfgs(
+    optimizer: torch.optim.Optimizer,
+    closure: Callable[[], torch.Tensor],
+    iterations: int,
+    *,
+    quantized_loss: bool,
+) -> None:
+    """Run ``iterations`` L-BFGS iterations; under autocast, start with a step of about a grey level.
+
+    torch's first trial step is ``grad / |grad|_1``: about 1e-5 per pixel for a 256 px image.
+    A bf16 loss is a staircase at that scale (the image and every activation are rounded to 8
+    bits of mantissa), so its values disagree with its gradient (measured: a drop 1.8x the
+    predicted one), the strong-Wolfe search ends after a tiny step where the curvature along
+    ``-grad`` is still negative, L-BFGS rejects that pair (y.s < 0), keeps its initial Hessian
+    scale of 1, and the next step is ``-grad`` itself: about 1e8 pixel units, then inf and NaN.
+    A first step of a grey level is far above bf16's resolution, so the search sees a consistent
+    loss. The second ``step`` call re-evaluates the same point once (one extra evaluation).
+    float32 keeps torch's first step (a smooth loss; its results do not change).
+    """
+    if not quantized_loss:
+        optimizer.step(closure)  # type: ignore[arg-type]  # the stubs want a float, torch takes a Tensor
+        return
+    group = optimizer.param_groups[0]
+    lr = group["lr"]
+    pixels = sum(p.numel() for p in group["params"])
+    # The trial step is lr * grad / |grad|_1, whose RMS is about lr / pixels for a dense gradient.
+    group.update(max_iter=1, lr=lr * FIRST_STEP_QUANTIZED * pixels)
+    optimizer.step(closure)  # type: ignore[arg-type]
+    group.update(max_iter=iterations - 1, lr=lr)
+    if iterations > 1:
+        optimizer.step(closure)  # type: ignore[arg-type]
 
 
 def _make_optimizer(s: TransferSettings, image: torch.Tensor, iterations: int) -> torch.optim.Optimizer:

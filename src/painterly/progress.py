@@ -31,6 +31,9 @@ class Progress:
     tensor: torch.Tensor = field(repr=False)
     #: Loss-network evaluations so far at this scale (L-BFGS's line search may take several).
     evaluations: int = 0
+    #: Seconds still to go, from the measured speed and the plan, never beyond a time limit (None
+    #: until a speed is known). Iterations cost more at larger scales, so this beats an it/s guess.
+    eta_seconds: float | None = None
 
     def image(self) -> Image.Image:
         """The current iterate as a PIL image (a copy)."""

@@ -63,7 +63,9 @@ class Schedule:
     seconds_per_megapixel: float | None = None
     plateau: Callable[[], Plateau] = Plateau
     clock: Callable[[], float] = time.monotonic
-    started: float = field(init=False)
+    #: When the time limit began (a clock reading; default: now). A run that first loads a network
+    #: and calibrates counts that time too.
+    started: float | None = None
     scale: int = field(init=False, default=-1)
     done: list[int] = field(init=False)
     _scale_started: float = field(init=False, default=0.0)
@@ -80,7 +82,8 @@ class Schedule:
     def __post_init__(self) -> None:
         if len(self.pixels) != len(self.iterations):
             raise ValueError("one iteration count per scale")
-        self.started = self.clock()
+        if self.started is None:
+            self.started = self.clock()
         self.done = [0] * len(self.pixels)
 
     # -- speed -------------------------------------------------------------------------------------
@@ -107,6 +110,7 @@ class Schedule:
     # -- time ----------------------------------------------------------------------------------------
 
     def elapsed(self) -> float:
+        assert self.started is not None
         return self.clock() - self.started
 
     def time_left(self) -> float:

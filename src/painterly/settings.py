@@ -140,6 +140,19 @@ class TransferSettings:
         server=True,
         metavar="N",
     )
+    time_limit: float | None = setting(
+        None,
+        "float",
+        "paint within about this many seconds: scales and iterations are planned from the measured "
+        "speed, and the best image so far is the result when time is up",
+        "basic",
+        minimum=0,
+        exclusive_minimum=True,
+        optional=True,
+        default_help="none",
+        server=True,
+        metavar="SECONDS",
+    )
     preset: str | None = setting(
         None,
         "str",

@@ -93,6 +93,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="weight of a temporal loss on synthetic motion (frame pairs made by small random shifts, "
         "rotations, zooms): a network stable on video; 0 = off (default %(default)s)",
     )
+    net.add_argument(
+        "--equivariance-weight",
+        type=float,
+        default=d["equivariance_weight"],
+        help="weight of a shift-equivariance term against grid-locked hatching (the output of the input "
+        "moved by 1-3 px, moved back, must match); 0 = off (default %(default)s)",
+    )
     net.add_argument("--network", default=d["network"], choices=("vgg16", "vgg19"), help="loss network")
     net.add_argument(
         "--content-layers",

@@ -56,6 +56,9 @@ class TrainSettings:
     base: str | os.PathLike | None = None
     #: Weight of the temporal loss on synthetic motion; 0 leaves it out.
     temporal_weight: float = 0.0
+    #: Weight of the shift-equivariance term against grid-locked hatching
+    #: (:mod:`painterly.feedforward.equivariance`; engineer F's finding); 0 leaves it out.
+    equivariance_weight: float = 1e8
 
     def style_paths(self) -> list[str | os.PathLike]:
         """The style images as a list (one or several)."""

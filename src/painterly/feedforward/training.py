@@ -26,6 +26,7 @@ from painterly.feedforward.architectures import DEFAULT as SINGLE
 from painterly.feedforward.conditional import ARCHITECTURE as CIN
 from painterly.feedforward.conditional import ConditionalTransformerNet
 from painterly.feedforward.data import CropSampler, find_images
+from painterly.feedforward.equivariance import random_shift, shift_equivariance
 from painterly.feedforward.files import refuse_overwriting_inputs, require_regular_file
 from painterly.feedforward.loop import (
     LossLog,
@@ -92,7 +93,14 @@ def validate_settings(s: TrainSettings) -> None:
             raise PainterlyError(f"{name.replace('_', ' ')} must be a positive whole number, got {value!r}")
     if s.image_size < 32:
         raise PainterlyError(f"image size must be at least 32 px, got {s.image_size}")
-    for name in ("content_weight", "style_weight", "tv_weight", "learning_rate", "temporal_weight"):
+    for name in (
+        "content_weight",
+        "style_weight",
+        "tv_weight",
+        "learning_rate",
+        "temporal_weight",
+        "equivariance_weight",
+    ):
         check_weight(name.replace("_", " "), getattr(s, name))
     if s.learning_rate <= 0:
         raise PainterlyError("learning rate must be positive")
@@ -317,6 +325,7 @@ def _train(
             "device": device.type,
             "precision": runtime.precision_name,
             "temporal_weight": s.temporal_weight,
+            "equivariance_weight": s.equivariance_weight,
             "trained_parameters": "new style's norm parameters only" if s.base is not None else "all",
         },
     }
@@ -366,8 +375,19 @@ def _train(
             batch = runtime.layout(frame_pairs(batch, theta))
         with runtime.autocast():
             loss_fn.set_content(batch)  # each photo's own activations are its content target
-            stylized = model(batch, one_hot(index, batch.shape[0])) if conditional else model(batch)
+            weights = one_hot(index, batch.shape[0]) if conditional else None
+
+            def run(x: torch.Tensor) -> torch.Tensor:
+                return model(x) if weights is None else model(x, weights)
+
+            stylized = run(batch)
             terms = criterion(runtime.layout(stylized))
+            if s.equivariance_weight:
+                generator = torch.Generator().manual_seed(s.seed * 1_000_033 + step)
+                shift = random_shift(generator)
+                term = shift_equivariance(run, batch, stylized, shift) * s.equivariance_weight
+                total = terms.pop(TOTAL) + term
+                terms = {**terms, "equivariance": term, TOTAL: total}
         losses = as_loss_dict(loss_values(terms))
         if all(map(_finite, losses.values())):
             optimizer.zero_grad(set_to_none=True)

@@ -50,12 +50,11 @@ def check_strength(strength: float) -> float:
 class TemporalBlend:
     """Mixes each new frame with the previous one (kept as float) warped along the flow, where valid."""
 
-    def __init__(self, strength: float, feather: int = 2, sharp: bool = False) -> None:
+    def __init__(self, strength: float, feather: int = 2) -> None:
         if not 0.0 <= strength < 1.0:
             raise PainterlyError(f"a blend share must be at least 0 and below 1, got {strength}")
         self.strength = float(strength)
         self.feather = feather
-        self.sharp = sharp
         self._previous: np.ndarray | None = None
 
     def __call__(self, image: np.ndarray, pair: FlowPair | None) -> np.ndarray:
@@ -67,7 +66,7 @@ class TemporalBlend:
                 weight = cv2.erode(weight, np.ones((2 * self.feather + 1,) * 2, np.uint8))
                 weight = cv2.blur(weight, (2 * self.feather + 1,) * 2)
             weight = (self.strength * weight)[..., None]
-            current += weight * (warp(self._previous, pair.backward, sharp=self.sharp) - current)
+            current += weight * (warp(self._previous, pair.backward) - current)
         self._previous = current
         return np.clip(current + 0.5, 0, 255).astype(np.uint8)
 
