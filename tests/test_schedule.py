@@ -109,7 +109,7 @@ def _fake_clock_schedule(monkeypatch: pytest.MonkeyPatch, tick: float) -> list[S
         return clock.now
 
     def schedule(*args, started=None, **kwargs) -> Schedule:  # the painter's real start is not on this clock
-        made.append(Schedule(*args, clock=ticking, **kwargs))
+        made.append(Schedule(*args, clock=ticking, **kwargs))  # type: ignore[misc]  # no clock in kwargs
         return made[-1]
 
     monkeypatch.setattr(painterly.optimization, "Schedule", schedule)
@@ -122,7 +122,7 @@ def test_a_time_limited_run_stops_when_time_is_up_and_returns_the_image(monkeypa
     from tests.conftest import make_painting, make_photo
 
     made = _fake_clock_schedule(monkeypatch, tick=1.0)
-    reports = []
+    reports: list = []  # Progress reports
     settings = make_settings(size=48, scales=2, time_limit=40.0, device="cpu", precision="fp32")
     result = run_transfer(make_photo(), make_painting(), settings, reports.append)
     assert result.image.size == (48, 36) and not result.interrupted
@@ -140,7 +140,13 @@ def test_explicit_iterations_are_run_in_full_without_a_limit(monkeypatch) -> Non
 
     made = _fake_clock_schedule(monkeypatch, tick=1.0)
     settings = make_settings(size=32, iterations=4, device="cpu", precision="fp32")
-    reports = []
+    reports: list = []  # Progress reports
     run_transfer(make_photo(), make_painting(), settings, reports.append)
     assert (reports[-1].step, reports[-1].total_steps) == (4, 4)
     assert made[0].stop_early is False
+
+
+def test_the_limit_counts_from_the_given_start() -> None:
+    clock = Clock()
+    schedule = Schedule([1_000_000], [10], time_limit=10.0, started=clock.now - 8.0, clock=clock)
+    assert schedule.time_left() == pytest.approx(2.0)

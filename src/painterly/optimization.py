@@ -217,7 +217,7 @@ class Painter:
             self._computes[long_side] = decision.compute
             self.speed_guess = decision.seconds_per_megapixel or self.speed_guess
         self.compute = self._computes[long_side]
-        self.criterion.network.to(memory_format=self.compute.memory_format)
+        self.criterion.network.to(memory_format=self.compute.memory_format)  # type: ignore[call-overload]
         return self.compute
 
     @property
