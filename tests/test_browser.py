@@ -7,6 +7,7 @@ larger painting; the phone-sized one goes next to it with a ``-phone`` suffix).
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import shutil
@@ -83,14 +84,44 @@ class FakeFeedforward:
         return Model()
 
 
+class MixingFeedforward:
+    """A single-style and a two-style model; remembers the mix and strength each request asked for."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    def list_models(self):
+        return [
+            {"name": "plain", "path": "/nowhere/plain", "width": 16},
+            {"name": "duo", "path": "/nowhere/duo", "width": 16, "metadata": {"styles": ["wave", "scream"]}},
+        ]
+
+    def load_model(self, name_or_path, device="auto"):
+        calls = self.calls
+
+        class Model:
+            def stylize(self, image, *, size=None, preserve_colors="none", **mixing):
+                calls.append({"model": name_or_path, **mixing})
+                return image.copy()
+
+        return Model()
+
+
 @pytest.fixture
 def server(tmp_path):
+    with _serve(tmp_path, FakeFeedforward()) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _serve(tmp_path, backend):
+    """Runs the app on a free loopback port in a thread; yields its URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     app = create_app(
         ServerSettings(data_dir=tmp_path / "data", devices=("cpu",), preview_interval=0.1),
-        stylize_backend=FakeFeedforward(),
+        stylize_backend=backend,
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -99,9 +130,11 @@ def server(tmp_path):
     while not server.started:
         assert time.monotonic() < deadline, "server did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(30)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 @pytest.fixture
@@ -228,3 +261,35 @@ def test_fast_stylization_tab(server, browser, tmp_path):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(tmp_path / "fast.png"), full_page=True)
     context.close()
+
+
+def test_fast_tab_strength_and_style_sliders(browser, tmp_path):
+    backend = MixingFeedforward()
+    with _serve(tmp_path, backend) as url:
+        page = browser.new_page()
+        page.goto(url)
+        page.click("#tab-fast")
+        page.wait_for_function("() => document.querySelector('#fast-model').options.length === 2")
+        page.set_input_files(
+            "#fast-file", files=[{"name": "photo.png", "mimeType": "image/png", "buffer": landscape(80, 60)}]
+        )
+
+        def stylize():
+            count = len(backend.calls)
+            page.click("#stylize")
+            page.wait_for_function("() => !document.querySelector('#stylize').disabled", timeout=20_000)
+            assert page.locator("#fast-error").inner_text() == ""
+            assert len(backend.calls) == count + 1
+            return backend.calls[-1]
+
+        page.select_option("#fast-model", "plain")
+        assert page.locator("#fast-blend").is_hidden()
+        page.fill("#fast-form input[name=strength]", "0.5")
+        assert stylize() == {"model": "plain", "strength": 0.5}
+        page.select_option("#fast-model", "duo")
+        sliders = page.locator("#fast-blend input")
+        assert sliders.count() == 2 and page.locator("#fast-blend").inner_text().split() == ["wave", "scream"]
+        sliders.nth(0).fill("0.25")
+        page.fill("#fast-form input[name=strength]", "1")
+        assert stylize() == {"model": "duo", "style_mix": "wave:0.25,scream:1"}
+        page.close()

@@ -308,3 +308,28 @@ def test_cli_train_with_two_styles(data, tmp_path: Path, run_cli) -> None:
     assert code == 0, err
     log = [json.loads(line) for line in (tmp_path / "two.train" / "losses.jsonl").read_text().splitlines()]
     assert len(log) == 2 and read_model_file(out)[1]["styles"] == ["stripes", "dots"]
+
+
+def test_server_stylizer_passes_mix_and_strength(
+    zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.server.config import ServerSettings
+    from painterly.server.models import FastStylizer
+    from painterly.server.store import JobStore
+
+    monkeypatch.setenv("PAINTERLY_MODELS", str(zoo.parent))
+    (tmp_path / "results").mkdir()
+    settings = ServerSettings(data_dir=tmp_path, devices=("cpu",))
+    stylizer = FastStylizer(settings, JobStore(tmp_path / "jobs.db", tmp_path / "results"))
+    listed = {entry["name"]: entry for entry in stylizer.models()}
+    assert listed["zoo"]["styles"] == ["a", "b"]
+    photo = make_photo(40, 32)
+    expected = StyleModel(zoo, device="cpu").stylize(photo, style_mix="a:0.5,b:0.5", strength=0.5)
+    record = stylizer.stylize(photo, "zoo", style_mix="a:0.5,b:0.5", strength=0.5)
+    assert record["options"]["style_mix"] == "a:0.5,b:0.5" and record["options"]["strength"] == 0.5
+    result = Image.open(tmp_path / "results" / record["result"]).convert("RGB")
+    assert np.abs(_pixels(result) - _pixels(expected)).max() <= 1
+    by_style = stylizer.stylize(photo, "b")  # a style's name runs its multi-style model
+    assert by_style["options"]["model"] == "zoo" and by_style["options"]["style_mix"] == "b"
+    with pytest.raises(PainterlyError, match="strength"):
+        stylizer.stylize(photo, "zoo", strength=2.0)

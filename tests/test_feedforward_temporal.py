@@ -75,6 +75,5 @@ def test_training_with_the_temporal_term(tmp_path: Path) -> None:
     assert train(settings).steps == 3
     log = [json.loads(line) for line in (tmp_path / "m.train" / "losses.jsonl").read_text().splitlines()]
     assert len(log) == 3 and all(entry["temporal"] > 0 for entry in log)
-    assert all(
-        abs(e["total"] - e["content"] - e["style"] - e["tv"] - e["temporal"]) < 1e-3 * e["total"] for e in log
-    )
+    parts = ("content", "style", "tv", "temporal", "equivariance")
+    assert all(abs(e["total"] - sum(e[p] for p in parts)) < 1e-3 * e["total"] for e in log)

@@ -461,6 +461,95 @@ def test_real_feedforward_module_is_listed(settings):
         assert max(Image.open(io.BytesIO(response.content)).size) == 32
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"strength": "1.5"}, "strength must be a number from 0"),
+        ({"strength": "-0.1"}, "strength must be a number from 0"),
+        ({"strength": "nan"}, "strength must be a number from 0 to 1, got 'nan'"),
+        ({"strength": "inf"}, "strength must be a number from 0 to 1"),
+        ({"strength": "a lot"}, "strength must be a number from 0 to 1"),
+        ({"style_mix": "a:0.5,:0.5"}, "expected NAME[:WEIGHT]"),
+        ({"style_mix": "a:lots"}, "is not a number"),
+        ({"style_mix": "a," * 600}, "style_mix is too long"),
+    ],
+)
+def test_stylize_bad_strength_or_style_mix_is_a_one_line_400(settings, data, message):
+    backend = FakeFeedforward()
+    with make_client(settings, stylize_backend=backend) as client:
+        files = {"image": ("photo.png", b"not an image: never decoded", "image/png")}
+        response = client.post("/api/stylize", files=files, data={"model": "mosaic", **data})
+        assert response.status_code == 400, response.text
+        detail = response.json()["detail"]
+        assert message in detail and "\n" not in detail and len(detail) < 600
+        assert backend.loaded == []  # refused before any model ran
+
+
+@pytest.fixture
+def model_zoo(tmp_path, monkeypatch):
+    """A real single-style model and a real two-style one (tiny, random), found by the library."""
+    pytest.importorskip("safetensors")
+    from painterly.feedforward.model_file import write_model_file
+
+    from .conftest import tiny_style_net
+    from .test_feedforward_multistyle import tiny_cin
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    write_model_file(folder / "plain.safetensors", tiny_style_net(), {"name": "plain"})
+    write_model_file(folder / "zoo.safetensors", tiny_cin(["a", "b"]), {"name": "zoo"})
+    monkeypatch.setenv("PAINTERLY_MODELS", str(folder))
+    monkeypatch.setenv("PAINTERLY_CACHE", str(tmp_path / "cache"))  # ONNX exports land here
+    return folder
+
+
+def _stylized(client, data: dict, photo: bytes) -> np.ndarray:
+    files = {"image": ("photo.png", photo, "image/png")}
+    response = client.post("/api/stylize", files=files, data=data)
+    assert response.status_code == 200, response.text
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")).astype(np.float64)
+
+
+def test_stylize_strength_zero_is_the_photo(settings, model_zoo):
+    from .conftest import make_photo
+
+    buffer = io.BytesIO()
+    make_photo(40, 32).save(buffer, format="PNG")
+    photo = buffer.getvalue()
+    original = np.asarray(Image.open(io.BytesIO(photo)).convert("RGB")).astype(np.float64)
+    with local_client(create_app(settings)) as client:
+        none = _stylized(client, {"model": "plain", "strength": "0"}, photo)
+        half = _stylized(client, {"model": "plain", "strength": "0.5"}, photo)
+        full = _stylized(client, {"model": "plain"}, photo)
+    assert np.abs(none - original).max() <= 1
+    assert np.abs(full - original).mean() > 5  # the model does paint
+    assert np.abs(half - (original + full) / 2).max() <= 2
+
+
+def test_stylize_mixes_a_multi_style_models_styles(settings, model_zoo):
+    from .conftest import make_photo
+
+    buffer = io.BytesIO()
+    make_photo(40, 32).save(buffer, format="PNG")
+    photo = buffer.getvalue()
+    with local_client(create_app(settings)) as client:
+        listed = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+        assert listed["zoo"]["styles"] == ["a", "b"] and "styles" not in listed["plain"]
+        only_a = _stylized(client, {"model": "zoo", "style_mix": "a:1"}, photo)
+        only_b = _stylized(client, {"model": "zoo", "style_mix": "b"}, photo)
+        mixed = _stylized(client, {"model": "zoo", "style_mix": "a:0.5,b:0.5"}, photo)
+        by_name = _stylized(client, {"model": "b"}, photo)  # a style's name runs its model
+        files = {"image": ("photo.png", photo, "image/png")}
+        unknown = client.post("/api/stylize", files=files, data={"model": "zoo", "style_mix": "c:1"})
+        single = client.post("/api/stylize", files=files, data={"model": "plain", "style_mix": "a:1"})
+    assert np.abs(by_name - only_b).max() <= 1
+    assert np.abs(mixed - only_a).mean() > 1 and np.abs(mixed - only_b).mean() > 1
+    for response in (unknown, single):
+        assert response.status_code == 400, response.text
+        assert "\n" not in response.json()["detail"]
+    assert "no style 'c'" in unknown.json()["detail"]
+
+
 # -- the command ------------------------------------------------------------------------------------
 
 

@@ -117,7 +117,8 @@ def test_a_calibration_under_load_is_repeated_once_the_machine_is_quiet(
     monkeypatch.setattr("painterly.tuning.machine_busy", lambda: True)
     decide_compute(CPU, net, 256, "fp32", probe=spy, task="tiny-test")
     calls = spy.calls
-    assert decide_compute(CPU, net, 256, "fp32", probe=spy, task="tiny-test").source == "cached"  # still busy
+    still_busy = decide_compute(CPU, net, 256, "fp32", probe=spy, task="tiny-test")
+    assert still_busy.source == "cached on a busy machine"
     assert spy.calls == calls
     monkeypatch.setattr("painterly.tuning.machine_busy", lambda: False)
     assert decide_compute(CPU, net, 256, "fp32", probe=spy, task="tiny-test").source == "measured"
@@ -125,6 +126,21 @@ def test_a_calibration_under_load_is_repeated_once_the_machine_is_quiet(
     calls = spy.calls
     assert decide_compute(CPU, net, 256, "fp32", probe=spy, task="tiny-test").source == "cached"
     assert spy.calls == calls
+
+
+def test_timings_from_a_busy_machine_need_a_larger_gain(calibrating: Path, monkeypatch) -> None:
+    """Noisy timings (1.2x here) do not move a run off the plain path; a quiet 1.2x does."""
+    net = TinyNet()
+    key = f"{machine_key(CPU)}|tiny-test|512"
+    cache_file().parent.mkdir(parents=True)
+    seconds = {"fp32": 1.2, "fp32-channels-last": 1.0}
+    for busy, expected in ((True, torch.contiguous_format), (False, torch.channels_last)):
+        entry = {"seconds": seconds, "probe": [16, 512], "busy": busy}
+        cache_file().write_text(json.dumps({"version": 1, "entries": {key: entry}}))
+        monkeypatch.setattr("painterly.tuning.machine_busy", lambda busy=busy: busy)
+        spy = SpyProbe(net)
+        assert choose_compute(CPU, net, 512, "fp32", probe=spy, task="tiny-test") == (None, expected)
+        assert spy.calls == 0
 
 
 def test_a_corrupt_cache_is_measured_again(calibrating: Path) -> None:

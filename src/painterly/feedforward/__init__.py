@@ -6,11 +6,16 @@ Public API::
     model = load_model("starry_night")              # a shipped model, or a path to a model file
     picture = model.stylize("photo.jpg", size=1024)  # -> PIL.Image
     picture = stylize("photo.jpg", "starry_night")   # one call
+    zoo = load_model("zoo")                          # a multi-style model: blend, weaken
+    picture = zoo.stylize("photo.jpg", style_mix="the_wave:0.7,udnie:0.3", strength=0.8)
 
 Training: :func:`train` with :class:`TrainSettings`; distilling a trained model into a smaller,
 faster one: :func:`distill` with :class:`DistillSettings`; export: :func:`export_onnx`.
 Modules: ``architectures`` (the catalog of network kinds model files name), ``network`` (the
-transformer net), ``model_file`` (safetensors + JSON metadata), ``catalog`` (finding models by
+transformer net), ``conditional`` (the multi-style network: conditional instance norm, style
+blending, adding a style), ``mixing`` (style mixes and strength, torch-free), ``temporal`` and
+``equivariance`` (extra training terms: synthetic-motion stability, anti-grid hatching),
+``model_file`` (safetensors + JSON metadata), ``catalog`` (finding models by
 name), ``backends`` (torch or onnxruntime, cached ONNX exports), ``data`` (image folders, random
 crops), ``loop`` (the training loop every trainer shares), ``training``, ``distill``, ``inference``,
 ``tiling``, ``export``, ``onnx_backend``, ``files`` and ``signals``. Importing this package imports

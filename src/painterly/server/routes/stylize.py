@@ -7,6 +7,7 @@ for download under a quota (``ServerSettings.stylize_keep``), the oldest deleted
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
 from painterly.errors import PainterlyError
+from painterly.feedforward.mixing import check_strength, parse_style_mix
 from painterly.server.models import Busy
 from painterly.server.security import shorten
 from painterly.server.state import ServerState, get_state
@@ -31,6 +33,8 @@ MIN_SIDE = 16
 #: Seconds a busy client is told to wait.
 BUSY_RETRY = 2
 MAX_MODEL_NAME = 200
+#: Longest ``style_mix`` accepted (the stylizer's own cap); longer is refused before it is parsed.
+MAX_STYLE_MIX = 1000
 
 
 @router.get("/models")
@@ -67,6 +71,30 @@ def _parse_size(text: str | None, max_size: int) -> int | None:
     return size
 
 
+def _parse_style_mix(text: str | None) -> str | None:
+    """The mix text, its syntax checked by the library now (its style names are checked against the
+    model's when it runs); blank means none."""
+    if text is None or not text.strip():
+        return None
+    if len(text) > MAX_STYLE_MIX:
+        raise PainterlyError(f"style_mix is too long (at most {MAX_STYLE_MIX} characters)")
+    parse_style_mix(text)
+    return text
+
+
+def _parse_strength(text: str | None) -> float:
+    """0 (the photo) to 1 (the painting); blank means 1."""
+    if text is None or not text.strip():
+        return 1.0
+    try:
+        value = float(text) if len(text) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise PainterlyError(f"strength must be a number from 0 to 1, got {shorten(text)}")
+    return check_strength(value)
+
+
 _STYLIZE_SCHEMA: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -80,6 +108,18 @@ _STYLIZE_SCHEMA: dict[str, Any] = {
                         "model": {"type": "string", "description": "a name from GET /api/models"},
                         "size": {"type": "integer", "description": "long side, px"},
                         "preserve_colors": {"type": "string", "enum": list(STYLIZE_COLORS)},
+                        "style_mix": {
+                            "type": "string",
+                            "maxLength": MAX_STYLE_MIX,
+                            "description": "a multi-style model's blend, e.g. the_wave:0.7,udnie:0.3",
+                        },
+                        "strength": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 1,
+                            "default": 1,
+                            "description": "0 = the photo, 1 = the full painting",
+                        },
                     },
                 }
             }
@@ -115,6 +155,8 @@ async def stylize(request: Request, state: State) -> Response:
                 f"got {shorten(colors)}"
             )
         size = _parse_size(_form_text(form, "size"), state.settings.max_size)
+        style_mix = _parse_style_mix(_form_text(form, "style_mix"))
+        strength = _parse_strength(_form_text(form, "strength"))
         upload = form.get("image")
         if not isinstance(upload, UploadFile):
             raise PainterlyError("image is missing: send the photo as the file field 'image'")
@@ -134,7 +176,13 @@ async def stylize(request: Request, state: State) -> Response:
     async with gate:
         try:
             record = await run_in_threadpool(
-                state.stylizer.stylize, photo, model, size=size, preserve_colors=colors
+                state.stylizer.stylize,
+                photo,
+                model,
+                size=size,
+                preserve_colors=colors,
+                style_mix=style_mix,
+                strength=strength,
             )
         except Busy:
             return _busy()

@@ -306,6 +306,8 @@ async function loadModels() {
     if (previous) select.value = previous;
     $("#fast-none").hidden = models.length > 0;
     select.disabled = models.length === 0;
+    modelList = models;
+    renderFastBlend();
   } catch (error) {
     $("#fast-error").textContent = error.message;
   }
@@ -321,6 +323,9 @@ async function stylize(event) {
   data.append("model", form.model.value);
   if (form.size.value) data.append("size", form.size.value);
   data.append("preserve_colors", form.preserve_colors.value);
+  data.append("strength", form.strength.value);
+  const mix = styleWeights($("#fast-blend")).map(({ style, weight }) => `${style}:${weight}`);
+  if (mix.length > 1) data.append("style_mix", mix.join(","));
   $("#stylize").disabled = true;
   $("#fast-status").textContent = "Stylizing…";
   const started = performance.now();
@@ -364,20 +369,38 @@ async function loadModelChoices() {
   }
 }
 
-// A blend control only for models trained on several styles (an entry listing its ``styles``).
-function renderLiveBlend() {
-  const entry = modelList.find((m) => m.name === $("#live-model").value);
-  const styles = entry && Array.isArray(entry.styles) ? entry.styles : [];
-  const box = $("#live-blend");
-  box.hidden = styles.length < 2;
-  box.replaceChildren(...(styles.length < 2 ? [] : styles.map((style) => {
+// Blend sliders (Fast and Live tabs) only for models trained on several styles (an entry listing its
+// ``styles``): one per style, in the model's order. Kept as they are while the same model stays chosen.
+function renderStyleSliders(box, modelName, onChange) {
+  const entry = modelList.find((m) => m.name === modelName);
+  const styles = entry && Array.isArray(entry.styles) ? entry.styles.map(String) : [];
+  const key = styles.length < 2 ? "" : `${modelName}\n${styles.join("\n")}`;
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
+  box.hidden = !key;
+  box.replaceChildren(...(key ? styles.map((style) => {
     const label = document.createElement("label");
     const range = document.createElement("input");
     Object.assign(range, { type: "range", min: "0", max: "1", step: "0.05", value: "1" });
-    range.addEventListener("change", sendLiveConfig);
-    label.append(String(style), range);
+    range.dataset.style = style;
+    range.setAttribute("aria-label", `Weight of the style ${style}`);
+    if (onChange) range.addEventListener("change", onChange);
+    label.append(style, range);
     return label;
-  })));
+  }) : []));
+}
+
+// The sliders' values: [{style, weight}], empty for a single-style model.
+function styleWeights(box) {
+  return Array.from(box.querySelectorAll("input")).map((r) => ({ style: r.dataset.style, weight: Number(r.value) }));
+}
+
+function renderLiveBlend() {
+  renderStyleSliders($("#live-blend"), $("#live-model").value, sendLiveConfig);
+}
+
+function renderFastBlend() {
+  renderStyleSliders($("#fast-blend"), $("#fast-model").value);
 }
 
 // -- live: the camera, painted frame by frame -------------------------------------------------------
@@ -445,7 +468,7 @@ function stopLive() {
 function sendLiveConfig() {
   if (!live.socket || live.socket.readyState !== WebSocket.OPEN) return;
   const message = { type: "config", model: $("#live-model").value, temporal_strength: Number($("#live-strength").value) };
-  const blend = Array.from(document.querySelectorAll("#live-blend input")).map((r) => Number(r.value));
+  const blend = styleWeights($("#live-blend")).map(({ weight }) => weight);
   if (blend.length > 1) message.blend = blend;
   live.socket.send(JSON.stringify(message));
 }
@@ -736,6 +759,7 @@ function init() {
   fastFiles = dropZone($("#fast-drop"), () => { $("#stylize").disabled = !(fastFiles().length && $("#fast-model").value); });
   $("#paint-form").addEventListener("submit", startPainting);
   $("#fast-form").addEventListener("submit", stylize);
+  $("#fast-model").addEventListener("change", renderFastBlend);
   $("#cancel").addEventListener("click", cancelJob);
   $("#live-start").addEventListener("click", () => (live.running ? stopLive() : startLive()));
   $("#live-snapshot").addEventListener("click", snapshot);
