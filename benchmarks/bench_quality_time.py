@@ -199,7 +199,9 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
                 draw.line(points, fill=color, width=2)
             for x, y in points:
                 draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=color)
-            draw.text((width - pad - 260, top + pad + 6 + 14 * n), result["label"], fill=color)
+            threads = result["machine"].rsplit(", ", 1)[-1]
+            legend = f"{result['label']} ({threads}, load {result['load_average'][0]:.0f})"
+            draw.text((width - pad - 330, top + pad + 6 + 14 * n), legend, fill=color)
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 

@@ -66,7 +66,7 @@ def test_first_call_measures_and_caches_second_call_measures_nothing(calibrating
     spy = SpyProbe(net)
     first = decide_compute(CPU, net, 256, probe=spy, task="tiny-test")
     assert first.source == "measured"
-    assert spy.calls >= 3 * len(candidates(CPU))  # a warm-up and two timed passes per path
+    assert spy.calls >= 2 + len(candidates(CPU))  # a pilot, then a warm-up (at least) per path
     assert {x[-1] for x in spy.shapes} == {256}  # strips as wide as the size bucket
     entries = json.loads(cache_file().read_text())["entries"]
     assert list(entries) == [first.key]
