@@ -176,7 +176,10 @@ def test_paint_watch_and_download(server, browser, tmp_path):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server)
-    page.wait_for_function("() => document.querySelector('#paint-form').size.value !== ''")
+    # The Options form is built from /api/config after the page loads: wait for its size field.
+    page.wait_for_function(
+        "() => { const f = document.querySelector('#paint-form'); return !!(f && f.size && f.size.value !== ''); }"
+    )
 
     page.set_input_files(
         "#content-file", files=[{"name": "photo.png", "mimeType": "image/png", "buffer": landscape(320, 240)}]

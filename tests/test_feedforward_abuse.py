@@ -281,6 +281,20 @@ def test_distill_option_errors_leave_nothing_behind(
     assert not (tmp_path / "student.distill").exists() and not out.exists()
 
 
+def test_seed_out_of_torch_range_is_one_line(run_cli, tmp_path: Path, data: Path, model_file: Path) -> None:
+    """``torch.manual_seed(10**30)`` raised a bare ValueError: a traceback from train and distill."""
+    style = tmp_path / "s.png"
+    wavy_photo(5).save(style)
+    out = tmp_path / "out.safetensors"
+    train = ["train", "--style", style, "--data", data, "-o", out, "--quiet", "--device", "cpu"]
+    distill = ["distill", "--teacher", model_file, "--data", data, "-o", out, "--quiet", "--device", "cpu"]
+    for base in (train, distill):
+        for value in (str(10**30), str(-(10**30))):
+            assert "seed" in _error(run_cli, *base, "--iterations", "1", "--seed", value)
+    assert not out.exists() and not (tmp_path / "out.train").exists()
+    assert not (tmp_path / "out.distill").exists()
+
+
 def test_corrupt_training_images_are_summarized_once(run_cli, tmp_path: Path, data: Path) -> None:
     for name in ("x1.jpg", "x2.png", "x3.webp"):
         (data / name).write_bytes(b"not an image")

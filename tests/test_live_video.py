@@ -82,7 +82,16 @@ def wait_final(client, job_id: str, timeout: float = 120) -> dict:
     raise AssertionError(f"job {job_id} did not finish")
 
 
-def test_video_job_runs_with_progress_preview_and_audio(client, tmp_path):
+def test_video_job_runs_with_progress_preview_and_audio(client, tmp_path, monkeypatch):
+    from painterly.video.feedforward import FeedForwardPainter
+
+    paint = FeedForwardPainter.paint
+
+    def slow_paint(self, *args, **kwargs):  # a tiny network is too quick to see a running job's preview
+        time.sleep(0.1)
+        return paint(self, *args, **kwargs)
+
+    monkeypatch.setattr(FeedForwardPainter, "paint", slow_paint)
     clip = make_clip(tmp_path / "clip.mp4", seconds=1.0)
     response = submit(client, clip, size="64")
     assert response.status_code == 202, response.text

@@ -874,3 +874,55 @@ def test_serve_refuses_remote_without_token(tmp_path, monkeypatch):
     assert run("--host", "0.0.0.0", "--allow-remote-without-token", "--allow-host", "painter.lan") == 0
     assert calls[-1].state.settings.allowed_hosts == ("painter.lan",)
     assert run("--api-docs") == 0 and calls[-1].state.settings.api_docs
+
+
+def test_serve_on_a_port_in_use_is_one_line(tmp_path, run_cli):
+    """uvicorn logged the bind error over several lines and exited 3 (issue 10 re-probe)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run_cli("serve", "--port", port, "--data", tmp_path / "data", "--device", "cpu")
+    assert code == 2 and err.count("\n") == 2 and "Traceback" not in err, err
+    assert (
+        err.splitlines()[-1].startswith("painterly: error: cannot listen on 127.0.0.1:") and "in use" in err
+    )
+
+
+def test_client_hanging_up_mid_upload_is_not_an_application_error(settings):
+    """Each aborted upload made uvicorn log "Exception in ASGI application" and a 40-line traceback."""
+    import asyncio
+
+    app = create_app(settings, runner=FakeRunner())
+    body = b"--x\r\nContent-Disposition: form-data; name=content; filename=a.png\r\n\r\n"
+    messages = [{"type": "http.request", "body": body, "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/jobs",
+        "raw_path": b"/api/jobs",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"localhost"),
+            (b"content-type", b"multipart/form-data; boundary=x"),
+            (b"content-length", b"100000"),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+    }
+    asyncio.run(app(scope, receive, send))  # raised ClientDisconnect, which uvicorn logs as an error
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400

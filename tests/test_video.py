@@ -4,6 +4,9 @@ the warping error, temporal blending, and the ``painterly video`` command. Tiny 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -367,6 +370,32 @@ def test_cli_errors_are_one_line(clip: Path, tmp_path: Path, run_cli) -> None:
     assert leftovers(tmp_path, {"clip.mp4"}) == []
 
 
+@pytest.mark.parametrize(
+    "option", [("--start", "nan"), ("--start", "inf"), ("--start", "1e300"), ("--duration", "nan")]
+)
+def test_cli_window_must_be_finite(clip: Path, tmp_path: Path, run_cli, option: tuple[str, str]) -> None:
+    """nan, inf and 1e300 seconds raised ValueError/OverflowError tracebacks (issue 10 re-probe)."""
+    out = tmp_path / "o.mp4"
+    code, _, stderr = run_cli("video", clip, "-o", out, "-m", "starry_night", "--size", "32", *option)
+    assert code == 2 and stderr.count("\n") == 1 and option[0][2:] in stderr, stderr
+    assert "Traceback" not in stderr and leftovers(tmp_path, {"clip.mp4"}) == []
+
+
+def test_cli_fifo_input_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """Opening a FIFO as the video blocked forever (issue 10 re-probe); a subprocess, so a hang fails."""
+    fifo = tmp_path / "in.mp4"
+    os.mkfifo(fifo)
+    argv = ["video", str(fifo), "-o", str(tmp_path / "o.mp4"), "-m", "starry_night"]
+    script = "import sys; from painterly.cli import main; sys.exit(main(sys.argv[1:]))"
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("painterly video waited on a FIFO")
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "regular file" in run.stderr, run.stderr
+
+
 def test_cli_names_the_extra_when_missing(clip: Path, tmp_path: Path, run_cli, monkeypatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -374,3 +403,25 @@ def test_cli_names_the_extra_when_missing(clip: Path, tmp_path: Path, run_cli, m
     )
     code, _, stderr = run_cli("video", clip, "-o", tmp_path / "o.mp4", "-m", "starry_night")
     assert code == 2 and "pip install 'painterly[video]'" in stderr
+
+
+def test_cli_sigterm_keeps_the_frames_done_and_leaves_no_temporary_file(clip: Path, tmp_path: Path) -> None:
+    """SIGTERM (from ``timeout``) killed ``painterly video`` on the spot, leaving ``.out.mp4.*.tmp``."""
+    script = """
+import os, signal, sys
+from painterly.cli import main
+from painterly.video.io import VideoWriter
+original = VideoWriter.write
+def write(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    if self.frames == 3:
+        os.kill(os.getpid(), signal.SIGTERM)
+VideoWriter.write = write
+sys.exit(main(sys.argv[1:]))
+"""
+    out = tmp_path / "out.mp4"
+    argv = ["video", str(clip), "-o", str(out), "-m", "starry_night", "--size", "32", "--quiet"]
+    run = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in run.stderr and "interrupted" in run.stderr, run.stderr
+    assert streams(out)["frames"] == 3
+    assert leftovers(tmp_path, {"clip.mp4", "out.mp4"}) == []

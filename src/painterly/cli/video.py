@@ -117,27 +117,31 @@ def run_video(args: argparse.Namespace) -> int:
             raise PainterlyError(
                 f"--{next(iter(extra)).replace('_', '-')} is for --style (optimization) only"
             )
+    from painterly.feedforward.signals import sigterm_as_interrupt
+
     bar = _FrameBar(args.quiet)
     try:
-        result = stylize_video(
-            args.input,
-            args.output,
-            model=args.model,
-            style=args.style,
-            size=args.size,
-            start=args.start,
-            duration=args.duration,
-            max_frames=args.max_frames,
-            temporal_strength=args.temporal_strength,
-            compare=args.compare,
-            report=args.report,
-            audio=not args.no_audio,
-            flow_scale=args.flow_scale,
-            device=args.device,
-            backend=args.backend,
-            progress=bar,
-            **(_optimization_options(args) if args.style else {}),
-        )
+        # SIGTERM (timeout, schedulers) as Ctrl-C: the frames done are kept, no .tmp is left.
+        with sigterm_as_interrupt():
+            result = stylize_video(
+                args.input,
+                args.output,
+                model=args.model,
+                style=args.style,
+                size=args.size,
+                start=args.start,
+                duration=args.duration,
+                max_frames=args.max_frames,
+                temporal_strength=args.temporal_strength,
+                compare=args.compare,
+                report=args.report,
+                audio=not args.no_audio,
+                flow_scale=args.flow_scale,
+                device=args.device,
+                backend=args.backend,
+                progress=bar,
+                **(_optimization_options(args) if args.style else {}),
+            )
     finally:
         bar.close()
     width, height = result.size

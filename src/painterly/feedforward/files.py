@@ -46,3 +46,11 @@ def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | 
         source = Path(item)
         if source.resolve() == resolved or _same(source, target):
             raise PainterlyError(f"refusing to overwrite the input {source}; choose another output")
+
+
+def check_seed(seed: object) -> None:
+    """Refuse a seed ``torch.manual_seed`` cannot take, before any work (it raises a bare ValueError)."""
+    from painterly.settings import SEED_MAX, SEED_MIN
+
+    if not isinstance(seed, int) or isinstance(seed, bool) or not SEED_MIN <= seed <= SEED_MAX:
+        raise PainterlyError(f"seed must be a whole number from {SEED_MIN} to {SEED_MAX}, got {seed!r}")

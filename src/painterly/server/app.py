@@ -14,8 +14,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from painterly import __version__
 from painterly.errors import PainterlyError
@@ -73,6 +74,7 @@ def create_app(
     _add_middleware(app, settings)
     app.add_exception_handler(PainterlyError, _user_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(ClientDisconnect, _client_gone)  # type: ignore[arg-type]
     for router in API_ROUTERS:
         app.include_router(router, prefix="/api")
     for router in PAGE_ROUTERS:
@@ -112,6 +114,11 @@ def _clip(text: str) -> str:
 
 async def _user_error(request: Request, exc: PainterlyError) -> JSONResponse:
     return JSONResponse({"detail": _clip(str(exc))}, status_code=400)
+
+
+async def _client_gone(request: Request, exc: ClientDisconnect) -> Response:
+    """A client that hangs up mid-upload: nobody to answer, and no 40-line traceback in the log each time."""
+    return Response(status_code=400)
 
 
 async def _bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@ their best image as ``interrupted``, and streams send their last event and end.
 
 from __future__ import annotations
 
+import socket
 import threading
 from typing import Any
 
@@ -46,4 +47,18 @@ def serve(app: Any, host: str, port: int, *, log_level: str = "info") -> None:
             threading.Thread(target=state.begin_shutdown, name="painterly-shutdown", daemon=True).start()
             super().handle_exit(sig, frame)
 
+    check_can_listen(host, port)
     Server(uvicorn_config(app, host, port, log_level=log_level)).run()
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Fail with one line when ``host:port`` cannot be bound (uvicorn logs several, then exits 3)."""
+    from painterly.errors import PainterlyError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        raise PainterlyError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -81,6 +82,9 @@ def check_input(path: str | os.PathLike[str]) -> Path:
         raise PainterlyError(f"input video not found: {path}")
     if path.is_dir():
         raise PainterlyError(f"input video is a folder, not a file: {path}")
+    if not stat.S_ISREG(path.stat().st_mode):
+        # Opening a FIFO blocks until a writer comes: refuse pipes and devices instead of hanging.
+        raise PainterlyError(f"input video is not a regular file (a pipe or device?): {path}")
     return path
 
 

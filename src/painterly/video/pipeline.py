@@ -7,6 +7,7 @@ rotation, audio, side-by-side comparison, progress, Ctrl-C, the warping error) l
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -58,6 +59,10 @@ class VideoResult:
         return self.frames / self.seconds if self.seconds > 0 else float("nan")
 
 
+#: Longest start or duration accepted, in seconds (some 30 years; FFmpeg's timestamps overflow far above).
+MAX_SECONDS = 1e9
+
+
 @dataclass(frozen=True)
 class Window:
     """Which part of the input to process: ``start`` and ``duration`` in seconds, ``max_frames``."""
@@ -67,6 +72,12 @@ class Window:
     max_frames: int | None = None
 
     def check(self) -> None:
+        for name, value in (("start", self.start), ("duration", self.duration)):
+            # nan/inf and seconds past FFmpeg's 64-bit timestamps raised a traceback further on.
+            if value is not None and not (math.isfinite(value) and value <= MAX_SECONDS):
+                raise PainterlyError(
+                    f"{name} must be a finite number of seconds up to {MAX_SECONDS:g}, got {value}"
+                )
         if self.start < 0:
             raise PainterlyError(f"start must not be negative, got {self.start}")
         if self.duration is not None and self.duration <= 0:
