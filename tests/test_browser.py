@@ -178,7 +178,8 @@ def test_paint_watch_and_download(server, browser, tmp_path):
     page.goto(server)
     # The Options form is built from /api/config after the page loads: wait for its size field.
     page.wait_for_function(
-        "() => { const f = document.querySelector('#paint-form'); return !!(f && f.size && f.size.value !== ''); }"
+        "() => { const f = document.querySelector('#paint-form');"
+        " return !!(f && f.size && f.size.value !== ''); }"
     )
 
     page.set_input_files(
