@@ -897,7 +897,10 @@ def test_client_hanging_up_mid_upload_is_not_an_application_error(settings):
 
     app = create_app(settings, runner=FakeRunner())
     body = b"--x\r\nContent-Disposition: form-data; name=content; filename=a.png\r\n\r\n"
-    messages = [{"type": "http.request", "body": body, "more_body": True}, {"type": "http.disconnect"}]
+    messages: list[dict] = [
+        {"type": "http.request", "body": body, "more_body": True},
+        {"type": "http.disconnect"},
+    ]
     sent: list[dict] = []
 
     async def receive() -> dict:
