@@ -237,6 +237,21 @@ def test_stylize_batch_size_must_be_positive(run_cli, photo: Path, model_file: P
     assert code == 2 and "--batch-size" in err and len(err.strip().splitlines()) == 1
 
 
+def test_stylize_size_is_capped_before_any_resize(
+    run_cli, tmp_path: Path, photo: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--size 100000`` resized a photo to 10 gigapixels and the kernel killed the process (rc 137)."""
+    from painterly.feedforward import inference
+
+    def no_resize(*args: object) -> None:
+        raise AssertionError("resized before checking the size")
+
+    monkeypatch.setattr(inference, "resize_long_side", no_resize)
+    out = tmp_path / "o.png"
+    assert "size" in _error(run_cli, "stylize", photo, "--model", model_file, "--size", "100000", "-o", out)
+    assert not out.exists()
+
+
 def test_sigterm_during_write_leaves_no_temporary_file(tmp_path: Path, photo: Path, model_file: Path) -> None:
     script = """
 import os, signal, sys

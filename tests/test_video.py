@@ -222,6 +222,8 @@ def test_output_size_is_even() -> None:
     assert vio.output_size(1920, 1080, 255) == (254, 142)
     with pytest.raises(PainterlyError):
         vio.output_size(64, 48, 8)
+    with pytest.raises(PainterlyError, match="8192"):  # --size 100000 headed for an out-of-memory kill
+        vio.output_size(64, 48, 100000)
 
 
 # flow, masks, metric -------------------------------------------------------------------------------

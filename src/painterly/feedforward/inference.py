@@ -31,6 +31,7 @@ from painterly.feedforward.mixing import (
 )
 from painterly.feedforward.model_file import read_metadata
 from painterly.images import open_image, resize_long_side
+from painterly.settings import MAX_SIZE
 
 if TYPE_CHECKING:
     import torch
@@ -249,8 +250,9 @@ class StyleModel:
             raise PainterlyError(
                 "a trained network's style is fixed: use preserve_colors='luminance' (or 'none')"
             )
-        if size is not None and (not isinstance(size, int) or size < 16):
-            raise PainterlyError(f"size must be a whole number of pixels, at least 16, got {size!r}")
+        if size is not None and (not isinstance(size, int) or not 16 <= size <= MAX_SIZE):
+            # Unbounded, --size 100000 allocated a 10-gigapixel image and the kernel killed the process.
+            raise PainterlyError(f"size must be a whole number of pixels from 16 to {MAX_SIZE}, got {size!r}")
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise PainterlyError(f"batch size must be a positive whole number, got {batch_size!r}")
         pending: list[Image.Image] = []

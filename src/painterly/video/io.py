@@ -126,14 +126,18 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         )
 
 
+#: Largest output long side (8K): beyond it frames take gigabytes and encoders refuse them.
+MAX_SIDE = 8192
+
+
 def output_size(width: int, height: int, size: int | None) -> tuple[int, int]:
     """The frame size to process: the long side at ``size`` (aspect kept), both sides even.
 
     Even sides because H.264 and VP9 in 4:2:0 need them; the rounding changes at most one pixel.
     """
     if size is not None:
-        if size < 16:
-            raise PainterlyError(f"size must be at least 16 px, got {size}")
+        if not 16 <= size <= MAX_SIDE:  # --size 100000 ran for minutes toward an out-of-memory kill
+            raise PainterlyError(f"size must be from 16 to {MAX_SIDE} px, got {size}")
         scale = size / max(width, height)
         width, height = max(2, round(width * scale)), max(2, round(height * scale))
     return width - width % 2, height - height % 2
