@@ -62,7 +62,7 @@ def demo() -> int:
 
 
 def test() -> int:
-    setup("vgg16,onnx,server,dev")
+    setup("vgg16,onnx,server,video,dev")
     install_chromium()
     code = sh(PYTHON, "-m", "pytest", "-q", *sys.argv[2:], check=False)
     return 0 if code == 5 else code  # 5: no tests collected by a filter

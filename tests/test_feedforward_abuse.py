@@ -310,6 +310,30 @@ def test_seed_out_of_torch_range_is_one_line(run_cli, tmp_path: Path, data: Path
     assert not (tmp_path / "out.distill").exists()
 
 
+def test_absurd_crop_and_batch_sizes_are_refused_before_any_work(
+    run_cli, tmp_path: Path, data: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--image-size 1000000`` (train) got the process killed by the kernel and left ``NAME.train/``;
+    ``--batch-size 1000000000`` (distill) ran on, holding a core, and left ``NAME.distill/``."""
+    from painterly.feedforward import distill, training
+
+    def no_sampler(*args: object, **kwargs: object) -> None:
+        raise AssertionError("started loading crops")
+
+    monkeypatch.setattr(training, "CropSampler", no_sampler)
+    monkeypatch.setattr(distill, "CropSampler", no_sampler)
+    style = tmp_path / "s.png"
+    wavy_photo(5).save(style)
+    out = tmp_path / "out.safetensors"
+    train = ["train", "--style", style, "--data", data, "-o", out, "--quiet", "--device", "cpu"]
+    dist = ["distill", "--teacher", model_file, "--data", data, "-o", out, "--quiet", "--device", "cpu"]
+    for base in (train, dist):
+        assert "image size" in _error(run_cli, *base, "--image-size", "1000000", "--batch-size", "1")
+        assert "--batch-size" in _error(run_cli, *base, "--image-size", "64", "--batch-size", "1000000000")
+    assert not out.exists() and not (tmp_path / "out.train").exists()
+    assert not (tmp_path / "out.distill").exists()
+
+
 def test_corrupt_training_images_are_summarized_once(run_cli, tmp_path: Path, data: Path) -> None:
     for name in ("x1.jpg", "x2.png", "x3.webp"):
         (data / name).write_bytes(b"not an image")

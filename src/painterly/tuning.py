@@ -41,8 +41,10 @@ CLEARLY_FASTER = 1.08
 #: The same when the timings were taken on a busy machine (noisy: measured 1.27x for a path that is
 #: 9% slower at full frame), so that only large gains, such as native bf16's, leave the plain path.
 CLEARLY_FASTER_WHEN_BUSY = 1.3
-#: About how long a first calibration may take, all candidates together (seconds).
-CALIBRATION_SECONDS = 2.0
+#: About how long a first calibration may take, all candidates together (seconds). Thin strips
+#: understate what a path gains on a whole frame (measured at 512 px on a CPU with AMX: bf16 1.12x
+#: faster on a 2-second budget's strips, 2.44x on a 6-second budget's, about 2x on whole frames).
+CALIBRATION_SECONDS = 6.0
 #: Sizes (long side, px) below which nothing is measured: runs this small are quick on any path.
 SMALLEST_CALIBRATED = 128
 MEMORY_FORMATS = ("auto", "contiguous", "channels_last")

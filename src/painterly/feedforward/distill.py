@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from painterly.errors import PainterlyError, check_weight
 from painterly.feedforward.catalog import ONNX_SUFFIX, resolve_model
 from painterly.feedforward.data import CropSampler, find_images
-from painterly.feedforward.files import check_seed, refuse_overwriting_inputs
+from painterly.feedforward.files import check_batch_size, check_seed, refuse_overwriting_inputs
 from painterly.feedforward.loop import LossLog, Runtime, TrainProgress, run_loop, run_metadata, workdir
 from painterly.feedforward.model_file import read_model_file, write_model_file
 from painterly.feedforward.network import TransformerNet, parse_width
@@ -93,6 +93,7 @@ def validate_distill_settings(s: DistillSettings) -> None:
     if s.learning_rate <= 0:
         raise PainterlyError("learning rate must be positive")
     check_seed(s.seed)
+    check_batch_size(s.batch_size, s.image_size)
     if s.init not in INITS:
         raise PainterlyError(f"unknown init {s.init!r} (use one of {', '.join(INITS)})")
     if s.max_seconds is not None and not (

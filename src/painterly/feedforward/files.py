@@ -54,3 +54,21 @@ def check_seed(seed: object) -> None:
 
     if not isinstance(seed, int) or isinstance(seed, bool) or not SEED_MIN <= seed <= SEED_MAX:
         raise PainterlyError(f"seed must be a whole number from {SEED_MIN} to {SEED_MAX}, got {seed!r}")
+
+
+#: Largest training crop side, and most crop pixels per step: sanity caps, far above what fits in
+#: memory on common hardware; ``--image-size 1000000`` got the process killed by the kernel instead.
+MAX_CROP_SIDE = 8192
+MAX_BATCH_PIXELS = 2**27
+
+
+def check_batch_size(batch_size: int, image_size: int) -> None:
+    """Refuse crops or batches no machine holds, before any work or any file is written."""
+    if image_size > MAX_CROP_SIDE:
+        raise PainterlyError(f"image size must be at most {MAX_CROP_SIDE} px, got {image_size}")
+    if batch_size * image_size * image_size > MAX_BATCH_PIXELS:
+        most = max(1, MAX_BATCH_PIXELS // (image_size * image_size))
+        raise PainterlyError(
+            f"a batch of {batch_size} crops of {image_size} px is far more than memory holds; "
+            f"use --batch-size {most} or less"
+        )

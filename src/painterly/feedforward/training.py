@@ -27,7 +27,12 @@ from painterly.feedforward.conditional import ARCHITECTURE as CIN
 from painterly.feedforward.conditional import ConditionalTransformerNet
 from painterly.feedforward.data import CropSampler, find_images
 from painterly.feedforward.equivariance import random_shift, shift_equivariance
-from painterly.feedforward.files import check_seed, refuse_overwriting_inputs, require_regular_file
+from painterly.feedforward.files import (
+    check_batch_size,
+    check_seed,
+    refuse_overwriting_inputs,
+    require_regular_file,
+)
 from painterly.feedforward.loop import (
     LossLog,
     Runtime,
@@ -105,6 +110,7 @@ def validate_settings(s: TrainSettings) -> None:
     if s.learning_rate <= 0:
         raise PainterlyError("learning rate must be positive")
     check_seed(s.seed)
+    check_batch_size(s.batch_size, s.image_size)
     parse_width(s.width)
     if not s.content_layers:
         raise PainterlyError("content layers: name at least one layer (for example relu2_2)")
