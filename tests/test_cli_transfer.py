@@ -363,6 +363,32 @@ def test_demo_failing_after_writing_its_examples_removes_them(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_demo_never_overwrites_a_users_file_but_reruns(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``demo -o X.png`` writes X_photo.png and X_painting.png: a user's file under such a name is
+    refused before any work; painterly's own examples from an earlier demo are reused as they are."""
+    from PIL import Image
+
+    from painterly.cli import transfer as cli_transfer
+
+    monkeypatch.setattr(cli_transfer, "run", lambda args: 0)
+    mine = tmp_path / "demo_painting.png"
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(mine)
+    before = mine.read_bytes()
+    code, _, err = run_cli("demo", "-o", tmp_path / "demo.png", "-q", "--size", "32")
+    _one_line_error(code, err)
+    assert "demo_painting.png" in err and "-o" in err
+    assert mine.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [mine.name]
+
+    mine.unlink()
+    assert run_cli("demo", "-o", tmp_path / "demo.png", "-q", "--size", "32")[0] == 0
+    first = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
+    assert set(first) == {"demo_photo.png", "demo_painting.png"}
+    assert run_cli("demo", "-o", tmp_path / "demo.png", "-q", "--size", "32")[0] == 0
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == first
+
+
 def test_ctrl_c_while_importing_is_one_line_exit_130(run_cli, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib
 

@@ -66,8 +66,8 @@ def _safetensors(path: Path, header: bytes) -> Path:
 
 
 def test_train_refuses_to_overwrite_its_style_image(run_cli, tmp_path: Path, data: Path) -> None:
-    style = tmp_path / "s.png"
-    wavy_photo(5).save(style)
+    style = tmp_path / "s.safetensors"  # a PNG under a model name: the output suffix check passes
+    wavy_photo(5).save(style, format="PNG")
     before = style.read_bytes()
     err = _error(
         run_cli, "train", "--style", style, "--data", data, "-o", style, "--quiet", "--device", "cpu"
@@ -399,3 +399,61 @@ def test_unusable_cache_leaves_no_temporary_folders(
     model = load_model(model_file, backend="onnxruntime")
     assert model.stylize(wavy_photo(1, (40, 30))).size == (40, 30)
     assert list(temp.iterdir()) == [] and blocker.read_text() == "x"
+
+
+# -- probe leftovers: model output suffix, control characters in names, a bad $PAINTERLY_MODELS -------
+
+
+def test_train_and_distill_require_a_safetensors_output(
+    run_cli, tmp_path: Path, data: Path, model_file: Path
+) -> None:
+    style = tmp_path / "s.png"
+    wavy_photo(5).save(style)
+    out = tmp_path / "t.txt"
+    err = _error(run_cli, "train", "--style", style, "--data", data, "-o", out, "--quiet", "--device", "cpu")
+    assert ".safetensors" in err and "t.txt" in err
+    err = _error(run_cli, "distill", "--teacher", model_file, "--data", data, "-o", out, "--quiet")
+    assert ".safetensors" in err
+    assert not out.exists() and not (tmp_path / "t.train").exists() and not (tmp_path / "t.distill").exists()
+
+
+def test_model_names_with_control_characters_are_refused_and_escaped(
+    run_cli, tmp_path: Path, data: Path, model_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    style = tmp_path / "s.png"
+    wavy_photo(5).save(style)
+    out = tmp_path / "m.safetensors"
+    base = ["train", "--style", style, "--data", data, "-o", out, "--quiet", "--device", "cpu"]
+    assert "control characters" in _error(run_cli, *base, "--name", "a\nb")
+    argv = ["distill", "--teacher", model_file, "--data", data, "-o", out, "--quiet"]
+    assert "control characters" in _error(run_cli, *argv, "--name", "a\x1b[2Jb")
+    assert not out.exists()
+    # a model written by another tool (or an older painterly) may still hold one: shown escaped
+    (tmp_path / "zoo").mkdir()
+    forged = write_model_file(
+        tmp_path / "zoo" / "forged.safetensors",
+        tiny_style_net(),
+        {"name": "a\nsteps: 999", "style": "s\x1b[31m.png", "steps": 0},
+    )
+    code, shown_info, _ = run_cli("models", "info", forged)
+    assert code == 0 and "a\\nsteps: 999" in shown_info and "\x1b" not in shown_info
+    assert not any(line.startswith("steps: 999") for line in shown_info.splitlines())
+    monkeypatch.setenv("PAINTERLY_MODELS", str(forged.parent))
+    code, listing, _ = run_cli("models", "list")
+    assert code == 0 and "\x1b" not in listing and "forged" in listing
+
+
+@pytest.mark.parametrize("kind", ["file", "missing"])
+def test_an_unusable_models_folder_is_reported_once(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    target = tmp_path / "models"
+    if kind == "file":
+        target.write_text("not a folder")
+    monkeypatch.setenv("PAINTERLY_MODELS", str(target))
+    code, _, err = run_cli("models", "list")
+    lines = [line for line in err.splitlines() if "PAINTERLY_MODELS" in line]
+    assert code == 0 and len(lines) == 1, err
+    assert ("is not a folder" if kind == "file" else "does not exist") in lines[0]
+    code, _, again = run_cli("models", "list")
+    assert code == 0 and "PAINTERLY_MODELS" not in again

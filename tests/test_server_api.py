@@ -701,6 +701,22 @@ def test_blank_token_and_bad_retention_are_refused(tmp_path):
             ServerSettings(data_dir=tmp_path, retention_hours=hours)
 
 
+def test_serve_data_that_is_a_file_is_a_clear_one_line_error(tmp_path, run_cli):
+    """mkdir said only "File exists"; the message must say the data folder is a file, before serving."""
+    from painterly.errors import PainterlyError
+
+    regular = tmp_path / "notes.txt"
+    regular.write_text("mine")
+    code, _, err = run_cli("serve", "--data", regular, "--device", "cpu", "--port", "18765")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "notes.txt is a file, not a folder" in err and "--data" in err and "File exists" not in err
+    assert regular.read_text() == "mine"
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "results").write_text("x")
+    with pytest.raises(PainterlyError, match="results is a file, not a folder"):
+        ServerSettings(data_dir=tmp_path / "d").prepare()
+
+
 def test_existing_data_folder_keeps_its_mode(tmp_path):
     import os
     import stat

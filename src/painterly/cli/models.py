@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,12 +25,26 @@ def _warn(message: str) -> None:
     print(f"painterly: warning: {' '.join(message.split())}", file=sys.stderr)
 
 
+def _printable(value: Any) -> Any:
+    """``value`` with control characters escaped in every string: a model file's metadata is the
+    trainer's text (``--name``), and a raw newline or escape sequence would forge lines."""
+    from painterly.errors import shown
+
+    if isinstance(value, str):
+        return shown(value, limit=10_000)
+    if isinstance(value, dict):
+        return {shown(k, limit=10_000): _printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_printable(v) for v in value]
+    return value
+
+
 def run_models_info(args: argparse.Namespace) -> int:
     from painterly.feedforward.catalog import model_metadata, resolve_model
     from painterly.feedforward.model_file import describe
 
     metadata = model_metadata(resolve_model(args.file))
-    print(json.dumps(metadata, indent=2, sort_keys=True) if args.json else describe(metadata))
+    print(json.dumps(metadata, indent=2, sort_keys=True) if args.json else describe(_printable(metadata)))
     return 0
 
 
@@ -41,6 +56,7 @@ def run_models_list(args: argparse.Namespace) -> int:
         print(json.dumps(models, indent=2))
     else:
         for m in models:
+            m = {k: _printable(v) for k, v in m.items()}
             print(f"{m['name']:20} width {m['width']!s:<4} {m['steps']} steps  {m['source']:8} {m['path']}")
             if m.get("styles"):
                 print(f"{'':20} styles: {', '.join(map(str, m['styles']))} (--style-mix NAME:W,...)")

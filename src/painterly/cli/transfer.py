@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, shown
 
 if TYPE_CHECKING:  # torch-heavy: imported for the annotation only
     from painterly.progress import Progress
@@ -130,7 +130,13 @@ def run_demo(args: argparse.Namespace) -> int:
     output = check_image_output(args.output)
     settings_from_args(args)
     inputs = [output.with_name(f"{output.stem}_photo.png"), output.with_name(f"{output.stem}_painting.png")]
-    existed = {path for path in inputs if path.exists()}
+    examples = [example_photo(), example_painting()]
+    existed = {path for path in inputs if os.path.lexists(path)}
+    for path, example in zip(inputs, examples, strict=True):
+        if path in existed and not _holds_image(path, example):
+            raise PainterlyError(
+                f"{shown(path)} already exists and is not painterly's example image; choose another -o"
+            )
     transfer_args = register_namespace(
         content=str(inputs[0]),
         style=[str(inputs[1])],
@@ -140,8 +146,9 @@ def run_demo(args: argparse.Namespace) -> int:
         quiet=args.quiet,
     )
     try:
-        save_image(example_photo(), inputs[0])
-        save_image(example_painting(), inputs[1])
+        for path, example in zip(inputs, examples, strict=True):
+            if path not in existed:  # an existing one holds the same pixels: a rerun reuses it
+                save_image(example, path)
         if not args.quiet:
             print(f"example photo {inputs[0]}, example painting {inputs[1]}", file=sys.stderr)
         return run(transfer_args)
@@ -150,6 +157,21 @@ def run_demo(args: argparse.Namespace) -> int:
             if path not in existed:
                 path.unlink(missing_ok=True)
         raise
+
+
+def _holds_image(path: Path, image: Any) -> bool:
+    """Whether ``path`` is a regular image file with exactly ``image``'s pixels (a previous demo's)."""
+    import numpy as np
+
+    from painterly.images import open_image
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        existing = open_image(path)
+    except PainterlyError:
+        return False
+    return existing.size == image.size and bool(np.array_equal(np.asarray(existing), np.asarray(image)))
 
 
 def register_namespace(**values: object) -> argparse.Namespace:

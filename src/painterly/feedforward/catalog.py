@@ -9,12 +9,13 @@ an exported ``.onnx`` file.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from painterly.errors import PainterlyError, did_you_mean
+from painterly.errors import PainterlyError, did_you_mean, shown
 from painterly.feedforward.files import require_regular_file
 from painterly.feedforward.model_file import SUFFIX, read_metadata
 
@@ -26,8 +27,24 @@ def model_dirs() -> list[tuple[str, Path]]:
     """(source, folder) pairs searched for models by name, later ones taking precedence."""
     dirs = [("shipped", SHIPPED_DIR)]
     if os.environ.get("PAINTERLY_MODELS"):
-        dirs.append(("user", Path(os.environ["PAINTERLY_MODELS"])))
+        folder = Path(os.environ["PAINTERLY_MODELS"])
+        if not folder.is_dir():
+            _warn_unusable_models_dir(folder)
+        dirs.append(("user", folder))
     return dirs
+
+
+_warned_dirs: set[str] = set()
+
+
+def _warn_unusable_models_dir(folder: Path) -> None:
+    """A mistyped ``$PAINTERLY_MODELS`` would otherwise look like "no such model": say so, once per
+    process and folder, on one stderr line."""
+    if str(folder) in _warned_dirs:
+        return
+    _warned_dirs.add(str(folder))
+    problem = "is not a folder" if os.path.lexists(folder) else "does not exist"
+    print(f"painterly: warning: PAINTERLY_MODELS={shown(folder)} {problem}; ignoring it", file=sys.stderr)
 
 
 def _warn(message: str) -> None:

@@ -32,7 +32,12 @@ from painterly.feedforward.catalog import ONNX_SUFFIX, resolve_model
 from painterly.feedforward.data import CropSampler, find_images
 from painterly.feedforward.files import check_batch_size, check_seed, refuse_overwriting_inputs
 from painterly.feedforward.loop import LossLog, Runtime, TrainProgress, run_loop, run_metadata, workdir
-from painterly.feedforward.model_file import read_model_file, write_model_file
+from painterly.feedforward.model_file import (
+    check_model_name,
+    check_model_output,
+    read_model_file,
+    write_model_file,
+)
 from painterly.feedforward.network import TransformerNet, parse_width
 from painterly.images import check_output_path
 
@@ -101,7 +106,8 @@ def validate_distill_settings(s: DistillSettings) -> None:
     ):
         raise PainterlyError(f"the time limit must be a positive number of minutes, got {s.max_seconds!r}")
     parse_width(s.width)
-    check_output_path(s.output)
+    check_output_path(check_model_output(s.output))
+    check_model_name(s.name)
 
 
 def default_workdir(output: str | os.PathLike) -> Path:

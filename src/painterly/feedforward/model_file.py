@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from painterly.atomic import atomic_write
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, shown
 
 if TYPE_CHECKING:
     import torch
@@ -29,6 +29,20 @@ if TYPE_CHECKING:
 FORMAT = "painterly-feedforward"
 FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
+
+
+def check_model_output(path: str | os.PathLike) -> Path:
+    """A model file must end in ``.safetensors``: the catalog and ``stylize --model`` only find those."""
+    path = Path(path)
+    if path.suffix != SUFFIX:
+        raise PainterlyError(f"the output must be a {SUFFIX} file, got {shown(path.name)!r}")
+    return path
+
+
+def check_model_name(name: str | None) -> None:
+    """A model name is shown on one line (``models list``, the server): refuse control characters."""
+    if name is not None and not name.isprintable():
+        raise PainterlyError(f"--name may not contain control characters, got {shown(name)!r}")
 
 
 def write_model_file(

@@ -45,7 +45,14 @@ from painterly.feedforward.loop import (
     workdir,
 )
 from painterly.feedforward.mixing import check_style_names
-from painterly.feedforward.model_file import SUFFIX, read_metadata, read_model_file, write_model_file
+from painterly.feedforward.model_file import (
+    SUFFIX,
+    check_model_name,
+    check_model_output,
+    read_metadata,
+    read_model_file,
+    write_model_file,
+)
 from painterly.feedforward.network import TransformerNet, parse_width
 from painterly.feedforward.settings import TrainSettings
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
@@ -117,7 +124,8 @@ def validate_settings(s: TrainSettings) -> None:
     if not s.style_layers:
         raise PainterlyError("style layers: name at least one layer (for example relu1_2,relu2_2)")
     check_layers(s.network, [*s.content_layers, *s.style_layers])
-    output = check_output_path(s.output)
+    output = check_output_path(check_model_output(s.output))
+    check_model_name(s.name)
     styles = [require_regular_file(p, "style image") for p in s.style_paths()]
     if not styles:
         raise PainterlyError("name at least one style image")

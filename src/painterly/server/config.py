@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, shown
 
 #: Environment variables read by :meth:`ServerSettings.from_env` (the CLI flags win over them).
 TOKEN_ENV = "PAINTERLY_TOKEN"
@@ -152,6 +152,9 @@ class ServerSettings:
         """Create the data folders, private to this user; folders that already exist keep their modes."""
         try:
             for folder in (self.data_dir, self.results_dir, self.uploads_dir):
+                if os.path.lexists(folder) and not folder.is_dir():  # mkdir would say just "File exists"
+                    where = f" (set by --data or ${DATA_ENV})" if folder == self.data_dir else ""
+                    raise PainterlyError(f"data folder {shown(folder)} is a file, not a folder{where}")
                 if not folder.is_dir():
                     folder.mkdir(mode=0o700, parents=True)
                     os.chmod(folder, 0o700)  # mkdir's mode is masked by the umask
