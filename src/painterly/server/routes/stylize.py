@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 from painterly.errors import PainterlyError
 from painterly.feedforward.mixing import check_strength, parse_style_mix
 from painterly.server.models import Busy
+from painterly.server.routes.openapi import MODEL_FIELD, multipart_body
 from painterly.server.security import shorten
 from painterly.server.state import ServerState, get_state
 from painterly.server.uploads import Upload
@@ -95,37 +96,27 @@ def _parse_strength(text: str | None) -> float:
     return check_strength(value)
 
 
-_STYLIZE_SCHEMA: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image", "model"],
-                    "properties": {
-                        "image": {"type": "string", "format": "binary", "description": "the photo"},
-                        "model": {"type": "string", "description": "a name from GET /api/models"},
-                        "size": {"type": "integer", "description": "long side, px"},
-                        "preserve_colors": {"type": "string", "enum": list(STYLIZE_COLORS)},
-                        "style_mix": {
-                            "type": "string",
-                            "maxLength": MAX_STYLE_MIX,
-                            "description": "a multi-style model's blend, e.g. the_wave:0.7,udnie:0.3",
-                        },
-                        "strength": {
-                            "type": "number",
-                            "minimum": 0,
-                            "maximum": 1,
-                            "default": 1,
-                            "description": "0 = the photo, 1 = the full painting",
-                        },
-                    },
-                }
-            }
+_STYLIZE_SCHEMA = multipart_body(
+    ("image", "model"),
+    {
+        "image": {"type": "string", "format": "binary", "description": "the photo"},
+        "model": MODEL_FIELD,
+        "size": {"type": "integer", "description": "long side, px"},
+        "preserve_colors": {"type": "string", "enum": list(STYLIZE_COLORS)},
+        "style_mix": {
+            "type": "string",
+            "maxLength": MAX_STYLE_MIX,
+            "description": "a multi-style model's blend, e.g. the_wave:0.7,udnie:0.3",
         },
-    }
-}
+        "strength": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "default": 1,
+            "description": "0 = the photo, 1 = the full painting",
+        },
+    },
+)
 
 
 @router.post(

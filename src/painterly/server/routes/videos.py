@@ -3,7 +3,7 @@ followed, cancelled and downloaded under ``/api/jobs/{id}`` like an image job.""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 from painterly.errors import PainterlyError
 from painterly.server.jobs import QueueFull
 from painterly.server.routes.jobs import job_or_404, public, queue_full
+from painterly.server.routes.openapi import MODEL_FIELD, multipart_body
 from painterly.server.state import ServerState, get_state
 from painterly.server.videos import (
     VideoTask,
@@ -27,25 +28,15 @@ from painterly.server.videos import (
 router = APIRouter(tags=["videos"])
 State = Annotated[ServerState, Depends(get_state)]
 
-_VIDEO_SCHEMA: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["video", "model"],
-                    "properties": {
-                        "video": {"type": "string", "format": "binary", "description": "the clip"},
-                        "model": {"type": "string", "description": "a name from GET /api/models"},
-                        "size": {"type": "integer", "description": "long side of the output, px"},
-                        "temporal_strength": {"type": "number", "description": "0 (off) to 0.95"},
-                    },
-                }
-            }
-        },
-    }
-}
+_VIDEO_SCHEMA = multipart_body(
+    ("video", "model"),
+    {
+        "video": {"type": "string", "format": "binary", "description": "the clip"},
+        "model": MODEL_FIELD,
+        "size": {"type": "integer", "description": "long side of the output, px"},
+        "temporal_strength": {"type": "number", "description": "0 (off) to 0.95"},
+    },
+)
 
 
 @router.post("/videos", status_code=202, openapi_extra=_VIDEO_SCHEMA)
