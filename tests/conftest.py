@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,3 +102,28 @@ def no_speed_calibration(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests run the plain compute path (float32, NCHW) without timing anything: the same numbers on
     every machine and no writes to the user's cache. tests/test_tuning.py turns calibration back on."""
     monkeypatch.setenv("PAINTERLY_CALIBRATE", "0")
+
+
+def tiny_train_settings(folder: Path, style: object, output: Path, **overrides: object) -> Any:
+    """:class:`TrainSettings` for a seconds-long CPU training: width 4, 32 px crops, fp32."""
+    from painterly.feedforward.training import TrainSettings
+
+    values: dict[str, Any] = dict(
+        style=style,
+        data=folder,
+        output=output,
+        iterations=6,
+        batch_size=2,
+        image_size=32,
+        width=4,
+        style_size=64,
+        checkpoint_every=3,
+        log_every=1,
+        validate_every=100,
+        validation_size=32,
+        precision="fp32",
+        device="cpu",
+        learning_rate=1e-2,
+    )
+    values.update(overrides)
+    return TrainSettings(**values)

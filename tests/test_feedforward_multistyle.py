@@ -19,7 +19,7 @@ from painterly.feedforward.model_file import read_model_file, write_model_file
 from painterly.feedforward.training import TrainSettings, train
 from painterly.images import resize_long_side
 
-from .conftest import make_photo, wavy_photo
+from .conftest import make_photo, tiny_train_settings, wavy_photo
 
 
 def tiny_cin(styles: list[str], seed: int = 3) -> ConditionalTransformerNet:
@@ -200,25 +200,8 @@ def data(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
 
 
 def _settings(folder: Path, style: object, output: Path, **overrides: object) -> TrainSettings:
-    values: dict = dict(
-        style=style,
-        data=folder,
-        output=output,
-        iterations=4,
-        batch_size=1,
-        image_size=32,
-        width=4,
-        style_size=64,
-        checkpoint_every=100,
-        log_every=1,
-        validate_every=100,
-        validation_size=32,
-        precision="fp32",
-        device="cpu",
-        learning_rate=1e-2,
-    )
-    values.update(overrides)
-    return TrainSettings(**values)
+    options: dict[str, object] = {"iterations": 4, "batch_size": 1, "checkpoint_every": 100, **overrides}
+    return tiny_train_settings(folder, style, output, **options)
 
 
 def test_train_several_styles_makes_a_multi_style_model(data, tmp_path: Path) -> None:

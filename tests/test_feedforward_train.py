@@ -15,7 +15,7 @@ from painterly.cli import main
 from painterly.feedforward.model_file import read_model_file
 from painterly.feedforward.training import TrainSettings, train
 
-from .conftest import wavy_photo
+from .conftest import tiny_train_settings, wavy_photo
 
 
 def _style() -> Image.Image:
@@ -38,25 +38,7 @@ def data(tmp_path: Path) -> tuple[Path, Path]:
 
 def _settings(data: tuple[Path, Path], output: Path, **overrides: object) -> TrainSettings:
     folder, style = data
-    values: dict = dict(
-        style=style,
-        data=folder,
-        output=output,
-        iterations=6,
-        batch_size=2,
-        image_size=32,
-        width=4,
-        style_size=64,
-        checkpoint_every=3,
-        log_every=1,
-        validate_every=100,
-        validation_size=32,
-        precision="fp32",
-        device="cpu",
-        learning_rate=1e-2,
-    )
-    values.update(overrides)
-    return TrainSettings(**values)
+    return tiny_train_settings(folder, style, output, **overrides)
 
 
 def _state(path: Path) -> dict[str, torch.Tensor]:

@@ -67,13 +67,9 @@ def _progress(step: int, total: int, size: tuple[int, int]) -> Progress:
     return Progress(step, total, step, total, 1, 1, size, _losses(), torch.rand(1, 3, size[1], size[0]))
 
 
-def _losses():
-    """Named loss values, as the painter reports them (a dict with "total"; LossParts before issue 7)."""
-    try:
-        from painterly.losses import LossParts  # type: ignore[attr-defined]  # gone since issue 7
-    except ImportError:
-        return {"content": 1.0, "style": 2.0, "tv": 3.0, "total": 6.0}
-    return LossParts(1.0, 2.0, 3.0)
+def _losses() -> dict[str, float]:
+    """Named loss values, as the painter reports them: a dict with "total"."""
+    return {"content": 1.0, "style": 2.0, "tv": 3.0, "total": 6.0}
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ progress reports, a time limit, optimizer state in checkpoints and the common me
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import math
 import os
@@ -54,13 +53,6 @@ class LoopOutcome:
     interrupted: bool
     #: Mean of each loss over the last logging window (empty if no step ran).
     losses: dict[str, float]
-
-
-def as_loss_dict(losses: Any) -> dict[str, float]:
-    """A mapping of loss names, or a dataclass of loss fields, as ``{name: float}``."""
-    if dataclasses.is_dataclass(losses) and not isinstance(losses, type):
-        losses = dataclasses.asdict(losses)
-    return {str(name): float(value) for name, value in dict(losses).items()}
 
 
 class Runtime:
@@ -215,7 +207,7 @@ def run_loop(
     try:
         with sigterm_as_interrupt():
             while step < total_steps:
-                losses = as_loss_dict(step_function(step))
+                losses = dict(step_function(step))
                 total = losses.get("total", 0.0)
                 if not math.isfinite(total):
                     raise PainterlyError(

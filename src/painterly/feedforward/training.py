@@ -37,7 +37,6 @@ from painterly.feedforward.loop import (
     LossLog,
     Runtime,
     TrainProgress,
-    as_loss_dict,
     load_optimizer,
     optimizer_tensors,
     run_loop,
@@ -403,7 +402,7 @@ def _train(
                 term = shift_equivariance(run, batch, stylized, shift) * s.equivariance_weight
                 total = terms.pop(TOTAL) + term
                 terms = {**terms, "equivariance": term, TOTAL: total}
-        losses = as_loss_dict(loss_values(terms))
+        losses = loss_values(terms)
         if all(map(_finite, losses.values())):
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(terms[TOTAL]).backward()
