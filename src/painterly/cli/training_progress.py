@@ -1,5 +1,5 @@
-"""Helpers shared by the feed-forward commands (``train``, ``distill``, ``stylize``): a progress bar
-for training-like runs, argument types, and the one-line report of skipped training images."""
+"""Helpers shared by the long-running commands (``train``, ``distill``, ``stylize``, ``video``):
+progress bars, argument types, and the one-line report of skipped training images."""
 
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ def report_skipped(paths: Sequence[Path]) -> None:
         print(f"painterly: warning: {skipped_summary(paths)}", file=sys.stderr)
 
 
-class StepBar:
-    """A tqdm bar for training-like progress (one report per step, with messages to print)."""
+class LazyBar:
+    """A tqdm bar made on the first report (so that nothing prints before work starts), silent when
+    ``quiet``. Subclasses say how to open it from the first report and how to show each report."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
@@ -58,14 +59,28 @@ class StepBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(
-                total=progress.total_steps, initial=progress.step - 1, unit="it", dynamic_ncols=True
-            )
-        self.bar.update(1)
-        self.bar.set_postfix_str(format_losses(progress.losses))
-        for event in progress.events:
-            self.bar.write(event)
+            self.bar = tqdm(dynamic_ncols=True, **self.open_options(progress))
+        self.show(progress)
+
+    def open_options(self, progress: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def show(self, progress: Any) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class StepBar(LazyBar):
+    """A bar for training-like progress (one report per step, with messages to print)."""
+
+    def open_options(self, progress: Any) -> dict[str, Any]:
+        return {"total": progress.total_steps, "initial": progress.step - 1, "unit": "it"}
+
+    def show(self, progress: Any) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix_str(format_losses(progress.losses))
+        for event in progress.events:
+            self.bar.write(event)

@@ -10,6 +10,8 @@ import argparse
 import sys
 from typing import Any
 
+from painterly.cli.training_progress import LazyBar
+
 #: Defaults shown in --help; the same values as painterly.video.feedforward.DEFAULT_STRENGTH and
 #: painterly.video.optimization's (kept here so that --help needs neither PyAV nor torch).
 _TEMPORAL_STRENGTH = 0.5
@@ -81,27 +83,16 @@ def _optimization_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-class _FrameBar:
-    """A tqdm bar over frames (frames/s and ETA), with the running warping error when reported."""
+class _FrameBar(LazyBar):
+    """A bar over frames (frames/s and ETA), with the running warping error when reported."""
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar: Any = None
+    def open_options(self, progress: Any) -> dict[str, Any]:
+        return {"total": progress.total, "unit": "frame"}
 
-    def __call__(self, progress: Any) -> None:
-        if self.quiet:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=progress.total, unit="frame", dynamic_ncols=True)
+    def show(self, progress: Any) -> None:
         self.bar.update(progress.frame - self.bar.n)
         if progress.warping_error is not None and progress.warping_error == progress.warping_error:
             self.bar.set_postfix_str(f"warping error {progress.warping_error:.5f}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def run_video(args: argparse.Namespace) -> int:

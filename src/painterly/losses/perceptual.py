@@ -128,25 +128,5 @@ class PerceptualLoss(LossCriterion):
         content.set_target(self.content_features(image))
 
 
-def build_criterion(
-    vgg: VGG,
-    content_layers: Sequence[str] | Mapping[str, float],
-    style_layers: Sequence[str] | Mapping[str, float],
-    *,
-    content_weight: float,
-    style_weight: float,
-    tv_weight: float,
-    tv_form: str = "squared",
-    convention: str = "classic",
-) -> PerceptualLoss:
-    """The content + style + TV criterion of a method's settings (see :class:`PerceptualLoss`)."""
-    return PerceptualLoss(
-        vgg,
-        content_layers,
-        style_layers,
-        content_weight=content_weight,
-        style_weight=style_weight,
-        tv_weight=tv_weight,
-        tv_form=tv_form,
-        convention=convention,
-    )
+#: The content + style + TV criterion of a method's settings (see :class:`PerceptualLoss`).
+build_criterion = PerceptualLoss

@@ -216,6 +216,13 @@ class JobManager:
 
     def submit(self, content: Image.Image, styles: list[Image.Image], options: dict[str, Any]) -> str:
         """Queue a job whose ``options`` were validated by the caller; raises :class:`QueueFull`."""
+        return self._enqueue("transfer", options, lambda job_id: _Work(job_id, content, styles, options))
+
+    def submit_task(self, kind: str, options: dict[str, Any], task: JobTask) -> str:
+        """Queue a task (a video); raises :class:`QueueFull` (the caller then discards the task)."""
+        return self._enqueue(kind, options, lambda job_id: _Work(job_id, None, [], options, task))
+
+    def _enqueue(self, kind: str, options: dict[str, Any], work: Callable[[str], _Work]) -> str:
         if self._stopping.is_set():
             raise QueueFull(self.retry_after())
         job_id = new_job_id()
@@ -224,22 +231,8 @@ class JobManager:
                 raise QueueFull(self.retry_after())
             self._live[job_id] = _Live()
             # Recorded before a worker can see it: the worker's updates need the row.
-            self.store.create(job_id, "transfer", QUEUED, options)
-            self._waiting.append(_Work(job_id, content, styles, options))
-            self._wakeup.notify()
-        return job_id
-
-    def submit_task(self, kind: str, options: dict[str, Any], task: JobTask) -> str:
-        """Queue a task (a video); raises :class:`QueueFull` (the caller then discards the task)."""
-        if self._stopping.is_set():
-            raise QueueFull(self.retry_after())
-        job_id = new_job_id()
-        with self._lock:
-            if len(self._waiting) >= self.settings.max_queue:
-                raise QueueFull(self.retry_after())
-            self._live[job_id] = _Live()
             self.store.create(job_id, kind, QUEUED, options)
-            self._waiting.append(_Work(job_id, None, [], options, task))
+            self._waiting.append(work(job_id))
             self._wakeup.notify()
         return job_id
 
