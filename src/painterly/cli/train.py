@@ -74,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--learning-rate", "--lr", type=float, default=d["learning_rate"], help="Adam (default %(default)s)"
     )
     opt.add_argument("--seed", type=int, default=d["seed"])
+    opt.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="SECONDS",
+        help="stop after about this many seconds of training and write the model (default: no limit)",
+    )
     net = train.add_argument_group("network and loss")
     net.add_argument(
         "--width",
@@ -99,6 +105,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=d["equivariance_weight"],
         help="weight of a shift-equivariance term against grid-locked hatching (the output of the input "
         "moved by 1-3 px, moved back, must match); 0 = off (default %(default)s)",
+    )
+    net.add_argument(
+        "--upsample",
+        default=d["upsample"],
+        choices=("nearest", "bilinear"),
+        help="the decoder's 2x upsampling: bilinear leaves the network no 4 px grid to paint a "
+        "hatching on (default %(default)s)",
     )
     net.add_argument("--network", default=d["network"], choices=("vgg16", "vgg19"), help="loss network")
     net.add_argument(

@@ -82,13 +82,23 @@ def _int(metadata: Mapping[str, Any], key: str, default: int | None = None) -> i
     return value
 
 
+def _upsample(metadata: Mapping[str, Any]) -> str:
+    """The decoder's upsampling; files written before the key existed used nearest neighbour."""
+    from painterly.feedforward.network import check_upsample
+
+    try:
+        return check_upsample(metadata.get("upsample", "nearest"))
+    except PainterlyError as exc:
+        raise PainterlyError(f"the metadata has no valid upsampling: {exc}") from None
+
+
 def _build_johnson(metadata: Mapping[str, Any]) -> nn.Module:
     from painterly.feedforward.network import RESIDUAL_BLOCKS, TransformerNet
 
     blocks = _int(metadata, "residual_blocks", RESIDUAL_BLOCKS)
     if not 0 <= blocks <= 64:
         raise PainterlyError(f"the metadata has no valid residual blocks ({blocks!r})")
-    return TransformerNet(_int(metadata, "width"), blocks)
+    return TransformerNet(_int(metadata, "width"), blocks, _upsample(metadata))
 
 
 def _image_input(net: nn.Module) -> list[OnnxInput]:
@@ -117,7 +127,7 @@ def _build_cin(metadata: Mapping[str, Any]) -> nn.Module:
     styles = metadata.get("styles")
     if not isinstance(styles, list) or not 1 <= len(styles) <= 1024:
         raise PainterlyError(f"the metadata has no valid list of styles ({styles!r})")
-    return ConditionalTransformerNet(_int(metadata, "width"), styles, blocks)
+    return ConditionalTransformerNet(_int(metadata, "width"), styles, blocks, _upsample(metadata))
 
 
 def _image_and_style_weights(net: nn.Module) -> list[OnnxInput]:

@@ -24,7 +24,15 @@ import torch
 from torch import nn
 
 from painterly.feedforward.mixing import STYLE_WEIGHTS, StyleMix, check_style_names, mix_vector
-from painterly.feedforward.network import MULTIPLE, RESIDUAL_BLOCKS, ConvLayer, pad_to_multiple, parse_width
+from painterly.feedforward.network import (
+    MULTIPLE,
+    RESIDUAL_BLOCKS,
+    ConvLayer,
+    check_upsample,
+    pad_to_multiple,
+    parse_width,
+    upsample2x,
+)
 
 ARCHITECTURE = "cin"
 
@@ -45,7 +53,7 @@ class ConditionalInstanceNorm(nn.Module):
 
 
 class ConvCIN(nn.Module):
-    """(Optional 2x nearest upsampling,) reflection-padded convolution, conditional norm, ReLU (optional)."""
+    """(Optional 2x upsampling,) reflection-padded convolution, conditional norm, ReLU (optional)."""
 
     def __init__(
         self,
@@ -55,11 +63,11 @@ class ConvCIN(nn.Module):
         styles: int,
         stride: int = 1,
         *,
-        up: bool = False,
+        up: str | None = None,
         relu: bool = True,
     ) -> None:
         super().__init__()
-        self.up = nn.Upsample(scale_factor=2, mode="nearest") if up else None
+        self.up = upsample2x(up) if up else None
         self.conv = ConvLayer(cin, cout, kernel, stride)
         self.norm = ConditionalInstanceNorm(cout, styles)
         self.relu = relu
@@ -85,7 +93,11 @@ class ConditionalTransformerNet(nn.Module):
     """Johnson et al.'s network at ``width`` with conditional instance norm over ``styles`` (names)."""
 
     def __init__(
-        self, width: int | str, styles: Sequence[str], residual_blocks: int = RESIDUAL_BLOCKS
+        self,
+        width: int | str,
+        styles: Sequence[str],
+        residual_blocks: int = RESIDUAL_BLOCKS,
+        upsample: str = "nearest",
     ) -> None:
         super().__init__()
         self.styles = check_style_names(styles)
@@ -93,14 +105,15 @@ class ConditionalTransformerNet(nn.Module):
         s = len(self.styles)
         self.width = w
         self.residual_blocks = residual_blocks
+        self.upsample = check_upsample(upsample)
         self.layers = nn.ModuleList(
             [
                 ConvCIN(3, w, 9, s),
                 ConvCIN(w, 2 * w, 3, s, stride=2),
                 ConvCIN(2 * w, 4 * w, 3, s, stride=2),
                 *[ConditionalResidualBlock(4 * w, s) for _ in range(residual_blocks)],
-                ConvCIN(4 * w, 2 * w, 3, s, up=True),
-                ConvCIN(2 * w, w, 3, s, up=True),
+                ConvCIN(4 * w, 2 * w, 3, s, up=self.upsample),
+                ConvCIN(2 * w, w, 3, s, up=self.upsample),
             ]
         )
         self.output = ConvLayer(w, 3, 9)
@@ -161,6 +174,7 @@ class ConditionalTransformerNet(nn.Module):
             "architecture": ARCHITECTURE,
             "width": self.width,
             "residual_blocks": self.residual_blocks,
+            "upsample": self.upsample,
             "styles": list(self.styles),
         }
 

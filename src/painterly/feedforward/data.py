@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from painterly.errors import PainterlyError
@@ -100,8 +101,8 @@ class CropSampler:
             self._cache[path] = rgb
         return rgb
 
-    def crop(self, rng: random.Random) -> torch.Tensor:
-        """One random crop as a (3, size, size) tensor in 0-1."""
+    def _pick(self, rng: random.Random) -> tuple[Path, Image.Image, tuple[float, float, float], bool]:
+        """A random readable image, a square box (left, top, side) in its pixels and a flip."""
         for _ in range(len(self.files) * 2 + 10):
             path = self.files[rng.randrange(len(self.files))]
             if path in self.bad:
@@ -113,21 +114,62 @@ class CropSampler:
             short = min(image.size)
             side = short * self.size / rng.uniform(self.size, max(self.size, min(short, 2 * self.size)))
             left, top = rng.uniform(0, image.width - side), rng.uniform(0, image.height - side)
-            patch = image.resize(
-                (self.size, self.size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side)
-            )
-            if rng.random() < 0.5:
-                patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-            array = np.asarray(patch, dtype=np.float32) / 255.0
-            return torch.from_numpy(array.copy()).permute(2, 0, 1)
+            return path, image, (left, top, side), rng.random() < 0.5
         if len(self.bad) >= len(self.files):
             raise PainterlyError(f"none of the {len(self.files)} image files could be read (all corrupt?)")
         raise PainterlyError("could not read enough images to fill a batch")
+
+    def crop(self, rng: random.Random) -> torch.Tensor:
+        """One random crop as a (3, size, size) tensor in 0-1."""
+        _, image, (left, top, side), flip = self._pick(rng)
+        patch = image.resize(
+            (self.size, self.size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side)
+        )
+        if flip:
+            patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        array = np.asarray(patch, dtype=np.float32) / 255.0
+        return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
     def batch(self, step: int, batch_size: int) -> torch.Tensor:
         """The batch for ``step`` (0-based): the same on every run with the same seed and rank."""
         rng = random.Random(f"{self.seed}:{self.rank}:{step}")
         return torch.stack([self.crop(rng) for _ in range(batch_size)])
+
+
+class DeviceCropSampler(CropSampler):
+    """:class:`CropSampler` whose decoded photos live on ``device`` (a GPU) and are cropped there.
+
+    The same (seed, rank, step) draws the same photos, boxes and flips as :class:`CropSampler`;
+    only the resampling differs (a whole-pixel box, antialiased bilinear on the device). On a GPU the
+    PIL crops of the CPU sampler cannot keep up with the network: a few hundred crops a second
+    against the thousands a GPU trains on.
+    """
+
+    def __init__(
+        self, files: list[Path], size: int, device: torch.device, *, seed: int = 0, rank: int = 0
+    ) -> None:
+        super().__init__(files, size, seed=seed, rank=rank)
+        self.device = device
+        self._tensors: dict[Path, torch.Tensor] = {}
+
+    def _tensor(self, path: Path, image: Image.Image) -> torch.Tensor:
+        tensor = self._tensors.get(path)
+        if tensor is None:
+            array = np.asarray(image, dtype=np.uint8)
+            tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).to(self.device)
+            if self._use_cache:
+                self._tensors[path] = tensor
+        return tensor
+
+    def crop(self, rng: random.Random) -> torch.Tensor:
+        path, image, (left, top, side), flip = self._pick(rng)
+        x, y, s = int(left), int(top), max(1, round(side))
+        s = min(s, image.width - x, image.height - y)
+        patch = self._tensor(path, image)[:, y : y + s, x : x + s].float().div_(255.0)
+        patch = F.interpolate(
+            patch[None], size=(self.size, self.size), mode="bilinear", align_corners=False, antialias=True
+        )[0]
+        return patch.flip(-1) if flip else patch
 
 
 def skipped_summary(paths: Iterable[Path], limit: int = 5) -> str:

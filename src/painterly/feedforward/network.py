@@ -26,6 +26,25 @@ WIDTHS = {"paper": 32, "light": 16}
 
 RESIDUAL_BLOCKS = 5
 
+#: How the decoder doubles the resolution before each of its two convolutions. ``nearest`` is
+#: Johnson et al.'s (with Odena et al.'s resize-convolution); ``bilinear`` gives the network no
+#: 4 px grid to lock a texture to (docs/training-findings.md: the hatching of nearest-upsampling
+#: models is exactly 4-periodic). Files without the key were trained with ``nearest``.
+UPSAMPLE_MODES = ("nearest", "bilinear")
+
+
+def check_upsample(mode: object) -> str:
+    if mode not in UPSAMPLE_MODES:
+        raise PainterlyError(f"unknown upsampling {mode!r} (known: {', '.join(UPSAMPLE_MODES)})")
+    return str(mode)
+
+
+def upsample2x(mode: str) -> nn.Upsample:
+    if mode == "nearest":
+        return nn.Upsample(scale_factor=2, mode="nearest")
+    return nn.Upsample(scale_factor=2, mode=mode, align_corners=False)
+
+
 #: Height and width are padded to a multiple of this (two stride-2 convolutions, then two 2x upsamplings).
 MULTIPLE = 4
 #: Sides are padded to at least this: the 9x9 convolutions' reflection padding needs more than 4 px
@@ -65,12 +84,10 @@ class ConvNormReLU(nn.Sequential):
 
 
 class UpsampleConv(nn.Sequential):
-    """Nearest-neighbour 2x upsampling, then a convolution, instance norm and ReLU."""
+    """2x upsampling (``nearest`` or ``bilinear``), then a convolution, instance norm and ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int = 3) -> None:
-        super().__init__(
-            nn.Upsample(scale_factor=2, mode="nearest"), ConvNormReLU(in_channels, out_channels, kernel)
-        )
+    def __init__(self, in_channels: int, out_channels: int, kernel: int = 3, mode: str = "nearest") -> None:
+        super().__init__(upsample2x(mode), ConvNormReLU(in_channels, out_channels, kernel))
 
 
 class ResidualBlock(nn.Module):
@@ -91,11 +108,14 @@ class ResidualBlock(nn.Module):
 class TransformerNet(nn.Module):
     """Johnson et al.'s transformation network at a given ``width`` (32 in the paper)."""
 
-    def __init__(self, width: int | str = "light", residual_blocks: int = RESIDUAL_BLOCKS) -> None:
+    def __init__(
+        self, width: int | str = "light", residual_blocks: int = RESIDUAL_BLOCKS, upsample: str = "nearest"
+    ) -> None:
         super().__init__()
         w = parse_width(width)
         self.width = w
         self.residual_blocks = residual_blocks
+        self.upsample = check_upsample(upsample)
         self.encoder = nn.Sequential(
             ConvNormReLU(3, w, 9),
             ConvNormReLU(w, 2 * w, 3, stride=2),
@@ -103,8 +123,8 @@ class TransformerNet(nn.Module):
         )
         self.residuals = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(residual_blocks)])
         self.decoder = nn.Sequential(
-            UpsampleConv(4 * w, 2 * w),
-            UpsampleConv(2 * w, w),
+            UpsampleConv(4 * w, 2 * w, mode=self.upsample),
+            UpsampleConv(2 * w, w, mode=self.upsample),
             ConvLayer(w, 3, 9),
         )
 
@@ -119,7 +139,12 @@ class TransformerNet(nn.Module):
         return self(padded)[..., :h, :w].clamp(0, 1)
 
     def config(self) -> dict[str, object]:
-        return {"architecture": ARCHITECTURE, "width": self.width, "residual_blocks": self.residual_blocks}
+        return {
+            "architecture": ARCHITECTURE,
+            "width": self.width,
+            "residual_blocks": self.residual_blocks,
+            "upsample": self.upsample,
+        }
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -59,6 +59,11 @@ class TrainSettings:
     #: Weight of the shift-equivariance term against grid-locked hatching
     #: (:mod:`painterly.feedforward.equivariance`; engineer F's finding); 0 leaves it out.
     equivariance_weight: float = 1e8
+    #: The decoder's 2x upsampling: ``nearest`` (Johnson et al.) or ``bilinear`` (no 4 px grid).
+    upsample: str = "nearest"
+    #: Stop after about this many seconds of training (this run's, not counting earlier resumed
+    #: ones) and write the model as if the step count had been reached; None: no limit.
+    time_limit: float | None = None
 
     def style_paths(self) -> list[str | os.PathLike]:
         """The style images as a list (one or several)."""

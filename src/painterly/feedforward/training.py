@@ -25,7 +25,7 @@ from painterly.errors import PainterlyError, check_weight, did_you_mean
 from painterly.feedforward.architectures import DEFAULT as SINGLE
 from painterly.feedforward.conditional import ARCHITECTURE as CIN
 from painterly.feedforward.conditional import ConditionalTransformerNet
-from painterly.feedforward.data import CropSampler, find_images
+from painterly.feedforward.data import CropSampler, DeviceCropSampler, find_images
 from painterly.feedforward.equivariance import random_shift, shift_equivariance
 from painterly.feedforward.files import (
     check_batch_size,
@@ -52,7 +52,7 @@ from painterly.feedforward.model_file import (
     read_model_file,
     write_model_file,
 )
-from painterly.feedforward.network import TransformerNet, parse_width
+from painterly.feedforward.network import TransformerNet, check_upsample, parse_width
 from painterly.feedforward.settings import TrainSettings
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
 from painterly.images import (
@@ -116,6 +116,9 @@ def validate_settings(s: TrainSettings) -> None:
     if s.learning_rate <= 0:
         raise PainterlyError("learning rate must be positive")
     check_seed(s.seed)
+    check_upsample(s.upsample)
+    if s.time_limit is not None and not (isinstance(s.time_limit, int | float) and 0 < s.time_limit < 1e9):
+        raise PainterlyError(f"time limit must be a positive number of seconds, got {s.time_limit!r}")
     check_batch_size(s.batch_size, s.image_size)
     parse_width(s.width)
     if not s.content_layers:
@@ -203,6 +206,10 @@ def train(
     """
     validate_settings(settings)
     runtime = Runtime(settings.device, settings.precision)
+    if settings.time_limit is not None and runtime.world > 1:
+        raise PainterlyError(
+            "--time-limit stops each process on its own clock: not with torchrun; use --iterations"
+        )
     with runtime.process_group():
         return _train(settings, callback, runtime)
 
@@ -229,8 +236,9 @@ def _build_net(
         return net, [index], {"base": base_info, "style_sources": list(base_meta.get("style_sources", []))}
     if architecture == CIN:
         names = [style_name(p) for p in style_paths]
-        return ConditionalTransformerNet(s.width, names).to(device), list(range(len(names))), {}
-    return TransformerNet(s.width).to(device), [0], {}
+        net = ConditionalTransformerNet(s.width, names, upsample=s.upsample)
+        return net.to(device), list(range(len(names))), {}
+    return TransformerNet(s.width, upsample=s.upsample).to(device), [0], {}
 
 
 def _train(
@@ -245,7 +253,10 @@ def _train(
     style_images = [open_image(p, what="style image") for p in style_paths]
     files = find_images(s.data)
     refuse_overwriting_inputs(output, files)
-    sampler = CropSampler(files, s.image_size, seed=s.seed, rank=runtime.rank)
+    if device.type == "cpu":
+        sampler = CropSampler(files, s.image_size, seed=s.seed, rank=runtime.rank)
+    else:
+        sampler = DeviceCropSampler(files, s.image_size, device, seed=s.seed, rank=runtime.rank)
     validation = [open_image(p, what="validation image") for p in s.validation] or _default_validation(files)
     validation = [resize_long_side(image, s.validation_size) for image in validation]
 
@@ -337,6 +348,7 @@ def _train(
             "seed": s.seed,
             "images": len(files),
             "device": device.type,
+            "hardware": runtime.hardware(),
             "precision": runtime.precision_name,
             "temporal_weight": s.temporal_weight,
             "equivariance_weight": s.equivariance_weight,
@@ -424,6 +436,7 @@ def _train(
             log_every=s.log_every,
             periodic=periodic,
             callback=callback,
+            max_seconds=s.time_limit,
             is_main=runtime.is_main,
         )
         step, seconds = outcome.step, outcome.seconds
