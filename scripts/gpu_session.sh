@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# One GPU session: train the six-style zoo (three recipes side by side on one GPU), then the GPU
+# One GPU session: train the six-style zoo (five recipes side by side on one GPU), then the GPU
 # benchmarks. Run from the repository root on the GPU machine; everything it needs travels in
 # git-ignored folders under out/ (docs/training-findings.md, "Full-scale training on a GPU session"):
 #
 #   out/photos/        the training photos (scripts/build_photos.py)
 #   out/styles/        the six paintings, named as the styles are to be called
 #   out/val/           validation photos (held out of out/photos)
-#   out/vggcache/      VGG16 up to conv4_3, float16 (the training loss network)
-#   out/vgg19pack/     VGG19 up to conv5_1, 8-bit codebook (the image-optimization benchmark)
+#   out/vggpack/       VGG16 up to conv4_3 (the training loss network) and VGG19 up to conv5_1 (the
+#                      image-optimization benchmark), float16 or 8-bit codebooks: 28 MB
 #
 # Results go to $OUT: one archive per recipe (model, loss log, last validation sheets, log) and
 # the benchmark figures. Dry run on a CPU at toy size: DEVICE=cpu TRAIN_SECONDS=20 WIDTHS_TOY=1.
@@ -16,7 +16,7 @@ OUT=${OUT:-/tmp/gpu_out}
 DEVICE=${DEVICE:-cuda}
 TRAIN_SECONDS=${TRAIN_SECONDS:-400}
 mkdir -p "$OUT" out/models out/train out/cache
-export PYTHONPATH=$PWD/src PYTHONUNBUFFERED=1 PAINTERLY_CACHE=$PWD/out/cache PAINTERLY_CALIBRATE=0
+export PYTHONPATH=${SRC:-$PWD/src} PYTHONUNBUFFERED=1 PAINTERLY_CACHE=$PWD/out/cache PAINTERLY_CALIBRATE=0
 PY=${PY:-python3}
 
 {
@@ -24,43 +24,53 @@ PY=${PY:-python3}
   $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())"
 } 2>&1 | tee "$OUT/session.txt"
 
-cp out/vggcache/vgg16-original.safetensors "$PAINTERLY_CACHE/"
 $PY - <<'EOF' 2>&1 | tee -a "$OUT/session.txt"
-import os, numpy as np, torch
+# VGG16 and VGG19 as packed here (float16, or an 8-bit codebook where the layer has one); the layers
+# past the deepest one any run uses are zeros (the cache wants every layer; none of these runs reads them).
+import json, os, numpy as np, torch
 from safetensors.torch import save_file
-packed = np.load("out/vgg19pack/vgg19.npz")
-tensors = {}
-for key in packed.files:
-    name, _, part = key.partition("|")
-    if part == "index":
-        tensors[name] = torch.from_numpy(packed[name + "|codebook"][packed[key].astype(np.int64)])
-    elif not part:
-        tensors[name] = torch.from_numpy(packed[key])
-save_file(tensors, os.path.join(os.environ["PAINTERLY_CACHE"], "vgg19-original.safetensors"))
-print("vgg19 unpacked:", len(tensors), "tensors")
+meta = json.load(open("out/vggpack/meta.json"))
+for arch in ("vgg16", "vgg19"):
+    packed = np.load(f"out/vggpack/{arch}.npz")
+    tensors = {}
+    for key in packed.files:
+        name, _, part = key.partition("|")
+        if part == "index":
+            tensors[name] = torch.from_numpy(packed[name + "|codebook"][packed[key].astype(np.int64)])
+        elif part == "half":
+            tensors[name] = torch.from_numpy(packed[key].astype(np.float32))
+        elif part == "zeros":
+            tensors[name] = torch.zeros(tuple(int(n) for n in packed[key]))
+    path = os.path.join(os.environ["PAINTERLY_CACHE"], f"{arch}-original.safetensors")
+    save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata=meta[arch])
+    print(arch, "unpacked:", len(tensors), "tensors")
 EOF
 
 STYLES="out/styles/the_wave.jpg out/styles/starry_night.jpg out/styles/the_scream.jpg
         out/styles/composition_vii.jpg out/styles/udnie.jpg out/styles/woman_with_hat.jpg"
-if [ "${WIDTHS_TOY:-0}" = 1 ]; then SIZE=(--image-size 64 --validate-every 4 --checkpoint-every 4); W32=8; W16=4;
-else SIZE=(--image-size 256 --validate-every 1000 --checkpoint-every 2000); W32=32; W16=16; fi
+if [ "${WIDTHS_TOY:-0}" = 1 ]; then SIZE=(--image-size 64 --validate-every 4 --checkpoint-every 4); W32=8; W16=4; W8=2;
+else SIZE=(--image-size 256 --validate-every 1000 --checkpoint-every 2000); W32=32; W16=16; W8=8; fi
 
 train() {  # NAME, then extra options
   local name=$1; shift
   mkdir -p "out/train/$name"
-  timeout -s TERM $((TRAIN_SECONDS + 120)) $PY -m painterly train --style $STYLES --data out/photos \
-    -o "out/models/$name.safetensors" --name zoo --iterations 1000000 --time-limit "$TRAIN_SECONDS" \
+  timeout -s TERM $((TRAIN_SECONDS + 60)) $PY -m painterly train --style $STYLES --data out/photos \
+    -o "out/models/$name.safetensors" --name "${MODEL_NAME:-zoo}" --iterations 1000000 --time-limit "$TRAIN_SECONDS" \
     --device "$DEVICE" --precision bf16 --workdir "out/train/$name" "${SIZE[@]}" \
     --validation out/val/tubingen.jpg out/val/golden_gate.jpg --quiet "$@" > "out/train/$name.log" 2>&1
   echo "$name exit $?" >> "out/train/$name.log"
 }
-RUNS="A_w32_nearest B_w32_bilinear C_w16_bilinear D_w32_bilinear_eq5"
-train A_w32_nearest --width $W32 --upsample nearest --batch-size 16 &
+RUNS="B_w32_bilinear C_w16_bilinear D_w32_bilinear_eq5 E_starry_w32_bilinear F_w8_bilinear"
 train B_w32_bilinear --width $W32 --upsample bilinear --batch-size 16 &
 train C_w16_bilinear --width $W16 --upsample bilinear --batch-size 16 &
 train D_w32_bilinear_eq5 --width $W32 --upsample bilinear --batch-size 16 --equivariance-weight 5e8 &
-wait
-nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv 2>/dev/null | tee -a "$OUT/session.txt"
+STYLES=out/styles/starry_night.jpg MODEL_NAME=starry_night train E_starry_w32_bilinear --width $W32 --upsample bilinear --batch-size 16 &
+train F_w8_bilinear --width $W8 --upsample bilinear --batch-size 16 &
+(for t in 60 200 340; do sleep $((t > 60 ? 140 : 60)); nvidia-smi --query-gpu=utilization.gpu,memory.used \
+   --format=csv,noheader 2>/dev/null | sed "s/^/GPU at ${t}s: /" >> "$OUT/session.txt"; done) &
+sampler=$!
+wait $(jobs -p | grep -v "^$sampler$")
+kill $sampler 2>/dev/null
 
 for run in $RUNS; do
   tail -n 3 "out/train/$run.log" | tee -a "$OUT/session.txt"
@@ -69,7 +79,7 @@ for run in $RUNS; do
 done
 
 models=$(ls out/models/*.safetensors 2>/dev/null | sed 's/^/--model /')
-timeout 150 $PY benchmarks/bench_gpu.py out/val/tubingen.jpg out/styles/starry_night.jpg $models \
-  --out out/bench $([ "$DEVICE" = cpu ] && echo --dry-run-cpu) 2>&1 | tee "$OUT/bench.txt"
+timeout 100 $PY ${BENCH:-benchmarks}/bench_gpu.py out/val/tubingen.jpg out/styles/starry_night.jpg $models \
+  --out out/bench $([ "$DEVICE" = cpu ] && echo --dry-run-cpu) 2>&1 | tee -a "$OUT/session.txt"
 tar czf "$OUT/bench.tgz" out/bench
 ls -la "$OUT"
