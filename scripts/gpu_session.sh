@@ -9,8 +9,10 @@
 #   out/vggpack/       VGG16 up to conv4_3 (the training loss network) and VGG19 up to conv5_1 (the
 #                      image-optimization benchmark), float16 or 8-bit codebooks: 28 MB
 #
-# Results go to $OUT: one archive per recipe (model, loss log, last validation sheets, log) and
-# the benchmark figures. Dry run on a CPU at toy size: DEVICE=cpu TRAIN_SECONDS=20 WIDTHS_TOY=1.
+# Results go to $OUT, refreshed every minute: one archive per recipe (the finished model or the
+# network at the last checkpoint, loss log, last validation sheet, log) and the benchmark figures.
+# Pass TRAIN_SECONDS well inside the device time left (status's budget_left_s minus the machine's
+# start and the transfers, which took 8.5 minutes once) and give run's timeout_s some slack above it. Dry run on a CPU at toy size: DEVICE=cpu TRAIN_SECONDS=20 WIDTHS_TOY=1.
 set -u
 OUT=${OUT:-/tmp/gpu_out}
 DEVICE=${DEVICE:-cuda}
@@ -49,7 +51,7 @@ EOF
 STYLES="out/styles/the_wave.jpg out/styles/starry_night.jpg out/styles/the_scream.jpg
         out/styles/composition_vii.jpg out/styles/udnie.jpg out/styles/woman_with_hat.jpg"
 if [ "${WIDTHS_TOY:-0}" = 1 ]; then SIZE=(--image-size 64 --validate-every 4 --checkpoint-every 4); W32=8; W16=4; W8=2;
-else SIZE=(--image-size 256 --validate-every 1000 --checkpoint-every 2000); W32=32; W16=16; W8=8; fi
+else SIZE=(--image-size 256 --validate-every 500 --checkpoint-every 500); W32=32; W16=16; W8=8; fi
 
 train() {  # NAME, then extra options
   local name=$1; shift
@@ -66,17 +68,28 @@ train C_w16_bilinear --width $W16 --upsample bilinear --batch-size 16 &
 train D_w32_bilinear_eq5 --width $W32 --upsample bilinear --batch-size 16 --equivariance-weight 5e8 &
 STYLES=out/styles/starry_night.jpg MODEL_NAME=starry_night train E_starry_w32_bilinear --width $W32 --upsample bilinear --batch-size 16 &
 train F_w8_bilinear --width $W8 --upsample bilinear --batch-size 16 &
-(for t in 60 200 340; do sleep $((t > 60 ? 140 : 60)); nvidia-smi --query-gpu=utilization.gpu,memory.used \
-   --format=csv,noheader 2>/dev/null | sed "s/^/GPU at ${t}s: /" >> "$OUT/session.txt"; done) &
-sampler=$!
-wait $(jobs -p | grep -v "^$sampler$")
-kill $sampler 2>/dev/null
-
-for run in $RUNS; do
-  tail -n 3 "out/train/$run.log" | tee -a "$OUT/session.txt"
-  vals=$(ls out/train/$run/val_*.png 2>/dev/null | tail -n 1)
-  tar czf "$OUT/$run.tgz" out/models/$run.safetensors out/train/$run.log out/train/$run/losses.jsonl $vals 2>/dev/null
-done
+pack() {  # each run's newest network, validation sheet and loss log into $OUT (atomically)
+  for run in $RUNS; do
+    [ -f "out/train/$run.log" ] || continue
+    local files="out/train/$run.log"
+    for f in out/models/$run.safetensors out/train/$run/latest.safetensors out/train/$run/losses.jsonl \
+             $(ls out/train/$run/val_*.png 2>/dev/null | tail -n 1); do
+      [ -f "$f" ] && files="$files $f"
+    done
+    if tar czf "$OUT/.$run.tgz" $files 2>/dev/null; then mv "$OUT/.$run.tgz" "$OUT/$run.tgz"; else rm -f "$OUT/.$run.tgz"; fi
+  done
+}
+# The machine can be taken back, or the call cut short at the session's remaining device time (the
+# limit can be far below timeout_s: the first session lost every run that way). So results go to
+# $OUT every minute, not only at the end.
+(t=0; while sleep 60; do t=$((t + 60)); pack
+   nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null \
+     | sed "s/^/GPU at ${t}s: /" >> "$OUT/session.txt"; done) &
+packer=$!
+wait $(jobs -p | grep -v "^$packer$")
+kill $packer 2>/dev/null
+pack
+for run in $RUNS; do tail -n 3 "out/train/$run.log" | tee -a "$OUT/session.txt"; done
 
 models=$(ls out/models/*.safetensors 2>/dev/null | sed 's/^/--model /')
 timeout 100 $PY ${BENCH:-benchmarks}/bench_gpu.py out/val/tubingen.jpg out/styles/starry_night.jpg $models \

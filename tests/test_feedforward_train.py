@@ -230,3 +230,61 @@ def test_train_cli_end_to_end(
     assert main(["models", "info", str(out)]) == 0
     info = capsys.readouterr().out
     assert "steps: 2" in info and "style_sha256" in info and "width: 4" in info
+
+
+def test_time_limit_stops_early_and_writes_the_model(data: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m.safetensors"
+    result = train(_settings(data, out, iterations=100_000, time_limit=0.5))
+    assert not result.interrupted and 0 < result.steps < 100_000
+    net, meta, _ = read_model_file(out)
+    assert meta["steps"] == result.steps
+    log = [json.loads(line) for line in (tmp_path / "m.train" / "losses.jsonl").read_text().splitlines()]
+    assert log[-1]["step"] == result.steps  # the last window is logged too
+
+
+def test_each_checkpoint_leaves_a_usable_model_beside_it(data: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m.safetensors"
+
+    def stop_at_4(progress: object) -> None:
+        if progress.step == 4:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt
+
+    train(_settings(data, out, checkpoint_every=3), stop_at_4)
+    assert not out.exists()
+    latest = tmp_path / "m.train" / "latest.safetensors"
+    net, meta, extra = read_model_file(latest)
+    assert meta["steps"] == 4 and not extra  # the interrupt's checkpoint, without optimizer state
+    assert latest.stat().st_size < (tmp_path / "m.train" / "checkpoint.safetensors").stat().st_size / 2
+
+
+def test_bilinear_upsampling_is_recorded_and_reloaded(data: tuple[Path, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m.safetensors"
+    result = train(_settings(data, out, upsample="bilinear", iterations=2))
+    net, meta, _ = read_model_file(out)
+    assert meta["upsample"] == "bilinear" and net.config()["upsample"] == "bilinear"
+    modes = {m.mode for m in net.modules() if isinstance(m, torch.nn.Upsample)}
+    assert modes == {"bilinear"}
+    x = torch.rand(1, 3, 32, 32)
+    torch.testing.assert_close(net.stylize_tensor(x), result.net.eval().stylize_tensor(x))
+
+
+def test_unknown_upsampling_and_bad_time_limit_are_refused(data: tuple[Path, Path], tmp_path: Path) -> None:
+    from painterly.errors import PainterlyError
+
+    with pytest.raises(PainterlyError, match="upsampling"):
+        train(_settings(data, tmp_path / "a.safetensors", upsample="bicubic"))
+    with pytest.raises(PainterlyError, match="time limit"):
+        train(_settings(data, tmp_path / "b.safetensors", time_limit=-1))
+
+
+def test_device_sampler_draws_the_same_crops_as_the_cpu_sampler(data: tuple[Path, Path]) -> None:
+    from painterly.feedforward.data import CropSampler, DeviceCropSampler, find_images
+
+    files = find_images(data[0])
+    cpu = CropSampler(files, 24, seed=5)
+    device = DeviceCropSampler(files, 24, torch.device("cpu"), seed=5)
+    a, b = cpu.batch(3, 4), device.batch(3, 4)
+    assert b.shape == a.shape == (4, 3, 24, 24)
+    same = (a - b).abs().mean().item()
+    other = (a - cpu.batch(4, 4)).abs().mean().item()
+    assert same < 0.25 * other  # the same photos, boxes and flips; only the resampling differs

@@ -241,6 +241,10 @@ def _build_net(
     return TransformerNet(s.width, upsample=s.upsample).to(device), [0], {}
 
 
+#: In the training folder: the network at the last checkpoint, as a model file.
+LATEST = "latest.safetensors"
+
+
 def _train(
     s: TrainSettings, callback: Callable[[TrainProgress], None] | None, runtime: Runtime
 ) -> TrainResult:
@@ -359,6 +363,9 @@ def _train(
     def save_checkpoint(step: int, seconds: float) -> str:
         metadata = run_metadata(base, step, seconds)
         write_model_file(checkpoint, net, metadata, kind="checkpoint", extra=optimizer_tensors(optimizer))
+        # The network alone, usable as a model while training goes on (a third of the checkpoint's
+        # size: no optimizer state), e.g. to fetch from a machine that may be taken back.
+        write_model_file(folder / LATEST, net, metadata)
         return f"checkpoint at step {step}"
 
     def one_hot(index: int, batch: int) -> torch.Tensor:
