@@ -4,14 +4,16 @@
 Why this exists: a feed-forward network learns to repaint whatever kind of picture it is shown
 during training, so it needs many varied *photographs* (people, cities, nature, interiors,
 animals), not vector wallpapers or diagrams. A machine without internet access can still reach
-Debian's package archive, whose wallpaper, documentation and educational packages (GCompris keeps
-its photos inside Qt resource bundles) hold about two hundred real photos, and scikit-image ships a
-handful of sample photos. This script gathers them:
+Debian's package archive, whose wallpaper, documentation, photo-software demo and educational
+packages (GCompris keeps its photos inside Qt resource bundles) hold about three hundred real
+photos, and PyPI, where scikit-image and a few other wheels ship sample photos. This script
+gathers them:
 
 1. ``apt-get download`` each package into ``CACHE/debs`` (skipped when the .deb is already there)
    and unpacks it with ``dpkg-deb -x`` into ``CACHE/unpacked/PACKAGE``;
-2. collects every image file of a usable size (unpacking the chosen ``.rcc`` bundles first, and
-   scikit-image's data folder too, when installed);
+2. collects every image file of a usable size (unpacking the chosen ``.rcc`` bundles and raw
+   pixel files first), the listed files of ``pip download``-ed wheels, and scikit-image's data
+   folder when installed;
 3. rejects what is not a photograph: few distinct colours, little high-frequency energy (flat
    vector art and smooth gradients), almost no colour (calibration charts, scans), transparency
    (cut-outs), and the files of a reviewed list that pass those tests all the same;
@@ -35,6 +37,7 @@ before the first download.
 from __future__ import annotations
 
 import argparse
+import bz2
 import fnmatch
 import hashlib
 import io
@@ -43,13 +46,14 @@ import re
 import struct
 import subprocess
 import sys
+import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 #: Debian packages that hold photographs (wallpapers, example data). Order only affects which of
 #: two identical images is credited when they have the same size.
@@ -69,6 +73,19 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "python-matplotlib-data",
     "imagemagick-6-doc",
     "gcompris-qt-data",
+    "palapeli-data",
+    "lxqt-themes",
+    "tuxpaint-data",
+    "tuxtype-data",
+    "scribus-template",
+    "hugin-data",
+    "python3-sklearn",
+    "kphotoalbum",
+    "gimp-help-en",
+    "sddm-theme-maldives",
+    "digikam-data",
+    "gnome-taquin",
+    "python3-scipy",
 )
 
 #: Packages whose photos sit inside Qt resource (.rcc) bundles: package -> bundles to open.
@@ -91,7 +108,82 @@ PACKAGE_FOLDERS: dict[str, tuple[str, ...]] = {
     "opencv-doc": ("usr/share/doc/opencv-doc/examples/data",),
     "fvwm-crystal": ("usr/share/fvwm-crystal/fvwm/wallpapers",),
     "imagemagick-6-doc": ("usr/share/doc/imagemagick-6-common/html/images",),
+    "palapeli-data": ("usr/share/palapeli/collection",),
+    "lxqt-themes": ("usr/share/lxqt/wallpapers",),
+    "tuxpaint-data": ("usr/share/tuxpaint/templates", "usr/share/tuxpaint/starters"),
+    "tuxtype-data": ("usr/share/tuxtype/images", "usr/share/tuxtype/themes"),
+    "scribus-template": ("usr/share/scribus/templates",),
+    "hugin-data": ("usr/share/hugin/xrc/data/help_en_EN",),
+    "python3-sklearn": ("usr/lib/python3/dist-packages/sklearn/datasets/images",),
+    "kphotoalbum": ("usr/share/kphotoalbum/demo",),
+    "gimp-help-en": ("usr/share/gimp/2.0/help/en/images",),
+    "sddm-theme-maldives": ("usr/share/sddm/themes/maldives",),
+    "digikam-data": ("usr/share/digikam/about",),
+    "gnome-taquin": ("usr/share/gnome-taquin/themes/cats",),
+    "python3-scipy": ("usr/lib/python3/dist-packages/scipy/misc",),
 }
+
+#: Photos stored as raw pixels (bz2-compressed, height x width x 3, uint8): package -> (installed
+#: path, height, width). They are written once as PNG beside the original so that the rest of the
+#: pipeline sees an ordinary image file.
+RAW_IMAGES: dict[str, tuple[tuple[str, int, int], ...]] = {
+    "python3-scipy": (("usr/lib/python3/dist-packages/scipy/misc/face.dat", 768, 1024),),
+}
+
+#: Packages where photographs are a few files among many screenshots and diagrams: only the files
+#: matching these globs (on the installed path) are taken. Reviewed on a contact sheet; distorted
+#: projections, crops and overlays of the same photos are left out.
+PACKAGE_ONLY: dict[str, tuple[str, ...]] = {
+    "hugin-data": (
+        "*/250px-LagardePont-defish.jpg",
+        "*/300px-Lamp_enfuse.jpg",
+        "*/800px-C_Marchi-GrandCentral-adj.jpg",
+        "*/AliasingPScubic.jpg",
+        "*/Big_ben_rectilinear.jpg",
+        "*/CA_fringes00.jpg",
+        "*/CA_tCA00.jpg",
+        "*/SB_Blended.jpg",
+    ),
+    # The originals that the manual's filter examples and tutorials start from.
+    "gimp-help-en": (
+        "*/filters/examples/taj_orig.png",
+        "*/filters/examples/blur/mean_curvature-ex-1.jpg",
+        "*/filters/examples/colors-retinex1.png",
+        "*/filters/examples/enhance/high-pass-origin.png",
+        "*/tutorials/tone-mapping/apple-orchard-truck-from-camera.jpg",
+        "*/tutorials/tone-mapping/power-lines.jpg",
+        "*/tutorials/tone-mapping/tree-exposed-for-sky-ground-is-dark.jpg",
+        "*/using/duck_orig.png",
+        "*/using/keyfob_orig.png",
+    ),
+    "sddm-theme-maldives": ("*/background.jpg",),
+    "digikam-data": ("*/body-background.jpg",),
+}
+
+#: Licences that a package's debian/copyright does not state for these files (it is not
+#: machine-readable, or it covers the code only): (package, glob on the installed path, licence),
+#: taken from the README that ships beside the images.
+LICENCE_OVERRIDES: tuple[tuple[str, str, str], ...] = (
+    ("python3-sklearn", "*/datasets/images/*", "CC-BY-2.0 (sklearn/datasets/images/README.txt)"),
+    (
+        "tuxtype-data",
+        "/usr/share/tuxtype/images/*",
+        "public domain (US-government photo archives, per tuxtype's README_IMAGES.TXT); package GPL-2",
+    ),
+    ("tuxtype-data", "/usr/share/tuxtype/themes/*", "GPL-2 (debian/copyright)"),
+    ("kphotoalbum", "*", "GPL-2+ (debian/copyright, which names no other licence for the demo photos)"),
+    ("gimp-help-en", "*", "GFDL-NIV-1.2+ (gimp-help-common's debian/copyright)"),
+    ("python3-scipy", "*/face.dat.png", "public domain (scipy.misc.face: public-domain-image.com)"),
+    *(
+        (
+            "scribus-template",
+            f"/usr/share/scribus/templates/{name}/*",
+            "public domain (Riku Leino's templates)",
+        )
+        for name in ("br2", "cal2", "menu1", "menu2")
+    ),
+    ("digikam-data", "*", "GPL-2+ (debian/copyright)"),
+)
 
 #: File names that are paintings or other non-photos in otherwise useful folders (matched on the
 #: lower-cased file name).
@@ -121,6 +213,15 @@ REVIEWED_NON_PHOTOS: tuple[tuple[str, str], ...] = (
     ("scikit-image (PyPI)", "*/ihc.png"),
     ("scikit-image (PyPI)", "*/retina.jpg"),
     ("scikit-image (PyPI)", "*/hubble_deep_field.jpg"),
+    ("lxqt-themes", "*/kde-plasma.png"),
+    ("lxqt-themes", "*/triangles*"),
+    ("lxqt-themes", "*/waves-purple-logo.jpg"),
+    ("tuxtype-data", "*/images/main_bkg.png"),
+    ("tuxtype-data", "*/images/tutor*"),
+    ("tuxtype-data", "*/themes/*/images/keyboard/*"),
+    ("tuxtype-data", "*/themes/wolof/*"),  # a photo with a flag and an inset pasted on
+    ("scribus-template", "*/scribus_min*"),
+    ("scribus-template", "*/scribus_project_*.png"),
     # Plasma 5.27's vector and rendered wallpapers (its photographs are kept).
     *(
         ("plasma-workspace-wallpapers", f"/usr/share/wallpapers/{name}/*")
@@ -145,6 +246,29 @@ REVIEWED_NON_PHOTOS: tuple[tuple[str, str], ...] = (
             "Shell",
         )
     ),
+)
+
+#: Photos inside PyPI wheels, fetched with ``pip download --no-deps``: (requirement, file inside
+#: the wheel, licence). The packages' own licences; neither package states where its photos
+#: come from.
+WHEEL_FILES: tuple[tuple[str, str, str], ...] = (
+    ("ultralytics", "ultralytics/assets/bus.jpg", "AGPL-3.0 (ultralytics; the photo's origin is not stated)"),
+    (
+        "ultralytics",
+        "ultralytics/assets/zidane.jpg",
+        "AGPL-3.0 (ultralytics; the photo's origin is not stated)",
+    ),
+    ("imgaug", "imgaug/quokka.jpg", "MIT (imgaug; the photo's origin is not stated)"),
+    ("mahotas", "mahotas/demos/data/luispedro.jpg", "MIT (mahotas; a photo of its author)"),
+)
+
+#: Photos stored sideways whose rotation lives outside the file (KPhotoAlbum keeps it in its
+#: ``index.xml``, as ``angle``): (package, glob on the installed path, degrees clockwise).
+ROTATIONS: tuple[tuple[str, str, int], ...] = (
+    ("kphotoalbum", "*/demo/new_wave_1.jpg", 90),
+    ("kphotoalbum", "*/demo/grand_canyon_1.jpg", 180),
+    ("kphotoalbum", "*/demo/wayne.jpg", 90),
+    ("kphotoalbum", "*/demo/pool_2.jpg", 270),
 )
 
 SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
@@ -327,8 +451,39 @@ def extract_rcc_images(package: str, tree: Path) -> None:
             target.mkdir(exist_ok=True)
 
 
+def extract_raw_images(package: str, tree: Path) -> None:
+    """Write each of the package's ``RAW_IMAGES`` as ``NAME.png`` beside it, once."""
+    for installed, height, width in RAW_IMAGES.get(package, ()):
+        raw = tree / installed
+        target = raw.with_name(raw.name + ".png")
+        if raw.is_file() and not target.is_file():
+            pixels = np.frombuffer(bz2.decompress(raw.read_bytes()), dtype=np.uint8)
+            Image.fromarray(pixels.reshape(height, width, 3)).save(target)
+
+
+def upright(candidate: Candidate, image: Image.Image) -> Image.Image:
+    """The image turned by its ``ROTATIONS`` entry, if it has one."""
+    for package, pattern, degrees in ROTATIONS:
+        if package == candidate.package and fnmatch.fnmatch(candidate.original_path, pattern):
+            return image.rotate(-degrees, expand=True)
+    return image
+
+
 def reviewed_non_photo(package: str, installed_path: str) -> bool:
     return any(p == package and fnmatch.fnmatch(installed_path, g) for p, g in REVIEWED_NON_PHOTOS)
+
+
+def in_package_only(package: str, installed_path: str) -> bool:
+    """False for a file of a ``PACKAGE_ONLY`` package that none of its globs names."""
+    globs = PACKAGE_ONLY.get(package)
+    return globs is None or any(fnmatch.fnmatch(installed_path, g) for g in globs)
+
+
+def licence_override(package: str, installed_path: str) -> str | None:
+    for p, pattern, licence in LICENCE_OVERRIDES:
+        if p == package and fnmatch.fnmatch(installed_path, pattern):
+            return licence
+    return None
 
 
 def package_candidates(package: str, tree: Path, cache: Path, min_side: int) -> list[Candidate]:
@@ -343,6 +498,7 @@ def package_candidates(package: str, tree: Path, cache: Path, min_side: int) -> 
     )
     version = package_version(cache, package)
     extract_rcc_images(package, tree)
+    extract_raw_images(package, tree)
     folders = PACKAGE_FOLDERS.get(package, ("",))
     if package in RCC_BUNDLES:
         folders = tuple(
@@ -360,9 +516,58 @@ def package_candidates(package: str, tree: Path, cache: Path, min_side: int) -> 
             if size is None or min(size) < min_side:
                 continue
             installed = "/" + str(path.relative_to(tree))
-            if reviewed_non_photo(package, installed):
+            if reviewed_non_photo(package, installed) or not in_package_only(package, installed):
                 continue
-            out.append(Candidate(path, package, version, installed, licence_for(stanzas, installed), *size))
+            licence = licence_override(package, installed) or licence_for(stanzas, installed)
+            out.append(Candidate(path, package, version, installed, licence, *size))
+    return out
+
+
+def fetch_wheel(requirement: str, cache: Path, download: bool) -> Path | None:
+    """The cached wheel of ``requirement`` (``pip download --no-deps`` into ``CACHE/wheels``)."""
+    wheels = cache / "wheels"
+    pattern = f"{requirement.replace('-', '_')}-*.whl"
+    found = sorted(wheels.glob(pattern))
+    if not found and download:
+        wheels.mkdir(parents=True, exist_ok=True)
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "-d",
+                str(wheels),
+                requirement,
+            ]
+        )
+        found = sorted(wheels.glob(pattern))
+    if not found:
+        print(f"  {requirement}: no wheel in the cache, skipped", file=sys.stderr)
+    return found[-1] if found else None
+
+
+def wheel_candidates(cache: Path, download: bool, min_side: int) -> list[Candidate]:
+    """The photos of ``WHEEL_FILES``, extracted once into ``CACHE/unpacked-wheels/NAME``."""
+    out: list[Candidate] = []
+    for requirement, member, licence in WHEEL_FILES:
+        wheel = fetch_wheel(requirement, cache, download)
+        if wheel is None:
+            continue
+        target = cache / "unpacked-wheels" / requirement / member
+        if not target.is_file():
+            with zipfile.ZipFile(wheel) as archive:
+                data = archive.read(member)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        size = image_size(target)
+        if size is None or min(size) < min_side:
+            continue
+        version = wheel.name.split("-")[1]
+        out.append(Candidate(target, f"{requirement} (PyPI)", version, member, licence, *size))
     return out
 
 
@@ -415,7 +620,8 @@ def load_rgb(path: Path) -> tuple[Image.Image, float]:
         if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
             alpha = np.asarray(image.convert("RGBA").getchannel("A"))
             transparent = float((alpha < 250).mean())
-        return image.convert("RGB"), transparent
+        # Camera photos are often stored sideways with an EXIF orientation tag.
+        return ImageOps.exif_transpose(image).convert("RGB"), transparent
 
 
 def photo_measures(image: Image.Image) -> dict[str, float]:
@@ -519,6 +725,10 @@ def build(args: argparse.Namespace) -> int:
             found = package_candidates(package, tree, cache, filters.min_side)
             print(f"{package}: {len(found)} image files of at least {filters.min_side} px", file=sys.stderr)
             candidates.extend(found)
+    if not args.no_wheels:
+        found = wheel_candidates(cache, download=not args.no_download, min_side=filters.min_side)
+        print(f"PyPI wheels: {len(found)} image files", file=sys.stderr)
+        candidates.extend(found)
     if not args.no_skimage:
         found = skimage_candidates(filters.min_side)
         print(f"scikit-image: {len(found)} image files", file=sys.stderr)
@@ -532,6 +742,7 @@ def build(args: argparse.Namespace) -> int:
     for candidate in candidates:
         try:
             image, transparent = load_rgb(candidate.path)
+            image = upright(candidate, image)
         except Exception:  # noqa: BLE001 - a broken file is one more rejection
             reasons["unreadable"] = reasons.get("unreadable", 0) + 1
             continue
@@ -597,6 +808,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, required=True, help="folder for downloaded and unpacked .debs")
     parser.add_argument("--packages", nargs="+", default=list(DEFAULT_PACKAGES), help="Debian packages")
     parser.add_argument("--no-download", action="store_true", help="use only packages already in the cache")
+    parser.add_argument("--no-wheels", action="store_true", help="leave out the photos inside PyPI wheels")
     parser.add_argument("--no-skimage", action="store_true", help="leave out scikit-image's sample images")
     parser.add_argument(
         "--exclude-like",
