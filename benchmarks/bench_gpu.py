@@ -27,7 +27,7 @@ from painterly.feedforward.model_file import read_model_file
 from painterly.images import save_image
 
 REFERENCE_LUA_GPU_SECONDS = 43.0
-SIZES = ((1280, 720), (1920, 1080))
+SIZES: tuple[tuple[int, int], ...] = ((1280, 720), (1920, 1080))
 SIZE = 512
 ITERATIONS = 500
 

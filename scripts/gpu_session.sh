@@ -56,7 +56,7 @@ else SIZE=(--image-size 256 --validate-every 500 --checkpoint-every 500); W32=32
 train() {  # NAME, then extra options
   local name=$1; shift
   mkdir -p "out/train/$name"
-  timeout -s TERM $((TRAIN_SECONDS + 60)) $PY -m painterly train --style $STYLES --data out/photos \
+  timeout -s TERM $((TRAIN_SECONDS + 120)) $PY -m painterly train --style $STYLES --data out/photos \
     -o "out/models/$name.safetensors" --name "${MODEL_NAME:-zoo}" --iterations 1000000 --time-limit "$TRAIN_SECONDS" \
     --device "$DEVICE" --precision bf16 --workdir "out/train/$name" "${SIZE[@]}" \
     --validation out/val/tubingen.jpg out/val/golden_gate.jpg --quiet "$@" > "out/train/$name.log" 2>&1
@@ -71,8 +71,10 @@ train F_w8_bilinear --width $W8 --upsample bilinear --batch-size 16 &
 pack() {  # each run's newest network, validation sheet and loss log into $OUT (atomically)
   for run in $RUNS; do
     [ -f "out/train/$run.log" ] || continue
-    local files="out/train/$run.log"
-    for f in out/models/$run.safetensors out/train/$run/latest.safetensors out/train/$run/losses.jsonl \
+    local files="out/train/$run.log" latest=out/train/$run/latest.safetensors
+    # The finished model makes latest.safetensors (the same network) redundant: $OUT holds 64 MiB.
+    [ -f "out/models/$run.safetensors" ] && latest=
+    for f in out/models/$run.safetensors $latest out/train/$run/losses.jsonl \
              $(ls out/train/$run/val_*.png 2>/dev/null | tail -n 1); do
       [ -f "$f" ] && files="$files $f"
     done
@@ -82,12 +84,16 @@ pack() {  # each run's newest network, validation sheet and loss log into $OUT (
 # The machine can be taken back, or the call cut short at the session's remaining device time (the
 # limit can be far below timeout_s: the first session lost every run that way). So results go to
 # $OUT every minute, not only at the end.
-(t=0; while sleep 60; do t=$((t + 60)); pack
+# Stopped by TERM, it finishes the archive it is writing first (the trap runs between commands;
+# `sleep & wait` lets TERM end the pause at once): killed mid-tar, its tar would go on writing the
+# same .RUN.tgz as the final pack below.
+(trap 'exit 0' TERM; t=0; while :; do sleep 60 >/dev/null 2>&1 & wait $!; t=$((t + 60)); pack
    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null \
      | sed "s/^/GPU at ${t}s: /" >> "$OUT/session.txt"; done) &
 packer=$!
 wait $(jobs -p | grep -v "^$packer$")
 kill $packer 2>/dev/null
+wait $packer 2>/dev/null
 pack
 for run in $RUNS; do tail -n 3 "out/train/$run.log" | tee -a "$OUT/session.txt"; done
 

@@ -273,8 +273,104 @@ def test_unknown_upsampling_and_bad_time_limit_are_refused(data: tuple[Path, Pat
 
     with pytest.raises(PainterlyError, match="upsampling"):
         train(_settings(data, tmp_path / "a.safetensors", upsample="bicubic"))
-    with pytest.raises(PainterlyError, match="time limit"):
-        train(_settings(data, tmp_path / "b.safetensors", time_limit=-1))
+    for bad in (-1, 0, 0.0, float("nan"), float("inf"), True, "5"):
+        with pytest.raises(PainterlyError, match="time limit"):
+            train(_settings(data, tmp_path / "b.safetensors", time_limit=bad))
+    assert not (tmp_path / "b.train").exists()
+
+
+def test_time_limit_is_refused_under_torchrun(
+    data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.errors import PainterlyError
+
+    # Each rank would stop on its own clock and the others would wait for it for ever.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(PainterlyError, match="torchrun"):
+        train(_settings(data, tmp_path / "m.safetensors", time_limit=5))
+    assert not (tmp_path / "m.train").exists()
+
+
+def test_a_base_model_inside_the_training_folder_is_not_overwritten(
+    data: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from painterly.errors import PainterlyError
+    from painterly.feedforward.conditional import ConditionalTransformerNet
+    from painterly.feedforward.model_file import write_model_file
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    base = folder / "latest.safetensors"  # an earlier run's network, taken as the base of the next
+    write_model_file(base, ConditionalTransformerNet(4, ["a", "b"]), {"name": "zoo", "steps": 1})
+    before = base.read_bytes()
+    with pytest.raises(PainterlyError, match="refusing to overwrite"):
+        train(_settings(data, tmp_path / "m.safetensors", base=base, workdir=folder))
+    assert base.read_bytes() == before
+
+
+def test_model_files_without_the_upsample_key_load_as_nearest(tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from painterly.errors import PainterlyError
+    from painterly.feedforward.conditional import ConditionalTransformerNet
+    from painterly.feedforward.model_file import write_model_file
+    from painterly.feedforward.network import TransformerNet
+
+    for net in (TransformerNet(4, 1, "bilinear"), ConditionalTransformerNet(4, ["a", "b"], 1, "bilinear")):
+        path = tmp_path / "new.safetensors"
+        write_model_file(path, net, {"name": "t", "steps": 1})
+        with safe_open(str(path), framework="pt") as handle:
+            header = dict(handle.metadata())
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        (key,) = [k for k, v in header.items() if '"upsample": "bilinear"' in v]
+        for value, expected in ((None, "nearest"), ("bicubic", None), (["nearest"], None)):
+            document = json.loads(header[key])
+            if value is None:
+                del document["upsample"]  # as written before the key existed
+            else:
+                document["upsample"] = value
+            old = tmp_path / "old.safetensors"
+            save_file(tensors, str(old), metadata={**header, key: json.dumps(document)})
+            if expected is None:
+                with pytest.raises(PainterlyError, match="upsampling"):
+                    read_model_file(old)
+                continue
+            loaded = read_model_file(old)[0]
+            assert loaded.config()["upsample"] == expected
+            assert {m.mode for m in loaded.modules() if isinstance(m, torch.nn.Upsample)} == {"nearest"}
+
+
+def test_a_bilinear_model_exports_to_onnx_and_matches_torch(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from painterly.feedforward.conditional import ConditionalTransformerNet
+    from painterly.feedforward.export import export_onnx
+    from painterly.feedforward.model_file import write_model_file
+    from painterly.feedforward.network import TransformerNet
+
+    torch.manual_seed(0)
+    weights = torch.tensor([[1.0, 0.0], [0.25, 0.75]])
+    for net, extra in (
+        (TransformerNet(4, 1, "bilinear"), ()),
+        (ConditionalTransformerNet(4, ["a", "b"], 1, "bilinear"), (weights,)),
+    ):
+        path = tmp_path / "m.safetensors"
+        write_model_file(path, net, {"name": "t", "steps": 1})
+        session = ort.InferenceSession(
+            str(export_onnx(path, tmp_path / "m.onnx")), providers=["CPUExecutionProvider"]
+        )
+        names = [item.name for item in session.get_inputs()]
+        loaded = read_model_file(path)[0].eval()
+        for height, width in ((32, 32), (24, 44)):  # dynamic sides, not only the traced one
+            x = torch.rand(2, 3, height, width)
+            with torch.no_grad():
+                expected = loaded(x, *extra).numpy()
+            got = session.run(None, dict(zip(names, [x.numpy(), *(w.numpy() for w in extra)], strict=True)))[
+                0
+            ]
+            assert got.shape == expected.shape
+            np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
 def test_device_sampler_draws_the_same_crops_as_the_cpu_sampler(data: tuple[Path, Path]) -> None:
@@ -288,3 +384,20 @@ def test_device_sampler_draws_the_same_crops_as_the_cpu_sampler(data: tuple[Path
     same = (a - b).abs().mean().item()
     other = (a - cpu.batch(4, 4)).abs().mean().item()
     assert same < 0.25 * other  # the same photos, boxes and flips; only the resampling differs
+
+
+def test_device_sampler_at_the_edges_and_on_photos_smaller_than_the_crop(tmp_path: Path) -> None:
+    from painterly.feedforward.data import DeviceCropSampler
+
+    rng = np.random.default_rng(0)
+    for index, (width, height) in enumerate([(10, 7), (1, 1), (2, 300), (300, 33), (24, 24), (25, 24)]):
+        path = tmp_path / f"p{index}.png"
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(path)
+        sampler = DeviceCropSampler([path], 24, torch.device("cpu"), seed=index)
+        for step in range(40):  # boxes all over the photo, at the right and bottom edges too
+            batch = sampler.batch(step, 2)
+            assert batch.shape == (2, 3, 24, 24) and batch.dtype == torch.float32
+            assert bool(torch.isfinite(batch).all()) and batch.min() >= 0 and batch.max() <= 1
+        if (width, height) == (1, 1):
+            torch.testing.assert_close(batch[0, :, 0, 0], torch.from_numpy(pixels[0, 0] / 255).float())

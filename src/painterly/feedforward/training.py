@@ -81,6 +81,12 @@ class TrainResult:
     skipped: list[Path] = field(default_factory=list)
 
 
+#: In the training folder: the checkpoint (network and optimizer state) to resume from.
+CHECKPOINT = "checkpoint.safetensors"
+#: In the training folder: the network at the last checkpoint, as a model file.
+LATEST = "latest.safetensors"
+
+
 def default_workdir(output: str | os.PathLike) -> Path:
     output = Path(output)
     stem = output.name[: -len(SUFFIX)] if output.name.endswith(SUFFIX) else output.name
@@ -117,7 +123,11 @@ def validate_settings(s: TrainSettings) -> None:
         raise PainterlyError("learning rate must be positive")
     check_seed(s.seed)
     check_upsample(s.upsample)
-    if s.time_limit is not None and not (isinstance(s.time_limit, int | float) and 0 < s.time_limit < 1e9):
+    if s.time_limit is not None and (
+        not isinstance(s.time_limit, int | float)
+        or isinstance(s.time_limit, bool)
+        or not 0 < s.time_limit < 1e9
+    ):
         raise PainterlyError(f"time limit must be a positive number of seconds, got {s.time_limit!r}")
     check_batch_size(s.batch_size, s.image_size)
     parse_width(s.width)
@@ -152,6 +162,11 @@ def validate_settings(s: TrainSettings) -> None:
     refuse_overwriting_inputs(output, [*inputs, *validation])
     if s.workdir is not None:
         refuse_overwriting_inputs(s.workdir, [*inputs, *validation])
+    # Every checkpoint rewrites these two files in the training folder: e.g. a --base taken from an
+    # earlier run's latest.safetensors, with that run's --workdir again, would be replaced.
+    folder = Path(s.workdir) if s.workdir else default_workdir(output)
+    for name in (CHECKPOINT, LATEST):
+        refuse_overwriting_inputs(folder / name, [*inputs, *validation])
 
 
 def architecture_for(s: TrainSettings) -> str:
@@ -241,17 +256,13 @@ def _build_net(
     return TransformerNet(s.width, upsample=s.upsample).to(device), [0], {}
 
 
-#: In the training folder: the network at the last checkpoint, as a model file.
-LATEST = "latest.safetensors"
-
-
 def _train(
     s: TrainSettings, callback: Callable[[TrainProgress], None] | None, runtime: Runtime
 ) -> TrainResult:
     device = runtime.device
     output = Path(s.output)
     folder = Path(s.workdir) if s.workdir else default_workdir(output)
-    checkpoint = folder / "checkpoint.safetensors"
+    checkpoint = folder / CHECKPOINT
     architecture = architecture_for(s)
     style_paths = [Path(p) for p in s.style_paths()]
     style_images = [open_image(p, what="style image") for p in style_paths]
