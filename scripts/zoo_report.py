@@ -111,8 +111,9 @@ def main() -> int:
             tiles = [labelled(resize_long_side(open_image(photo), args.thumb), "photo")]
             for style, model, mix in jobs:
                 tiles.append(labelled(model.stylize(photo, size=args.thumb, style_mix=mix), style))
-            for blend in args.blend:
-                model = jobs[0][1]
+            multi = [model for _, model, mix in jobs if mix is not None]
+            for blend in args.blend if multi else []:
+                model = multi[0]
                 tiles.append(labelled(model.stylize(photo, size=args.thumb, style_mix=blend), blend))
             rows.append(tiles)
         width = max(sum(t.width for t in row) for row in rows)
