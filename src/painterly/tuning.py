@@ -8,7 +8,8 @@ use at a size, :func:`decide_compute` times a few forward+backward passes of eac
 strip of the run's width and keeps the fastest, preferring the plain path (float32, NCHW) unless another
 is clearly faster (:data:`CLEARLY_FASTER`). The timings are cached in ``compute.json`` in the painterly
 cache folder, keyed by device model, CPU flags, torch version, thread count, task and size bucket, so a
-second run measures nothing.
+second run measures nothing. Feed-forward stylizing takes the same choice for its style network, timed
+with forward passes only (:meth:`painterly.feedforward.inference.StyleModel.compute_for`).
 
 Overrides: the ``precision`` setting (``fp32``/``bf16``/``fp16`` restrict the candidates to that dtype),
 ``$PAINTERLY_MEMORY_FORMAT`` (``channels_last`` or ``contiguous``) and ``$PAINTERLY_CALIBRATE=0``, which
