@@ -12,7 +12,8 @@
 # Results go to $OUT, refreshed every minute: one archive per recipe (the finished model or the
 # network at the last checkpoint, loss log, last validation sheet, log) and the benchmark figures.
 # Pass TRAIN_SECONDS well inside the device time left (status's budget_left_s minus the machine's
-# start and the transfers, which took 8.5 minutes once) and give run's timeout_s some slack above it. Dry run on a CPU at toy size: DEVICE=cpu TRAIN_SECONDS=20 WIDTHS_TOY=1.
+# start and the transfers, and 2 minutes for the benchmark) and give run's timeout_s slack above it.
+# The device time is the whole session's: other uses before this call shorten it. Dry run on a CPU at toy size: DEVICE=cpu TRAIN_SECONDS=20 WIDTHS_TOY=1.
 set -u
 OUT=${OUT:-/tmp/gpu_out}
 DEVICE=${DEVICE:-cuda}
