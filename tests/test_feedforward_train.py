@@ -401,3 +401,29 @@ def test_device_sampler_at_the_edges_and_on_photos_smaller_than_the_crop(tmp_pat
             assert bool(torch.isfinite(batch).all()) and batch.min() >= 0 and batch.max() <= 1
         if (width, height) == (1, 1):
             torch.testing.assert_close(batch[0, :, 0, 0], torch.from_numpy(pixels[0, 0] / 255).float())
+
+
+def test_cpu_training_takes_the_per_machine_compute_choice(
+    data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import painterly.tuning as tuning
+
+    probed: list[tuple[str, int]] = []
+
+    def fake(device: torch.device, net: torch.nn.Module, size: int, *args: object, **kw: object) -> object:
+        probe = kw["probe"]
+        assert callable(probe)
+        probe(torch.rand(1, 3, 18, 30))  # the probe runs a training step's compute on any strip
+        probed.append((str(kw["task"]), size))
+        return tuning.Decision(tuning.PATHS["bf16-channels-last"], "measured")
+
+    monkeypatch.setattr(tuning, "decide_compute", fake)
+    out = tmp_path / "m.safetensors"
+    train(_settings(data, out, precision="auto", upsample="bilinear", iterations=2))
+    assert probed == [("train-johnson2016-w4-bilinear-vgg16", 32)]
+    meta = read_model_file(out)[1]
+    assert meta["training"]["precision"] == "bfloat16" and meta["training"]["layout"] == "channels_last"
+
+    probed.clear()
+    train(_settings(data, tmp_path / "n.safetensors", precision="fp32", iterations=2))
+    assert probed == []  # an explicit precision is kept

@@ -52,7 +52,7 @@ from painterly.feedforward.model_file import (
     read_model_file,
     write_model_file,
 )
-from painterly.feedforward.network import TransformerNet, check_upsample, parse_width
+from painterly.feedforward.network import TransformerNet, check_upsample, pad_to_multiple, parse_width
 from painterly.feedforward.settings import TrainSettings
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
 from painterly.images import (
@@ -296,6 +296,7 @@ def _train(
 
     layers = [*s.content_layers, *s.style_layers]
     vgg = runtime.place(load_vgg(s.network, last_layer=_deepest(s.network, layers), device=device))
+    _choose_cpu_compute(runtime, net, vgg, s)
     loss_fn = PerceptualLoss(
         vgg,
         s.content_layers,
@@ -365,6 +366,7 @@ def _train(
             "device": device.type,
             "hardware": runtime.hardware(),
             "precision": runtime.precision_name,
+            "layout": "channels_last" if runtime.channels_last else "contiguous",
             "temporal_weight": s.temporal_weight,
             "equivariance_weight": s.equivariance_weight,
             "trained_parameters": "new style's norm parameters only" if s.base is not None else "all",
@@ -469,6 +471,45 @@ def _train(
         runtime.barrier()
     bad = sorted(sampler.bad)
     return TrainResult(output, step, seconds, outcome.interrupted, len(bad), net, bad)
+
+
+def _choose_cpu_compute(
+    runtime: Runtime, net: TransformerNet | ConditionalTransformerNet, vgg: torch.nn.Module, s: TrainSettings
+) -> None:
+    """Precision and layout of a CPU training (``precision`` auto) from what this machine measures
+    (:mod:`painterly.tuning`).
+
+    The same per-machine choice as image optimization and stylizing: on CPUs with native bf16, bf16
+    autocast in channels-last is usually fastest; on AVX2-only CPUs channels-last float32 can be
+    slower than plain NCHW. The probe is one training step's compute without the optimizer: the
+    network, the loss network's style layers, Gram matrices, the backward pass.
+    """
+    if runtime.device.type != "cpu" or s.precision != "auto" or runtime.distributed:
+        return  # GPUs: bf16/fp16 autocast in channels-last; an explicit precision; DDP ranks alike
+    from painterly.losses import gram_matrix
+    from painterly.tuning import decide_compute
+
+    layers = list(s.style_layers)
+
+    def probe(x: torch.Tensor) -> None:
+        x, _ = pad_to_multiple(x)
+        if isinstance(net, ConditionalTransformerNet):
+            y = net(x, net.weights_for(None, x.shape[0], x.device))
+        else:
+            y = net(x)
+        features = vgg(y, layers)
+        total = sum(gram_matrix(f).float().square().mean() for f in features.values())
+        assert isinstance(total, torch.Tensor)
+        total.backward()
+
+    config = net.config()
+    task = f"train-{config['architecture']}-w{config['width']}-{config.get('upsample')}-{s.network}"
+    decision = decide_compute(
+        runtime.device, torch.nn.ModuleList([net, vgg]), s.image_size, task=task, probe=probe
+    )
+    net.zero_grad(set_to_none=True)  # the probe's gradients
+    runtime.amp_dtype = decision.path.dtype
+    runtime.channels_last = decision.path.channels_last
 
 
 def _describe(config: dict[str, object]) -> str:
