@@ -107,6 +107,7 @@ def test_a_real_calibration_times_the_network_and_keeps_the_picture(
     """The probe runs the style network itself; whatever path wins, float32 results are unchanged."""
     calls: list[tuple[int, ...]] = []
     model = load_model(model_file, device="cpu", backend="torch", precision="fp32")
+    assert model.net is not None
     original = model.net.stylize_tensor
 
     def spy(x: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:

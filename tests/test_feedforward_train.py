@@ -261,11 +261,16 @@ def test_bilinear_upsampling_is_recorded_and_reloaded(data: tuple[Path, Path], t
     out = tmp_path / "m.safetensors"
     result = train(_settings(data, out, upsample="bilinear", iterations=2))
     net, meta, _ = read_model_file(out)
+    from painterly.feedforward.network import TransformerNet
+
+    assert isinstance(net, TransformerNet)
     assert meta["upsample"] == "bilinear" and net.config()["upsample"] == "bilinear"
     modes = {m.mode for m in net.modules() if isinstance(m, torch.nn.Upsample)}
     assert modes == {"bilinear"}
     x = torch.rand(1, 3, 32, 32)
-    torch.testing.assert_close(net.stylize_tensor(x), result.net.eval().stylize_tensor(x))
+    trained = result.net.eval()
+    assert isinstance(trained, TransformerNet)
+    torch.testing.assert_close(net.stylize_tensor(x), trained.stylize_tensor(x))
 
 
 def test_unknown_upsampling_and_bad_time_limit_are_refused(data: tuple[Path, Path], tmp_path: Path) -> None:
