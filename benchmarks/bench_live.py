@@ -11,6 +11,10 @@ encode and the loopback network, what a user sees), the frames/s, and the CPU ti
 this process (server and client), a figure that hardly depends on the machine's other load. Also
 prints the CPU model and the load average, since the machine may be shared.
 
+The server picks the network's runtime on the first frame of each size (onnxruntime, torch float32
+or torch bf16, timed: :mod:`painterly.video.runtime`); the warm-up frames absorb that, and the
+choice is printed after the table.
+
 Targets (issue 12, 2-core CPU): 320x240 at 10 frames/s or more with a median latency of 200 ms or
 less; 640x480 at 4 frames/s or more.
 """
@@ -138,13 +142,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {args.clip} is not present", file=sys.stderr)
         return 0
     sizes = [tuple(int(v) for v in text.lower().split("x")) for text in args.sizes]
+    from painterly.video.runtime import prefer_sleeping_threads
+
+    prefer_sleeping_threads()  # as `painterly serve` does (create_app), before torch is imported
     print(f"CPU: {cpu_model()} ({os.cpu_count()} cores); load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as data:
         url, server, thread = start_server(Path(data))
         try:
-            from painterly.feedforward import pick_backend
-
-            print(f"model {args.model}, runtime {pick_backend('auto', 'cpu')}, one frame in flight")
+            print(f"model {args.model}, one frame in flight")
             header = f"{'size':>9} {'frames':>6} {'fps':>6} {'median ms':>9} {'p90 ms':>7} {'dropped':>7}"
             print(f"{header} {'CPU ms/frame':>12}  target")
             for width, height in sizes:
@@ -167,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"{len(latencies):>6} {fps:>6.1f} {median:>9.0f} {p90:>7.0f} {dropped:>7} {cpu_ms:>12.0f}"
                 )
                 print(f"{size:>9} {figures}  {verdict}")
+            from painterly.video.runtime import measured
+
+            for line in measured():
+                print(f"runtime (measured by the server on the first frame of a size): {line}")
         finally:
             server.should_exit = True  # type: ignore[attr-defined]
             thread.join(10)

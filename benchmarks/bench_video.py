@@ -1,12 +1,16 @@
 """Video: temporal consistency and speed of both methods, side by side in one run on this machine.
 
     python benchmarks/bench_video.py [--clip ../shared/videos/cup.mp4] [--frames 60]
-        [--strengths 0.3 0.7] [--optimization] [--opt-frames 8] [--opt-size 256]
+        [--strengths 0.3 0.7] [--flow-preset fast] [--flow-scale 0.5] [--backend auto]
+        [--optimization] [--opt-frames 8] [--opt-size 256] [--opt-iterations 100] [--no-feedforward]
 
 Feed-forward (the clip at its own size, 640x480 for cup.mp4): plain per-frame stylization
 against flow-guided temporal blending with the same model, each a whole ``stylize_video`` run
 (decode, flow, network, blend, encode; frames/s end to end, and milliseconds per frame in each
-stage). ``--strengths`` adds rows with other temporal strengths.
+stage: decoding with the flow, and encoding, run in threads of their own, so the stages overlap and
+add up to more than the time per frame), and the CPU time per frame of all threads together, a
+figure that hardly depends on the machine's other load. The runtime is the one ``stylize_video``
+picks (measured once before the runs; ``--backend`` fixes it). ``--strengths`` adds rows.
 
 Optimization (``--optimization``, at ``--opt-size`` px long side): per-frame optimization
 against Ruder et al.'s warm start and temporal loss; seconds of the first frame and of each later one.
@@ -36,7 +40,8 @@ from painterly.video.feedforward import DEFAULT_STRENGTH, FeedForwardPainter, sh
 from painterly.video.flow import FlowEstimator
 from painterly.video.metrics import warping_error
 from painterly.video.pipeline import VideoResult, Window, run
-from painterly.video.stylize import FEEDFORWARD_FLOW_SCALE
+from painterly.video.runtime import choose_runtime
+from painterly.video.stylize import FEEDFORWARD_FLOW_PRESET, FEEDFORWARD_FLOW_SCALE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -143,21 +148,25 @@ def frame_strip(clip: Path, plain: Path, steady: Path, path: Path, first: int = 
 
 
 def feedforward(args: argparse.Namespace, folder: Path, tool: ModuleType | None) -> None:
-    from painterly import load_model
-
-    model = load_model(args.model, "auto", backend=args.backend)
     info = vio.probe(args.clip)
+    started = time.perf_counter()
+    choice = choose_runtime(args.model, info.width, info.height, backend=args.backend)
+    model = choice.model
     print(
         f"\n## feed-forward: {args.clip.name}, {info.width}x{info.height}, {args.frames} frames, model "
-        f"{args.model} ({model.backend}), flow at {FEEDFORWARD_FLOW_SCALE:g} of the frame size\n"
+        f"{args.model}, flow: DIS {args.flow_preset} at {args.flow_scale:g} of the frame size\n"
+        f"\nruntime: {choice.describe()} (chosen in {time.perf_counter() - started:.1f} s, "
+        "before the timed runs)\n"
     )
     window = Window(max_frames=args.frames)
-    flow = FlowEstimator("medium", FEEDFORWARD_FLOW_SCALE)
+    flow = FlowEstimator(args.flow_preset, args.flow_scale)
     model.stylize(np.zeros((info.height, info.width, 3), np.uint8), tile="none")  # warm-up
     rows = []
     for strength in [0.0, DEFAULT_STRENGTH, *args.strengths]:
         painter = FeedForwardPainter(model, strength)
+        cpu = time.process_time()
         result = run(args.clip, folder / f"ff{strength:g}.mp4", painter, window=window, flow=flow)
+        cpu_ms = 1000 * (time.process_time() - cpu) / max(1, result.frames)
         smoothing, blending = shares(strength)
         name = (
             "per-frame"
@@ -166,28 +175,31 @@ def feedforward(args: argparse.Namespace, folder: Path, tool: ModuleType | None)
         )
         if strength == DEFAULT_STRENGTH:
             name += ", the default"
-        rows.append((name, result, painter.network_seconds))
+        rows.append((name, result, painter.network_seconds, cpu_ms))
     plain = rows[0][1]
 
     base_error, base_style = score(args.clip, plain.output, args.frames, tool, True)
     print(
         "| method | warping error | vs per-frame | style ratio | vs per-frame | frames/s end to end "
-        "| ms/frame: decode / flow / network / blend / encode |"
+        "| CPU ms/frame | ms/frame: decode / flow / network / blend / encode |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
 
-    def line(name: str, error: float, style: float | None, fps: str, stages: str) -> None:
+    def line(name: str, error: float, style: float | None, fps: str, cpu: float, stages: str) -> None:
         ratio = f"{style:.4f}" if style is not None else "-"
         rel = f"{style / base_style:.2f}x" if style is not None and base_style else "-"
-        print(f"| {name} | {error:.5f} | {error / base_error:.2f}x | {ratio} | {rel} | {fps} | {stages} |")
+        print(
+            f"| {name} | {error:.5f} | {error / base_error:.2f}x | {ratio} | {rel} | {fps} | {cpu:.0f} "
+            f"| {stages} |"
+        )
 
-    for name, result, network in rows:
+    for name, result, network, cpu_ms in rows:
         error, style = (
             (base_error, base_style)
             if result is plain
             else score(args.clip, result.output, args.frames, tool, True)
         )
-        line(name, error, style, f"{result.fps:.2f}", stage_line(result, network))
+        line(name, error, style, f"{result.fps:.2f}", cpu_ms, stage_line(result, network))
     if args.strip is not None:
         frame_strip(args.clip, rows[0][1].output, rows[1][1].output, args.strip)
     if tool is not None:
@@ -243,6 +255,8 @@ def main() -> None:
     parser.add_argument("--model", default="starry_night")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--strengths", type=float, nargs="*", default=[])
+    parser.add_argument("--flow-preset", default=FEEDFORWARD_FLOW_PRESET, help="DIS preset (feed-forward)")
+    parser.add_argument("--flow-scale", type=float, default=FEEDFORWARD_FLOW_SCALE)
     parser.add_argument("--strip", type=Path, help="also write a frame strip (JPEG) of the first two rows")
     parser.add_argument("--optimization", action="store_true")
     parser.add_argument("--no-feedforward", action="store_true")
@@ -252,13 +266,17 @@ def main() -> None:
     args = parser.parse_args()
     if not args.clip.exists():
         sys.exit(f"no clip at {args.clip} (the shared videos folder is not present)")
+    from painterly.video.runtime import prefer_sleeping_threads
+
+    prefer_sleeping_threads()  # as `painterly video` does
     import av
     import cv2
     import torch
 
     print(cpu_line())
     print(
-        f"python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads, "
+        f"OMP_WAIT_POLICY {os.environ.get('OMP_WAIT_POLICY', 'unset')}), "
         f"PyAV {av.__version__}, OpenCV {cv2.__version__}"
     )
     print("command: python benchmarks/bench_video.py " + " ".join(sys.argv[1:]))

@@ -194,6 +194,15 @@ def test_paint_watch_and_download(server, browser, tmp_path):
     assert built == [
         f["name"] for f in config["fields"] if f["name"] != "style_blend"
     ]  # from the declaration
+    limits = page.eval_on_selector_all(
+        "#settings-fields select[name=time_limit] option", "os => os.map((o) => [o.value, o.textContent])"
+    )  # issue 9: the time budget as a choice
+    assert limits == [
+        ["", "no limit"],
+        ["60", "about 1 minute"],
+        ["180", "about 3 minutes"],
+        ["600", "about 10 minutes"],
+    ]
     page.fill("input[name=size]", str(size))
     page.fill("input[name=iterations]", str(iterations))
     page.click("#start")

@@ -374,6 +374,32 @@ def test_health_and_config_come_from_the_library(settings):
         assert "/api/jobs" in client.get("/openapi.json").json()["paths"]
 
 
+def test_time_limit_is_offered_and_reaches_the_painter(settings):
+    """Issue 9: the page offers "about 1 minute / 3 / 10", wired to the library's ``time_limit``."""
+    runner = FakeRunner()
+    with make_client(settings, runner) as client:
+        fields = {f["name"]: f for f in client.get("/api/config").json()["fields"]}
+        limit = fields["time_limit"]
+        assert [s["value"] for s in limit["suggestions"]] == [60, 180, 600]
+        assert [s["label"] for s in limit["suggestions"]][0] == "about 1 minute"
+        assert limit["optional"] and limit["default"] is None and limit["kind"] == "float"
+        assert all("suggestions" not in f for name, f in fields.items() if name != "time_limit")
+        for seconds in (60, 180, 600):
+            response = submit(client, data={"time_limit": str(seconds)})
+            assert response.status_code == 202, response.text
+            wait_for(client, response.json()["id"])
+        assert [call[2].time_limit for call in runner.calls] == [60.0, 180.0, 600.0]
+        response = submit(client)  # no limit: the field is left out
+        wait_for(client, response.json()["id"])
+        assert runner.calls[-1][2].time_limit is None
+        for bad in ("0", "-5", "soon", "nan"):
+            response = submit(client, data={"time_limit": bad})
+            assert response.status_code == 400, (bad, response.text)
+            assert "time" in response.json()["detail"].lower()
+        script = client.get("/static/app.js").text
+        assert "field.suggestions" in script  # the page builds the choice from the config
+
+
 # -- fast stylization -------------------------------------------------------------------------------
 
 

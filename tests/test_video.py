@@ -199,13 +199,24 @@ def test_ctrl_c_before_any_frame_leaves_nothing(clip: Path, tmp_path: Path) -> N
     assert leftovers(tmp_path, {"clip.mp4"}) == []
 
 
+def undecodable_clip(clip: Path, path: Path) -> Path:
+    """``clip`` with its H.264 sample entry renamed to an unknown codec: a container FFmpeg reads, with
+    a video stream (size, rate, packets) that no decoder handles."""
+    data = clip.read_bytes()
+    assert data.count(b"avc1") >= 1
+    path.write_bytes(data.replace(b"avc1", b"zzzz"))
+    return path
+
+
 def test_bad_inputs_and_outputs(clip: Path, tmp_path: Path) -> None:
     text = tmp_path / "notes.mp4"
     text.write_text("not a video")
     sound = make_clip(tmp_path / "sound.m4a", square_frames(2), video=False)
+    unknown = undecodable_clip(clip, tmp_path / "unknown.mp4")
     cases = [
         (text, tmp_path / "a.mp4", "not a readable video"),
         (sound, tmp_path / "b.mp4", "no video stream"),
+        (unknown, tmp_path / "u.mp4", "cannot decode the video stream"),
         (tmp_path / "missing.mp4", tmp_path / "c.mp4", "not found"),
         (clip, tmp_path / "nofolder" / "d.mp4", "folder does not exist"),
         (clip, tmp_path / "e.avi", "unknown video format"),
@@ -214,7 +225,7 @@ def test_bad_inputs_and_outputs(clip: Path, tmp_path: Path) -> None:
     for source, output, message in cases:
         with pytest.raises(PainterlyError, match=message):
             run(source, output, Invert())
-    assert leftovers(tmp_path, {"clip.mp4", "notes.mp4", "sound.m4a"}) == []
+    assert leftovers(tmp_path, {"clip.mp4", "notes.mp4", "sound.m4a", "unknown.mp4"}) == []
 
 
 def test_output_size_is_even() -> None:
@@ -372,6 +383,20 @@ def test_cli_errors_are_one_line(clip: Path, tmp_path: Path, run_cli) -> None:
     assert leftovers(tmp_path, {"clip.mp4"}) == []
 
 
+def test_cli_unsupported_codec_is_one_line_and_writes_nothing(clip: Path, tmp_path: Path, run_cli) -> None:
+    from PIL import Image
+
+    unknown = undecodable_clip(clip, tmp_path / "unknown.mp4")
+    style = tmp_path / "style.png"
+    Image.fromarray(texture(32, 32)).save(style)
+    for extra in (["-m", "starry_night", "--backend", "torch"], ["--style", str(style), "--size", "32"]):
+        code, stdout, stderr = run_cli("video", unknown, "-o", tmp_path / "o.mp4", *extra)
+        assert code == 2, stderr
+        assert stderr.count("\n") == 1 and "cannot decode the video stream" in stderr, stderr
+        assert "Traceback" not in stderr and stdout == ""
+        assert leftovers(tmp_path, {"clip.mp4", "unknown.mp4", "style.png"}) == []
+
+
 @pytest.mark.parametrize(
     "option", [("--start", "nan"), ("--start", "inf"), ("--start", "1e300"), ("--duration", "nan")]
 )
@@ -412,13 +437,13 @@ def test_cli_sigterm_keeps_the_frames_done_and_leaves_no_temporary_file(clip: Pa
     script = """
 import os, signal, sys
 from painterly.cli import main
-from painterly.video.io import VideoWriter
-original = VideoWriter.write
-def write(self, *args, **kwargs):
-    original(self, *args, **kwargs)
-    if self.frames == 3:
+from painterly.video.feedforward import FeedForwardPainter
+original = FeedForwardPainter.paint
+def paint(self, frame, index, pair):
+    if index == 3:  # three frames painted (and perhaps still queued for the encoder thread)
         os.kill(os.getpid(), signal.SIGTERM)
-VideoWriter.write = write
+    return original(self, frame, index, pair)
+FeedForwardPainter.paint = paint
 sys.exit(main(sys.argv[1:]))
 """
     out = tmp_path / "out.mp4"

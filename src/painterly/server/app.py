@@ -43,6 +43,9 @@ def create_app(
 ) -> FastAPI:
     """Build the app. ``runner`` replaces ``run_transfer`` and ``stylize_backend`` replaces
     :mod:`painterly.feedforward` (tests use fakes); the defaults are the real library."""
+    from painterly.video.runtime import prefer_sleeping_threads
+
+    prefer_sleeping_threads()  # before torch is imported: jobs, live frames and requests share the cores
     settings = settings or ServerSettings()
     settings.prepare()
     store = JobStore(settings.database, settings.results_dir)

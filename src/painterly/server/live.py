@@ -7,6 +7,8 @@ stylized by a trained model and blended with the previous output along the optic
 and the result goes back as a JPEG. Nothing is written to disk. The flow is computed at a reduced
 size (:data:`FLOW_LONG_SIDE`): it costs a fraction of the network and the field is smooth anyway.
 Without OpenCV (the ``video`` extra) frames are stylized one by one, without stabilization.
+The network runs on the runtime measured fastest for the connection's frame size
+(:meth:`LiveModels.fastest`: onnxruntime, or torch in float32 or bf16).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import importlib.util
 import io
 import threading
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -123,6 +126,32 @@ class LiveModels:
                     )
             return self._loaded[key]
 
+    def fastest(self, name: str, width: int, height: int, device: str | None = None) -> Any:
+        """The model ``name`` on ``device`` (default: the server's first device), loaded with the
+        runtime measured fastest for frames of that size.
+
+        :func:`painterly.video.runtime.choose_runtime` times the candidates (onnxruntime, torch
+        float32, torch bf16 where the CPU has it) on the first frame of a size, once per process; the
+        loaded candidates stay in this cache. A stand-in backend without the library's runtime
+        policy gets :meth:`get`.
+        """
+        device = device or self.device
+        library = self.stylizer.backend
+        if library is None or getattr(library, "pick_backend", None) is None:
+            return self.get(name, device)
+        from painterly.video.runtime import choose_runtime
+
+        def load(model: str, device: str, *, backend: str, precision: str, **options: Any) -> Any:
+            key = f"{model}@{device}/{backend}/{precision}"
+            with self._lock:
+                if key not in self._loaded:
+                    self._loaded[key] = library.load_model(
+                        model, device=device, backend=backend, precision=precision, **options
+                    )
+                return self._loaded[key]
+
+        return choose_runtime(name, width, height, device=device, loader=load).model
+
 
 def check_blend(blend: object, styles: list[str]) -> dict[str, float]:
     """A client's blend (weights in the order of ``styles``, or ``{style: weight}``) as a style mix."""
@@ -164,26 +193,45 @@ class LivePainter:
     """One connection's painter: its model, and the temporal blending state between its frames."""
 
     def __init__(
-        self, model: Any, strength: float = DEFAULT_STRENGTH, style_mix: dict[str, float] | None = None
+        self,
+        model: Any,
+        strength: float = DEFAULT_STRENGTH,
+        style_mix: dict[str, float] | None = None,
+        fastest: Callable[[int, int], Any] | None = None,
     ) -> None:
+        """``fastest(width, height)``, when given, supplies the model to use for frames of that size
+        (:meth:`LiveModels.fastest`); ``model`` paints until the first frame arrives."""
         if not 0.0 <= strength <= MAX_STRENGTH:
             raise PainterlyError(f"temporal strength must be between 0 and {MAX_STRENGTH}, got {strength}")
-        if style_mix is not None:
-            model = _Mixed(model, style_mix)
-        self.model = model
+        self.style_mix = style_mix
         self.strength = strength
         self.stabilized = strength > 0 and can_stabilize()
+        self._fastest = fastest
+        self._size: tuple[int, int] | None = None
         self._painter: Any = None
         self._flow: Any = None
         self._previous: np.ndarray | None = None
         self.frames = 0
-        if self.stabilized:
-            from painterly.video.feedforward import FeedForwardPainter
+        self._use(model)
 
-            self._painter = FeedForwardPainter(model, strength)
+    def _use(self, model: Any) -> None:
+        if self.style_mix is not None:
+            model = _Mixed(model, self.style_mix)
+        self.model = model
+        if self.stabilized:
+            if self._painter is None:
+                from painterly.video.feedforward import FeedForwardPainter
+
+                self._painter = FeedForwardPainter(model, self.strength)
+            else:  # the blending state stays: only the runtime changes
+                self._painter.model = model
 
     def paint(self, frame: np.ndarray) -> np.ndarray:
         """Stylize one RGB frame; the previous output, warped along the flow, steadies it."""
+        height, width = frame.shape[:2]
+        if self._fastest is not None and self._size != (width, height):
+            self._size = (width, height)
+            self._use(self._fastest(width, height))
         if not self.stabilized:
             return np.asarray(self.model.stylize(frame, tile="none").convert("RGB"))
         pair = None

@@ -153,8 +153,11 @@ class VideoTask:
 
     def run(self, context: JobContext) -> TaskOutcome:
         from painterly.video import stylize_video
+        from painterly.video.io import output_size
 
-        model = watched(self.models.get(self.options["model"], context.device))
+        width, height = output_size(self.clip.width, self.clip.height, self.options["size"])
+        # The runtime measured fastest for frames of this size (once per process and size).
+        model = watched(self.models.fastest(self.options["model"], width, height, context.device))
         name = f"{context.job_id}.mp4"
         seconds = self.settings.video_max_seconds
         max_frames = self.settings.video_max_frames

@@ -3,6 +3,9 @@
 One loop for both methods: a *painter* (:class:`FramePainter`) turns each frame into its
 stylized version, given the flow to the previous frame; everything else (time window, size,
 rotation, audio, side-by-side comparison, progress, Ctrl-C, the warping error) lives here.
+Decoding and the optical flow (which needs only input frames) run a frame or two ahead in one
+thread, encoding a frame or two behind in another (:mod:`painterly.video.overlap`), so that they
+overlap the painter.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +24,7 @@ from painterly.errors import PainterlyError
 from painterly.video import io
 from painterly.video.flow import FlowEstimator, FlowPair
 from painterly.video.metrics import WarpingError
+from painterly.video.overlap import Ahead, Behind
 
 
 class FramePainter(Protocol):
@@ -51,8 +55,11 @@ class VideoResult:
     warping_error: float | None
     interrupted: bool
     size: tuple[int, int]
-    #: Seconds spent in each stage: decode, flow, paint, measure, encode.
+    #: Seconds spent in each stage: decode, flow, paint, measure, encode. Decoding with the flow, and
+    #: encoding, run in threads of their own alongside the painter: the stages overlap.
     stages: dict[str, float] = field(default_factory=dict)
+    #: How the frames were painted (feed-forward: the runtime chosen, and what the candidates took).
+    runtime: str | None = None
 
     @property
     def fps(self) -> float:
@@ -132,40 +139,58 @@ def run(
         inputs=(info.path,),
         side_by_side=compare,
     )
+    need_flow = painter.needs_flow or (meter is not None and reuse_flow)
+
+    def decoded() -> Iterator[tuple[np.ndarray, FlowPair | None]]:
+        """Frames and the flow from the previous one, timed (this runs in its own thread)."""
+        previous: np.ndarray | None = None
+        frames = io.read_frames(
+            info,
+            size=(width, height),
+            start=window.start,
+            duration=window.duration,
+            max_frames=window.max_frames,
+        )
+        clock = time.perf_counter()
+        for frame in frames:
+            clock = _lap(stages, "decode", clock)
+            pair = flow.pair(previous, frame) if previous is not None and need_flow else None
+            _lap(stages, "flow", clock)
+            yield frame, pair
+            previous = frame
+            clock = time.perf_counter()  # the wait for the painter is nobody's stage
+
+    def encode(item: tuple[np.ndarray, np.ndarray | None]) -> None:
+        clock = time.perf_counter()
+        writer.write(*item)
+        _lap(stages, "encode", clock)
+
+    painted_frames = 0
     try:
         with writer:
-            previous: np.ndarray | None = None
-            frames = io.read_frames(
-                info,
-                size=(width, height),
-                start=window.start,
-                duration=window.duration,
-                max_frames=window.max_frames,
-            )
-            clock = time.perf_counter()
-            for index, frame in enumerate(frames):
-                clock = _lap(stages, "decode", clock)
-                pair = None
-                if previous is not None and (painter.needs_flow or (meter is not None and reuse_flow)):
-                    pair = flow.pair(previous, frame)
-                clock = _lap(stages, "flow", clock)
-                painted = painter.paint(frame, index, pair)
-                clock = _lap(stages, "paint", clock)
-                if meter is not None:
-                    meter.add(frame, painted, pair if reuse_flow else None)
-                clock = _lap(stages, "measure", clock)
-                writer.write(painted, frame if compare else None)
-                clock = _lap(stages, "encode", clock)
-                previous = frame
-                if progress is not None:
-                    progress(
-                        VideoProgress(
-                            writer.frames,
-                            total,
-                            time.perf_counter() - started,
-                            meter.value if meter else None,
-                        )
-                    )
+            encoder: Behind[tuple[np.ndarray, np.ndarray | None]] = Behind(encode)
+            try:
+                with Ahead(decoded()) as ahead:
+                    for index, (frame, pair) in enumerate(ahead):
+                        clock = time.perf_counter()
+                        painted = painter.paint(frame, index, pair)
+                        clock = _lap(stages, "paint", clock)
+                        if meter is not None:
+                            meter.add(frame, painted, pair if reuse_flow else None)
+                        _lap(stages, "measure", clock)
+                        encoder.put((painted, frame if compare else None))
+                        painted_frames += 1
+                        if progress is not None:
+                            progress(
+                                VideoProgress(
+                                    painted_frames,
+                                    total,
+                                    time.perf_counter() - started,
+                                    meter.value if meter else None,
+                                )
+                            )
+            finally:
+                encoder.finish()  # the frames painted so far are written, also after Ctrl-C
             if writer.frames == 0:
                 raise PainterlyError(f"no frames in the chosen part of {info.path}")
     except KeyboardInterrupt:

@@ -15,6 +15,13 @@ from painterly.server.videos import video_support
 from painterly.settings import config_schema
 
 router = APIRouter(tags=["server"])
+
+#: The page offers these time budgets for a painting (issue 9): the ``time_limit`` setting, in seconds.
+TIME_LIMIT_SUGGESTIONS = (
+    {"label": "about 1 minute", "value": 60},
+    {"label": "about 3 minutes", "value": 180},
+    {"label": "about 10 minutes", "value": 600},
+)
 State = Annotated[ServerState, Depends(get_state)]
 
 
@@ -33,8 +40,9 @@ def health(state: State) -> dict[str, Any]:
 @router.get("/config")
 def config(state: State) -> dict[str, Any]:
     """The settings a job may set (``fields``: name, kind, default, choices, help, group, minimum,
-    maximum, from the library's one declaration, with this server's caps applied), the limits, and
-    the shorthand ``defaults`` and ``choices`` maps."""
+    maximum, from the library's one declaration, with this server's caps applied; ``time_limit`` also
+    has ``suggestions``, the budgets the page offers), the limits, and the shorthand ``defaults``
+    and ``choices`` maps."""
     s = state.settings
     missing_video = video_support()
     caps = {"size": s.max_size, "iterations": s.max_iterations, "scales": s.max_scales}
@@ -43,6 +51,8 @@ def config(state: State) -> dict[str, Any]:
         cap = caps.get(entry["name"])
         if cap is not None:
             entry["maximum"] = cap if entry["maximum"] is None else min(entry["maximum"], cap)
+        if entry["name"] == "time_limit":
+            entry["suggestions"] = [dict(item) for item in TIME_LIMIT_SUGGESTIONS]
         fields.append(entry)
     return {
         "fields": fields,

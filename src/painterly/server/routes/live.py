@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -160,7 +161,7 @@ class _Connection:
         if not isinstance(strength, int | float) or isinstance(strength, bool):
             raise PainterlyError("temporal_strength must be a number")
         model = await run_in_threadpool(models.get, name)
-        self.painter = LivePainter(model, float(strength), mix)
+        self.painter = LivePainter(model, float(strength), mix, functools.partial(models.fastest, name))
         self.model_name, self.strength = name, float(strength)
         if announce:
             await self.send(

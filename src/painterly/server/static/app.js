@@ -118,7 +118,9 @@ function fillSelect(select, choices, value) {
 
 // Settings the form builds itself from /api/config; style_blend has its own sliders (renderBlends).
 const SPECIAL_FIELDS = new Set(["style_blend"]);
-const LABELS = { size: "Size (px)", tv_weight: "Smoothness (TV)", preserve_colors: "Colours", init: "Start from" };
+const LABELS = {
+  size: "Size (px)", tv_weight: "Smoothness (TV)", preserve_colors: "Colours", init: "Start from", time_limit: "Time",
+};
 let settingFields = [];
 
 function fieldLabel(field) {
@@ -128,6 +130,15 @@ function fieldLabel(field) {
 }
 
 function settingInput(field) {
+  if (field.suggestions) {
+    // A few named values (the time limit's "about 1 minute / 3 / 10"), or none.
+    const select = document.createElement("select");
+    select.append(new Option(field.optional ? "no limit" : "default", ""));
+    for (const item of field.suggestions) {
+      select.append(new Option(item.label, String(item.value), false, item.value === field.default));
+    }
+    return select;
+  }
   if (field.choices) {
     const select = document.createElement("select");
     fillSelect(select, field.choices, field.default);
