@@ -455,3 +455,20 @@ def test_help_shows_the_declared_defaults_and_groups(run_cli) -> None:
             assert f"(default: {field.shown_default()})" in flat
     for title in ("basic options", "loss weights", "layers and network", "optimization", "output and other"):
         assert f"{title}:" in out
+
+
+def test_demo_paints_within_a_default_time_limit(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.cli import transfer as cli_transfer
+
+    seen: list[object] = []
+
+    def record(args: object) -> int:
+        seen.append(getattr(args, "time_limit"))  # noqa: B009
+        return 0
+
+    monkeypatch.setattr(cli_transfer, "run", record)
+    assert run_cli("demo", "-o", tmp_path / "demo.png", "-q")[0] == 0
+    assert run_cli("demo", "-o", tmp_path / "demo.png", "-q", "--time-limit", "30")[0] == 0
+    assert seen[0] == cli_transfer.DEMO_SECONDS and float(str(seen[1])) == 30.0
