@@ -27,27 +27,7 @@ PY=${PY:-python3}
   $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())"
 } 2>&1 | tee "$OUT/session.txt"
 
-$PY - <<'EOF' 2>&1 | tee -a "$OUT/session.txt"
-# VGG16 and VGG19 as packed here (float16, or an 8-bit codebook where the layer has one); the layers
-# past the deepest one any run uses are zeros (the cache wants every layer; none of these runs reads them).
-import json, os, numpy as np, torch
-from safetensors.torch import save_file
-meta = json.load(open("out/vggpack/meta.json"))
-for arch in ("vgg16", "vgg19"):
-    packed = np.load(f"out/vggpack/{arch}.npz")
-    tensors = {}
-    for key in packed.files:
-        name, _, part = key.partition("|")
-        if part == "index":
-            tensors[name] = torch.from_numpy(packed[name + "|codebook"][packed[key].astype(np.int64)])
-        elif part == "half":
-            tensors[name] = torch.from_numpy(packed[key].astype(np.float32))
-        elif part == "zeros":
-            tensors[name] = torch.zeros(tuple(int(n) for n in packed[key]))
-    path = os.path.join(os.environ["PAINTERLY_CACHE"], f"{arch}-original.safetensors")
-    save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata=meta[arch])
-    print(arch, "unpacked:", len(tensors), "tensors")
-EOF
+$PY scripts/pack_vgg.py --unpack out/vggpack 2>&1 | tee -a "$OUT/session.txt"
 
 STYLES="out/styles/the_wave.jpg out/styles/starry_night.jpg out/styles/the_scream.jpg
         out/styles/composition_vii.jpg out/styles/udnie.jpg out/styles/woman_with_hat.jpg"
