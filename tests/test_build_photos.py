@@ -44,6 +44,25 @@ def test_licence_override_wins_only_for_its_package_and_path(bp: ModuleType) -> 
     assert bp.licence_override("opencv-doc", path) is None
 
 
+def test_licence_for_prefers_a_stanza_matching_the_path_over_one_matching_the_file_name(
+    bp: ModuleType,
+) -> None:
+    # The shape of kodi-data's debian/copyright: one skin's JPEGs have a longer pattern than the
+    # other skin's whole folder, but only the folder's pattern matches this file's path.
+    stanzas = [
+        (["*"], "GPL-2+"),
+        (["addons/skin.estouchy/*"], "CC-BY-SA-3.0"),
+        (["addons/skin.estuary/*.jpg", "addons/skin.estuary/*.png"], "CC-BY-SA-4.0"),
+        (["addons/skin.estuary/extras/home-images/movie.jpg"], "CC0-1.0"),
+    ]
+    addons = "/usr/share/kodi/addons"
+    assert bp.licence_for(stanzas, f"{addons}/skin.estouchy/background/tv.jpg") == "CC-BY-SA-3.0"
+    assert bp.licence_for(stanzas, f"{addons}/skin.estuary/extras/home-images/movie.jpg") == "CC0-1.0"
+    assert bp.licence_for(stanzas, f"{addons}/skin.estuary/media/bg.jpg") == "CC-BY-SA-4.0"
+    assert bp.licence_for(stanzas, "/usr/share/kodi/media/splash.jpg") == "CC-BY-SA-4.0"  # name only
+    assert bp.licence_for(stanzas, "/usr/share/kodi/system/settings.xml") == "GPL-2+"
+
+
 def test_package_only_keeps_listed_files_and_leaves_other_packages_alone(bp: ModuleType) -> None:
     folder = "/usr/share/hugin/xrc/data/help_en_EN"
     assert bp.in_package_only("hugin-data", f"{folder}/Big_ben_rectilinear.jpg")
