@@ -93,3 +93,19 @@ def test_distill_cli(setup: tuple[Path, Path], tmp_path: Path, capsys: pytest.Ca
     assert "data folder not found" in capsys.readouterr().err
     assert main([*argv, "--width", "9", "--iterations", "1", "--quiet"]) == 2
     assert "width-9 student" in capsys.readouterr().err
+
+
+def test_student_keeps_the_teachers_upsampling(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    wavy_photo(0).save(data / "p0.png")
+    teacher = write_model_file(
+        tmp_path / "teacher.safetensors", TransformerNet(2, upsample="bilinear"), {"name": "t", "steps": 1}
+    )
+    out = tmp_path / "student.safetensors"
+    settings = DistillSettings(
+        teacher, data, out, width=2, iterations=2, batch_size=1, image_size=32,
+        precision="fp32", device="cpu", checkpoint_every=10,
+    )  # fmt: skip
+    distill(settings)
+    assert read_metadata(out)["upsample"] == "bilinear"

@@ -196,7 +196,9 @@ def distill(
     sampler = CropSampler(files, s.image_size, seed=s.seed)
 
     torch.manual_seed(s.seed)
-    student = TransformerNet(s.width)
+    # The student keeps the teacher's decoder (its upsampling): a nearest-neighbour student of a
+    # bilinear teacher would bring back the 4 px grid the teacher was trained without.
+    student = TransformerNet(s.width, upsample=teacher.upsample)
     if s.init == "teacher":
         init_from_teacher(student, teacher)
     teacher = runtime.place(teacher).eval()
