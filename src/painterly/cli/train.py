@@ -57,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="a multi-style model to extend with the one --style: only the new style's norm parameters "
         "train (the output is a new file with all styles)",
     )
+    basic.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="start from this trained model's weights instead of random ones (same --width and "
+        "--upsample; any style, single or multi): far fewer steps to a good network",
+    )
     opt = train.add_argument_group("optimization")
     opt.add_argument(
         "--iterations",

@@ -64,6 +64,9 @@ class TrainSettings:
     #: Stop after about this many seconds of training (this run's, not counting earlier resumed
     #: ones) and write the model as if the step count had been reached; None: no limit.
     time_limit: float | None = None
+    #: A trained model (single- or multi-style) whose weights start this run instead of random ones
+    #: (:mod:`painterly.feedforward.warm_start`); same width, depth and upsampling. None: random.
+    init: str | os.PathLike | None = None
 
     def style_paths(self) -> list[str | os.PathLike]:
         """The style images as a list (one or several)."""

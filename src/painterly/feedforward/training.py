@@ -55,6 +55,7 @@ from painterly.feedforward.model_file import (
 from painterly.feedforward.network import TransformerNet, check_upsample, pad_to_multiple, parse_width
 from painterly.feedforward.settings import TrainSettings
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
+from painterly.feedforward.warm_start import warm_start
 from painterly.images import (
     check_output_path,
     open_image,
@@ -158,6 +159,10 @@ def validate_settings(s: TrainSettings) -> None:
         inputs.append(base)
     elif architecture == CIN:
         check_style_names([style_name(p) for p in styles])
+    if s.init is not None:
+        if s.base is not None:
+            raise PainterlyError("--init and --base: --base already gives the network its weights; use one")
+        inputs.append(require_regular_file(s.init, "--init model"))
     validation = [require_regular_file(p, "validation image") for p in s.validation]
     refuse_overwriting_inputs(output, [*inputs, *validation])
     if s.workdir is not None:
@@ -232,14 +237,13 @@ def train(
 def _build_net(
     s: TrainSettings, architecture: str, style_paths: list[Path], device: torch.device
 ) -> tuple[TransformerNet | ConditionalTransformerNet, list[int], dict[str, object]]:
-    """The network to train, the indices of the styles this run trains, and metadata of a base."""
+    """The network to train, the indices of the styles this run trains, and metadata of a base or init."""
     torch.manual_seed(s.seed)
     if s.base is not None:
         loaded, base_meta, _ = read_model_file(s.base)
         assert isinstance(loaded, ConditionalTransformerNet)
         index = loaded.add_style(style_name(style_paths[0]))
-        net = loaded.to(device)
-        net.train_only_style(index)
+        loaded.to(device).train_only_style(index)
         base_path = Path(s.base)
         base_info = {
             "file": base_path.name,
@@ -248,12 +252,26 @@ def _build_net(
             "steps": base_meta.get("steps"),
             "training_seconds": base_meta.get("training_seconds"),
         }
-        return net, [index], {"base": base_info, "style_sources": list(base_meta.get("style_sources", []))}
+        return loaded, [index], {"base": base_info, "style_sources": list(base_meta.get("style_sources", []))}
+    names = [style_name(p) for p in style_paths]
+    net: TransformerNet | ConditionalTransformerNet
     if architecture == CIN:
-        names = [style_name(p) for p in style_paths]
         net = ConditionalTransformerNet(s.width, names, upsample=s.upsample)
-        return net.to(device), list(range(len(names))), {}
-    return TransformerNet(s.width, upsample=s.upsample).to(device), [0], {}
+    else:
+        net = TransformerNet(s.width, upsample=s.upsample)
+    extra: dict[str, object] = {}
+    if s.init is not None:
+        source, source_meta, _ = read_model_file(s.init)
+        warm_start(net, source, s.name or names[0])
+        init_path = Path(s.init)
+        extra["init"] = {
+            "file": init_path.name,
+            "sha256": _sha256(init_path),
+            "name": source_meta.get("name"),
+            "steps": source_meta.get("steps"),
+            "training_seconds": source_meta.get("training_seconds"),
+        }
+    return net.to(device), list(range(len(names))), extra
 
 
 def _train(
@@ -276,6 +294,7 @@ def _train(
     validation = [resize_long_side(image, s.validation_size) for image in validation]
 
     net, trained, extra_meta = _build_net(s, architecture, style_paths, device)
+    init_info = extra_meta.pop("init", None)
     conditional = isinstance(net, ConditionalTransformerNet)
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=s.learning_rate)
     start_step = 0
@@ -370,6 +389,7 @@ def _train(
             "temporal_weight": s.temporal_weight,
             "equivariance_weight": s.equivariance_weight,
             "trained_parameters": "new style's norm parameters only" if s.base is not None else "all",
+            "init": init_info,
         },
     }
 
