@@ -223,6 +223,17 @@ def test_train_several_styles_makes_a_multi_style_model(data, tmp_path: Path) ->
     assert sheet.height == 2 * photo.height  # one row per style
 
 
+def test_one_batch_trains_several_styles_one_per_photo(data, tmp_path: Path) -> None:
+    # One style per batch swung the shared layers towards each style in turn; with a style per
+    # photo, the very first step of a batch of two already moves both styles' rows.
+    folder, stripes, dots, _ = data
+    out = tmp_path / "zoo.safetensors"
+    train(_settings(folder, [stripes, dots], out, iterations=1, batch_size=2))
+    first = read_model_file(out)[0].norms()[0]
+    for row in (0, 1):
+        assert not torch.allclose(first.shift[row], torch.zeros_like(first.shift[row]))
+
+
 def test_adding_a_style_changes_only_its_norm_parameters(data, tmp_path: Path) -> None:
     folder, stripes, dots, mine = data
     base = tmp_path / "zoo.safetensors"

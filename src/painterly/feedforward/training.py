@@ -401,9 +401,10 @@ def _train(
         write_model_file(folder / LATEST, net, metadata)
         return f"checkpoint at step {step}"
 
-    def one_hot(index: int, batch: int) -> torch.Tensor:
-        weights = torch.zeros(batch, len(net.styles), device=device)  # type: ignore[arg-type]
-        weights[:, index] = 1.0
+    def style_rows(indices: Sequence[int]) -> torch.Tensor:
+        """(len(indices), S) one-hot style weights: row j selects style ``indices[j]``."""
+        weights = torch.zeros(len(indices), len(net.styles), device=device)  # type: ignore[arg-type]
+        weights[torch.arange(len(indices)), torch.tensor(indices)] = 1.0
         return weights
 
     def save_validation(step: int, seconds: float = 0.0) -> str:
@@ -411,7 +412,7 @@ def _train(
         rows = []
         with torch.no_grad():
             for index in trained:
-                extra = (one_hot(index, 1),) if conditional else ()
+                extra = (style_rows([index]),) if conditional else ()
                 rows.append(
                     [
                         tensor_to_pil(net.stylize_tensor(pil_to_tensor(img).to(device), *extra))
@@ -431,17 +432,22 @@ def _train(
 
     def step_function(step: int) -> dict[str, float]:
         batch = runtime.layout(sampler.batch(step, s.batch_size).to(device))
-        index = trained[step % len(trained)]  # each batch trains one style, in turn
-        if len(targets) > 1:
-            style_term.set_target(targets[index])
+        # Each photo of a batch trains one style, the styles in turn across photos and steps: a
+        # batch of 4 with 6 styles holds 4 of them, so the shared layers' gradient is an average
+        # over styles (one style per batch swung the shared layers, and every style's colours with
+        # them, towards each style in turn).
+        styles = [trained[(step * batch.shape[0] + j) % len(trained)] for j in range(batch.shape[0])]
         if s.temporal_weight:
             generator = torch.Generator().manual_seed(s.seed * 1_000_003 + step)
             theta = random_motion(batch.shape[0], generator)
             temporal.set_motion(theta)
             batch = runtime.layout(frame_pairs(batch, theta))
+            styles = styles * 2  # frame 2 of each pair in its frame 1's style
+        if len(targets) > 1:  # per photo: the style loss compares each photo's Gram with its own
+            style_term.set_target({k: torch.cat([targets[i][k] for i in styles]) for k in targets[0]})
         with runtime.autocast():
             loss_fn.set_content(batch)  # each photo's own activations are its content target
-            weights = one_hot(index, batch.shape[0]) if conditional else None
+            weights = style_rows(styles) if conditional else None
 
             def run(x: torch.Tensor) -> torch.Tensor:
                 return model(x) if weights is None else model(x, weights)
