@@ -452,3 +452,11 @@ sys.exit(main(sys.argv[1:]))
     assert "Traceback" not in run.stderr and "interrupted" in run.stderr, run.stderr
     assert streams(out)["frames"] == 3
     assert leftovers(tmp_path, {"clip.mp4", "out.mp4"}) == []
+
+
+def test_the_cli_default_temporal_strength_is_the_library_default() -> None:
+    from painterly.cli import build_parser
+    from painterly.video.feedforward import DEFAULT_STRENGTH
+
+    args = build_parser().parse_args(["video", "in.mp4", "-o", "out.mp4", "-m", "starry_night"])
+    assert args.temporal_strength == DEFAULT_STRENGTH

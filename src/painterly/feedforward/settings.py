@@ -17,7 +17,7 @@ class TrainSettings:
     its weight is small (1e-4); raise it for smoother results.
 
     ``style`` is one image or a list of them; several give a multi-style network (architecture
-    ``cin``, each batch trained on one style in turn). ``base``: an existing multi-style model to
+    ``cin``, each photo of a batch trained on one style, in turn). ``base``: an existing multi-style model to
     which the one ``style`` is added by training only that style's norm parameters.
     ``temporal_weight`` > 0 adds the temporal loss on synthetic motion
     (:mod:`painterly.feedforward.temporal`).

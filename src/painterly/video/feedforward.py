@@ -12,10 +12,25 @@ boundaries), both steered by one ``temporal_strength``:
    remedy of Huang et al. 2017 and Gao et al. 2018), which removes the flicker that is left but
    softens strokes, so it gets the smaller share.
 
-Measured on cup.mp4 (benchmarks/bench_video.py): the output blend alone at 0.4 cut the warping
-error to 0.42x but weakened the style by 13%; input smoothing 0.9 with an output blend of 0.25
-cut it to 0.42x for 8% (style ratio of the shared judge) with DIS "medium" flow. With the cheaper
-"fast" flow (30 frames): strength 0.5 gave 0.39x for 10%, 0.45 gave 0.43x for 9%, 0.4 0.48x for 8%.
+Measured on cup.mp4 (benchmarks/bench_video.py) with the first shipped model (a fixed hatching
+texture): the output blend alone at 0.4 cut the warping error to 0.42x but weakened the style by
+13%; input smoothing 0.9 with an output blend of 0.25 cut it to 0.42x for 8%.
+
+The present ``starry_night`` (no hatching; 60 frames of cup.mp4 at 640x480, DIS "fast" flow,
+the shared judge's warping error and style ratio against per-frame stylization):
+
+===============  ==============  ========  =======
+input smoothing  output blending  warping  style
+===============  ==============  ========  =======
+0.81             0.225           0.55x     1.04x
+0.95             0.275           0.60x     1.06x
+0.81             0.30            0.51x     1.08x
+0.60             0.30            0.49x     1.09x
+0.60             0.35            0.46x     1.10x
+===============  ==============  ========  =======
+
+Smoothing the input more than about 0.6 now costs steadiness (the network paints the ghosts of
+the blended input), so the input share equals the strength and the output share is half of it.
 """
 
 from __future__ import annotations
@@ -32,14 +47,14 @@ from painterly.video.flow import FlowPair
 if TYPE_CHECKING:
     from painterly.feedforward.inference import StyleModel
 
-#: Default ``temporal_strength``: input smoothing 0.81 and output blending 0.225 (see :func:`shares`).
-DEFAULT_STRENGTH = 0.45
+#: Default ``temporal_strength``: input smoothing 0.6 and output blending 0.3 (see :func:`shares`).
+DEFAULT_STRENGTH = 0.6
 
 
 def shares(strength: float) -> tuple[float, float]:
     """``temporal_strength`` (0 to 1) to (input smoothing, output blending): 0 is per-frame stylization."""
     strength = check_strength(strength)
-    return min(1.8 * strength, 0.95), strength / 2
+    return min(strength, 0.95), strength / 2
 
 
 def check_strength(strength: float) -> float:
