@@ -11,7 +11,7 @@ from painterly.errors import PainterlyError
 from painterly.feedforward.conditional import ConditionalTransformerNet
 from painterly.feedforward.model_file import read_model_file, write_model_file
 from painterly.feedforward.network import TransformerNet
-from painterly.feedforward.training import train
+from painterly.feedforward.training import train, validate_settings
 from painterly.feedforward.warm_start import warm_start
 
 from .conftest import tiny_train_settings
@@ -88,3 +88,24 @@ def test_init_with_base_is_refused(data, tmp_path: Path) -> None:  # noqa: F811
     settings = tiny_train_settings(folder, stripes, tmp_path / "m.safetensors", base=base, init=base)
     with pytest.raises(PainterlyError, match="--init and --base"):
         train(settings)
+
+
+def test_an_init_that_does_not_fit_is_refused_before_any_work(data, tmp_path: Path) -> None:  # noqa: F811
+    folder, stripes, _, _ = data
+    wide = write_model_file(tmp_path / "wide.safetensors", TransformerNet(8), {"name": "wide"})
+    settings = tiny_train_settings(folder, stripes, tmp_path / "m.safetensors", init=wide)
+    with pytest.raises(PainterlyError, match="--init wide.safetensors: .*width 8.*set --width"):
+        validate_settings(settings)
+    not_a_model = tmp_path / "photo.safetensors"
+    not_a_model.write_bytes(b"not a model")
+    with pytest.raises(PainterlyError, match="^--init: "):
+        validate_settings(tiny_train_settings(folder, stripes, tmp_path / "m.safetensors", init=not_a_model))
+
+
+def test_a_resumed_run_keeps_the_record_of_its_init(data, tmp_path: Path) -> None:  # noqa: F811
+    folder, stripes, _, _ = data
+    source = write_model_file(tmp_path / "src.safetensors", _single(), {"name": "src", "steps": 7})
+    out = tmp_path / "m.safetensors"
+    train(tiny_train_settings(folder, stripes, out, iterations=2, init=source))
+    train(tiny_train_settings(folder, stripes, out, iterations=3, resume=True))
+    assert read_model_file(out)[1]["training"]["init"]["file"] == "src.safetensors"

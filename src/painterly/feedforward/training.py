@@ -52,7 +52,13 @@ from painterly.feedforward.model_file import (
     read_model_file,
     write_model_file,
 )
-from painterly.feedforward.network import TransformerNet, check_upsample, pad_to_multiple, parse_width
+from painterly.feedforward.network import (
+    RESIDUAL_BLOCKS,
+    TransformerNet,
+    check_upsample,
+    pad_to_multiple,
+    parse_width,
+)
 from painterly.feedforward.settings import TrainSettings
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
 from painterly.feedforward.warm_start import warm_start
@@ -162,7 +168,9 @@ def validate_settings(s: TrainSettings) -> None:
     if s.init is not None:
         if s.base is not None:
             raise PainterlyError("--init and --base: --base already gives the network its weights; use one")
-        inputs.append(require_regular_file(s.init, "--init model"))
+        init = require_regular_file(s.init, "--init model")
+        _check_init(init, s)
+        inputs.append(init)
     validation = [require_regular_file(p, "validation image") for p in s.validation]
     refuse_overwriting_inputs(output, [*inputs, *validation])
     if s.workdir is not None:
@@ -172,6 +180,23 @@ def validate_settings(s: TrainSettings) -> None:
     folder = Path(s.workdir) if s.workdir else default_workdir(output)
     for name in (CHECKPOINT, LATEST):
         refuse_overwriting_inputs(folder / name, [*inputs, *validation])
+
+
+def _check_init(path: Path, s: TrainSettings) -> None:
+    """Refuse an ``--init`` file that is not a model file or whose network does not fit these settings."""
+    try:
+        meta = read_metadata(path)
+    except PainterlyError as exc:
+        raise PainterlyError(f"--init: {exc}") from None
+    blocks = meta.get("residual_blocks", RESIDUAL_BLOCKS)
+    theirs = (meta.get("width"), blocks, meta.get("upsample", "nearest"))
+    ours = (parse_width(s.width), RESIDUAL_BLOCKS, s.upsample)
+    if theirs != ours:
+        raise PainterlyError(
+            f"--init {path.name}: its network (width {theirs[0]}, {theirs[1]} residual blocks, {theirs[2]} "
+            f"upsampling) does not fit these settings' (width {ours[0]}, {ours[1]}, {ours[2]}): "
+            "set --width and --upsample to match it"
+        )
 
 
 def architecture_for(s: TrainSettings) -> str:
@@ -262,7 +287,7 @@ def _build_net(
     extra: dict[str, object] = {}
     if s.init is not None:
         source, source_meta, _ = read_model_file(s.init)
-        warm_start(net, source, s.name or names[0])
+        warm_start(net, source, names[0])
         init_path = Path(s.init)
         extra["init"] = {
             "file": init_path.name,
@@ -272,6 +297,29 @@ def _build_net(
             "training_seconds": source_meta.get("training_seconds"),
         }
     return net.to(device), list(range(len(names))), extra
+
+
+def _resume(
+    checkpoint: Path,
+    net: TransformerNet | ConditionalTransformerNet,
+    optimizer: torch.optim.Optimizer,
+    s: TrainSettings,
+    device: torch.device,
+) -> tuple[int, float, object]:
+    """Load the checkpoint into ``net`` and ``optimizer``: (steps done, seconds spent, its init record)."""
+    if not checkpoint.is_file():
+        raise PainterlyError(f"--resume: no checkpoint at {checkpoint}")
+    loaded, meta, others = read_model_file(checkpoint)
+    if loaded.config() != net.config():
+        raise PainterlyError(
+            f"--resume: the checkpoint's network ({_describe(loaded.config())}) is not the one "
+            f"these settings make ({_describe(net.config())})"
+        )
+    net.load_state_dict(loaded.state_dict())
+    load_optimizer(optimizer, {k: v.to(device) for k, v in others.items()}, s.learning_rate)
+    training = meta.get("training")
+    init = training.get("init") if isinstance(training, dict) else None
+    return int(meta["steps"]), float(meta.get("training_seconds", 0.0)), init
 
 
 def _train(
@@ -297,21 +345,10 @@ def _train(
     init_info = extra_meta.pop("init", None)
     conditional = isinstance(net, ConditionalTransformerNet)
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=s.learning_rate)
-    start_step = 0
-    elapsed_before = 0.0
+    start_step, elapsed_before = 0, 0.0
     if s.resume:
-        if not checkpoint.is_file():
-            raise PainterlyError(f"--resume: no checkpoint at {checkpoint}")
-        loaded, meta, others = read_model_file(checkpoint)
-        if loaded.config() != net.config():
-            raise PainterlyError(
-                f"--resume: the checkpoint's network ({_describe(loaded.config())}) is not the one "
-                f"these settings make ({_describe(net.config())})"
-            )
-        net.load_state_dict(loaded.state_dict())
-        load_optimizer(optimizer, {k: v.to(device) for k, v in others.items()}, s.learning_rate)
-        start_step = int(meta["steps"])
-        elapsed_before = float(meta.get("training_seconds", 0.0))
+        start_step, elapsed_before, resumed_init = _resume(checkpoint, net, optimizer, s, device)
+        init_info = init_info or resumed_init  # the run began from it, even if not named again
 
     layers = [*s.content_layers, *s.style_layers]
     vgg = runtime.place(load_vgg(s.network, last_layer=_deepest(s.network, layers), device=device))
@@ -436,7 +473,8 @@ def _train(
         # batch of 4 with 6 styles holds 4 of them, so the shared layers' gradient is an average
         # over styles (one style per batch swung the shared layers, and every style's colours with
         # them, towards each style in turn).
-        styles = [trained[(step * batch.shape[0] + j) % len(trained)] for j in range(batch.shape[0])]
+        first = (step * runtime.world + runtime.rank) * batch.shape[0]  # distinct across processes too
+        styles = [trained[(first + j) % len(trained)] for j in range(batch.shape[0])]
         if s.temporal_weight:
             generator = torch.Generator().manual_seed(s.seed * 1_000_003 + step)
             theta = random_motion(batch.shape[0], generator)

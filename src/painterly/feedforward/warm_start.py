@@ -58,7 +58,7 @@ def warm_start(net: Network, source: Network, name: str | None = None) -> None:
         ours = ", ".join(f"{k} {v}" for k, v in _shape_of(net).items())
         raise PainterlyError(
             f"--init: the model's network ({theirs}) does not fit the one these settings make ({ours}); "
-            "set --width and --upsample to match it"
+            "set --width and --upsample to match it (the shipped models have 5 residual blocks)"
         )
     styles = list(net.styles) if isinstance(net, ConditionalTransformerNet) else [name or ""]
     ours_state, theirs_state = net.state_dict(), source.state_dict()
