@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from painterly.cli import main
 from painterly.errors import PainterlyError
 from painterly.feedforward import list_models, load_model, stylize
+from painterly.feedforward.catalog import SHIPPED_DIR
 from painterly.feedforward.model_file import read_metadata, read_model_file, write_model_file
 from painterly.feedforward.tiling import stylize_tiled
 
@@ -196,6 +197,31 @@ def test_shipped_model_is_listed_and_loads() -> None:
     assert meta["steps"] > 0 and meta["style"] == "starry_night.jpg"
     model = load_model("starry_night", device="cpu")
     assert model.stylize(_photo((64, 48))).size == (64, 48)
+
+
+ZOO_STYLES = ["the_wave", "starry_night", "the_scream", "composition_vii", "udnie", "woman_with_hat"]
+
+
+def test_shipped_zoo_holds_six_styles_each_usable_by_name() -> None:
+    if not any(m["name"] == "zoo" and m["source"] == "shipped" for m in list_models()):
+        pytest.skip("no shipped zoo in this checkout")
+    meta = read_metadata(SHIPPED_DIR / "zoo.safetensors")
+    assert meta["architecture"] == "cin" and meta["styles"] == ZOO_STYLES
+    assert [s["name"] for s in meta["style_sources"]] == ZOO_STYLES
+    assert all(len(s["sha256"]) == 64 for s in meta["style_sources"])
+    photo = _photo((64, 48))
+    # "udnie" alone is the zoo with that style; any name but starry_night (a model of its own)
+    paintings = {
+        name: np.asarray(load_model(name, device="cpu").stylize(photo), np.float32)
+        for name in ZOO_STYLES
+        if name != "starry_night"
+    }
+    zoo = load_model("zoo", device="cpu")
+    assert np.array_equal(paintings["udnie"], np.asarray(zoo.stylize(photo, style_mix="udnie:1"), np.float32))
+    names = list(paintings)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert np.abs(paintings[a] - paintings[b]).mean() > 2, (a, b)  # six styles, not one
 
 
 def test_user_models_folder(model_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
