@@ -24,8 +24,8 @@ def _single(seed: int = 5) -> TransformerNet:
     with torch.no_grad():
         for module in net.modules():
             if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.normal_(1.0, 0.5)  # type: ignore[union-attr]
-                module.bias.normal_(0.0, 0.5)  # type: ignore[union-attr]
+                module.weight.normal_(1.0, 0.5)
+                module.bias.normal_(0.0, 0.5)
     return net.eval()
 
 
