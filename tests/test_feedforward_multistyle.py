@@ -327,3 +327,42 @@ def test_server_stylizer_passes_mix_and_strength(
     assert by_style["options"]["model"] == "zoo" and by_style["options"]["style_mix"] == "b"
     with pytest.raises(PainterlyError, match="strength"):
         stylizer.stylize(photo, "zoo", strength=2.0)
+
+
+def _first_style_loss(folder: Path, styles: list[Path], out: Path, **overrides: object) -> float:
+    train(_settings(folder, styles, out, iterations=1, batch_size=2, log_every=1, **overrides))
+    log = (out.parent / f"{out.stem}.train" / "losses.jsonl").read_text().splitlines()
+    return float(json.loads(log[0])["style"])
+
+
+def test_style_weight_scales_weight_each_style(data, tmp_path: Path) -> None:
+    # The first step's loss is the untrained network's (same seed, same batch): scaling both styles
+    # by 3 triples the style term, scaling one of them lands in between.
+    folder, stripes, dots, _ = data
+    plain = _first_style_loss(folder, [stripes, dots], tmp_path / "a.safetensors")
+    both = _first_style_loss(
+        folder, [stripes, dots], tmp_path / "b.safetensors", style_weight_scales={"stripes": 3, "dots": 3}
+    )
+    one = _first_style_loss(
+        folder, [stripes, dots], tmp_path / "c.safetensors", style_weight_scales={"dots": 3}
+    )
+    assert both == pytest.approx(3 * plain, rel=1e-4)
+    assert plain * 1.01 < one < both * 0.99
+    assert read_model_file(tmp_path / "c.safetensors")[1]["loss"]["style_weight_scales"] == {"dots": 3}
+    assert "style_weight_scales" not in read_model_file(tmp_path / "a.safetensors")[1]["loss"]
+
+
+def test_style_weight_scales_are_checked_before_any_work(data, tmp_path: Path, run_cli) -> None:
+    folder, stripes, dots, _ = data
+    out = tmp_path / "x.safetensors"
+    with pytest.raises(PainterlyError, match="trains no style of that name"):
+        train(_settings(folder, [stripes, dots], out, style_weight_scales={"udnie": 2}))
+    with pytest.raises(PainterlyError, match="must be positive"):
+        train(_settings(folder, [stripes, dots], out, style_weight_scales={"dots": 0}))
+    assert not (tmp_path / "x.train").exists()
+    for bad in ("dots", "dots=-1", "dots=x", "dots=2,dots=3", "=2"):
+        code, _, err = run_cli(
+            "train", "--style", stripes, "--data", folder, "-o", out, "--style-weight-scale", bad
+        )
+        assert code == 2 and "--style-weight-scale" in err, (bad, err)
+    assert not out.exists()

@@ -241,3 +241,21 @@ def test_guided_gram_with_full_mask_is_the_gram_and_regions_are_separate() -> No
     assert term(torch.zeros(1, 3, 6, 6), {"relu1_1": f}).item() == pytest.approx(0.0, abs=1e-9)
     term.set_guides([{"relu1_1": 1 - left}, {"relu1_1": left}])  # swapped regions
     assert term(torch.zeros(1, 3, 6, 6), {"relu1_1": f}).item() > 0.1
+
+
+def test_style_term_image_weights_weight_each_image() -> None:
+    torch.manual_seed(0)
+    f = torch.rand(2, 4, 3, 5)
+    target = torch.rand(2, 4, 4)
+    term = GramStyleLoss({"relu1_1": 1.0})
+    term.set_target({"relu1_1": target})
+    plain = term(f, {"relu1_1": f}).item()
+    term.set_target({"relu1_1": target}, torch.ones(2))
+    assert term(f, {"relu1_1": f}).item() == pytest.approx(plain)
+    term.set_target({"relu1_1": target}, torch.tensor([2.0, 0.0]))  # mean of (2 x first, 0)
+    term_first = GramStyleLoss({"relu1_1": 1.0})
+    term_first.set_target({"relu1_1": target[:1]})
+    assert term(f, {"relu1_1": f}).item() == pytest.approx(term_first(f[:1], {"relu1_1": f[:1]}).item())
+    term.set_target({"relu1_1": target}, torch.ones(3))
+    with pytest.raises(PainterlyError, match="3 image weights for 2 images"):
+        term(f, {"relu1_1": f})

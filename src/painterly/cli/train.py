@@ -24,6 +24,29 @@ def _layers(text: str) -> list[str]:
     return layers
 
 
+def _name_scales(text: str) -> dict[str, float]:
+    """``udnie=2,the_wave=1.5`` to {"udnie": 2.0, "the_wave": 1.5}."""
+    scales: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        try:
+            scale = float(value)
+        except ValueError:
+            scale = float("nan")
+        if not sep or not name.strip() or not scale > 0 or scale == float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: give NAME=FACTOR with a positive factor, for example udnie=2"
+            )
+        if name.strip() in scales:
+            raise argparse.ArgumentTypeError(f"{name.strip()!r} is named twice")
+        scales[name.strip()] = scale
+    if not scales:
+        raise argparse.ArgumentTypeError("name at least one style, for example udnie=2")
+    return scales
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     d = _DEFAULTS
     train = subparsers.add_parser(
@@ -136,6 +159,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     net.add_argument("--content-weight", type=float, default=d["content_weight"], help="default %(default)s")
     net.add_argument("--style-weight", type=float, default=d["style_weight"], help="default %(default)s")
+    net.add_argument(
+        "--style-weight-scale",
+        dest="style_weight_scales",
+        type=_name_scales,
+        metavar="NAME=F,...",
+        help="multiply --style-weight by F for the named styles of a multi-style network, e.g. "
+        "udnie=2 for a style that stays too close to the photo (default: 1 for every style)",
+    )
     net.add_argument("--tv-weight", type=float, default=d["tv_weight"], help="default %(default)s")
     net.add_argument(
         "--style-size",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -35,6 +35,10 @@ class TrainSettings:
     style_layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
     content_weight: float = 1.0
     style_weight: float = 5.0
+    #: Per-style multipliers of ``style_weight`` by style name (the style file's stem), for a
+    #: multi-style network whose styles need different strengths, e.g. ``{"udnie": 2.0}``; a style
+    #: not named keeps 1.
+    style_weight_scales: Mapping[str, float] | None = None
     tv_weight: float = 1e-4
     style_size: int = 384
     learning_rate: float = 1e-3

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,6 +165,7 @@ def validate_settings(s: TrainSettings) -> None:
         inputs.append(base)
     elif architecture == CIN:
         check_style_names([style_name(p) for p in styles])
+    _check_style_weight_scales(s.style_weight_scales, [style_name(p) for p in styles])
     if s.init is not None:
         if s.base is not None:
             raise PainterlyError("--init and --base: --base already gives the network its weights; use one")
@@ -180,6 +181,19 @@ def validate_settings(s: TrainSettings) -> None:
     folder = Path(s.workdir) if s.workdir else default_workdir(output)
     for name in (CHECKPOINT, LATEST):
         refuse_overwriting_inputs(folder / name, [*inputs, *validation])
+
+
+def _check_style_weight_scales(scales: Mapping[str, float] | None, names: list[str]) -> None:
+    """Refuse per-style scales of styles this run does not train, and scales that are not positive."""
+    for name, scale in (scales or {}).items():
+        if name not in names:
+            raise PainterlyError(
+                f"style weight scale for {name!r}: this run trains no style of that name "
+                f"(its styles: {', '.join(names)})"
+            )
+        check_weight(f"style weight scale for {name!r}", scale)
+        if scale <= 0:
+            raise PainterlyError(f"style weight scale for {name!r} must be positive, got {scale}")
 
 
 def _check_init(path: Path, s: TrainSettings) -> None:
@@ -369,6 +383,15 @@ def _train(
             style_t = pil_to_tensor(resize_long_side(image, s.style_size)).to(device)
             targets.append(loss_fn.style_targets([runtime.layout(style_t)]))
     style_term.set_target(targets[0])
+    # Each trained style's multiplier of the style weight (1 unless --style-weight-scale names it).
+    trained_names = (
+        [net.styles[i] for i in trained]
+        if isinstance(net, ConditionalTransformerNet)
+        else [style_name(style_paths[0])]
+    )
+    scales = s.style_weight_scales or {}
+    scale_of = {i: scales.get(name, 1.0) for i, name in zip(trained, trained_names, strict=True)}
+    scaled = any(scale != 1.0 for scale in scale_of.values())
     temporal = TemporalLoss()
     criterion = (
         loss_fn.with_terms({"temporal": (temporal, s.temporal_weight)}) if s.temporal_weight else loss_fn
@@ -408,6 +431,7 @@ def _train(
             "style_layers": list(s.style_layers),
             "content_weight": s.content_weight,
             "style_weight": s.style_weight,
+            **({"style_weight_scales": dict(s.style_weight_scales)} if s.style_weight_scales else {}),
             "tv_weight": s.tv_weight,
             "tv_form": "squared",
             "convention": "classic",
@@ -481,8 +505,12 @@ def _train(
             temporal.set_motion(theta)
             batch = runtime.layout(frame_pairs(batch, theta))
             styles = styles * 2  # frame 2 of each pair in its frame 1's style
-        if len(targets) > 1:  # per photo: the style loss compares each photo's Gram with its own
-            style_term.set_target({k: torch.cat([targets[i][k] for i in styles]) for k in targets[0]})
+        if len(targets) > 1 or scaled:  # per photo: the style loss compares each photo's Gram with its own
+            grams = targets[0]
+            if len(targets) > 1:
+                grams = {k: torch.cat([targets[i][k] for i in styles]) for k in targets[0]}
+            image_weights = torch.tensor([scale_of[i] for i in styles], device=device) if scaled else None
+            style_term.set_target(grams, image_weights)
         with runtime.autocast():
             loss_fn.set_content(batch)  # each photo's own activations are its content target
             weights = style_rows(styles) if conditional else None

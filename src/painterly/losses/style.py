@@ -24,15 +24,31 @@ class GramStyleLoss(LayerWeightedTerm):
     def __init__(self, layer_weights: Mapping[str, float]) -> None:
         super().__init__(layer_weights)
         self.targets: dict[str, torch.Tensor] = {}
+        self.image_weights: torch.Tensor | None = None
 
-    def set_target(self, grams: Mapping[str, torch.Tensor]) -> None:
-        """Take Gram matrices (per layer, e.g. from :func:`~painterly.losses.gram.blend_grams`)."""
+    def set_target(
+        self, grams: Mapping[str, torch.Tensor], image_weights: torch.Tensor | None = None
+    ) -> None:
+        """Take Gram matrices (per layer, e.g. from :func:`~painterly.losses.gram.blend_grams`).
+
+        ``image_weights``: optional (N,) weights of a batch's images, e.g. a stronger style weight
+        for some styles of a multi-style network; the score is then the weighted mean over images
+        (all ones gives the plain mean).
+        """
         self.targets = {layer: grams[layer].detach().float() for layer in self.layers}
+        self.image_weights = None if image_weights is None else image_weights.detach().float()
 
     def layer_score(self, layer: str, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         if layer not in self.targets:
             raise PainterlyError("the style loss has no target: set it before evaluating")
-        return (gram_matrix(features) - self.targets[layer]).pow(2).mean()
+        squared = (gram_matrix(features) - self.targets[layer]).pow(2)
+        if self.image_weights is None:
+            return squared.mean()
+        if self.image_weights.shape != squared.shape[:1]:
+            raise PainterlyError(
+                f"the style loss has {self.image_weights.numel()} image weights for {squared.shape[0]} images"
+            )
+        return (squared.mean(dim=(1, 2)) * self.image_weights.to(squared.device)).mean()
 
 
 class KerasStyleLoss(GramStyleLoss):
