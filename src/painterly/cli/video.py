@@ -14,7 +14,7 @@ from painterly.cli.training_progress import LazyBar
 
 #: Defaults shown in --help; the same values as painterly.video.feedforward.DEFAULT_STRENGTH and
 #: painterly.video.optimization's (kept here so that --help needs neither PyAV nor torch).
-_TEMPORAL_STRENGTH = 0.6
+_TEMPORAL_STRENGTH = 0.7
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

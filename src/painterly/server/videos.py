@@ -25,7 +25,7 @@ from PIL import Image
 from painterly.errors import PainterlyError
 from painterly.server.config import ServerSettings
 from painterly.server.jobs import JobContext, TaskOutcome, new_job_id
-from painterly.server.live import DEFAULT_STRENGTH, MAX_STRENGTH, LiveModels
+from painterly.server.live import MAX_STRENGTH, LiveModels
 
 #: Output long side when the client names none: the input's, up to this.
 DEFAULT_SIZE = 480
@@ -97,7 +97,9 @@ def parse_options(values: dict[str, str], settings: ServerSettings, models: Live
         if not 16 <= size <= settings.video_max_size:
             raise PainterlyError(f"size must be between 16 and {settings.video_max_size} pixels, got {size}")
     strength_text = (values.get("temporal_strength") or "").strip()
-    strength = DEFAULT_STRENGTH
+    from painterly.video.feedforward import DEFAULT_STRENGTH as VIDEO_STRENGTH  # needs OpenCV: only here
+
+    strength = VIDEO_STRENGTH  # the library's and the CLI's default, not the live page's
     if strength_text:
         try:
             strength = float(strength_text)
