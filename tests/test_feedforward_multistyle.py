@@ -18,6 +18,7 @@ from painterly.feedforward.mixing import mix_vector, parse_style_mix
 from painterly.feedforward.model_file import read_model_file, write_model_file
 from painterly.feedforward.training import TrainSettings, train
 from painterly.images import resize_long_side
+from painterly.losses import GramStyleLoss
 
 from .conftest import make_photo, tiny_train_settings, wavy_photo
 
@@ -360,9 +361,69 @@ def test_style_weight_scales_are_checked_before_any_work(data, tmp_path: Path, r
     with pytest.raises(PainterlyError, match="must be positive"):
         train(_settings(folder, [stripes, dots], out, style_weight_scales={"dots": 0}))
     assert not (tmp_path / "x.train").exists()
-    for bad in ("dots", "dots=-1", "dots=x", "dots=2,dots=3", "=2"):
-        code, _, err = run_cli(
-            "train", "--style", stripes, "--data", folder, "-o", out, "--style-weight-scale", bad
-        )
+    for bad in (["dots"], ["dots=-1"], ["dots=x"], ["dots=2,dots=3"], ["=2"], ["dots=2", "dots=3"]):
+        options = [arg for scale in bad for arg in ("--style-weight-scale", scale)]
+        code, _, err = run_cli("train", "--style", stripes, "--data", folder, "-o", out, *options)
         assert code == 2 and "--style-weight-scale" in err, (bad, err)
     assert not out.exists()
+
+
+def _captured_weights(monkeypatch: pytest.MonkeyPatch) -> list[list[float] | None]:
+    """Record the per-image weights that training hands the Gram style loss at each step."""
+    seen: list[list[float] | None] = []
+    original = GramStyleLoss.set_target
+
+    def recording(self, grams, image_weights=None):
+        seen.append(None if image_weights is None else image_weights.tolist())
+        return original(self, grams, image_weights)
+
+    monkeypatch.setattr(GramStyleLoss, "set_target", recording)
+    return seen
+
+
+def test_style_weight_scales_reach_each_styles_photos(data, tmp_path: Path, monkeypatch) -> None:
+    # Photo j of step 0 trains style j: stripes, then dots (scaled by 3); with the temporal loss
+    # every photo's moved copy follows it in the second half of the batch.
+    folder, stripes, dots, mine = data
+    seen = _captured_weights(monkeypatch)
+    scales = {"dots": 3.0}
+    train(
+        _settings(
+            folder,
+            [stripes, dots],
+            tmp_path / "a.safetensors",
+            iterations=1,
+            batch_size=2,
+            style_weight_scales=scales,
+        )
+    )
+    assert seen[-1] == [1.0, 3.0]
+    train(
+        _settings(
+            folder,
+            [stripes, dots],
+            tmp_path / "t.safetensors",
+            iterations=1,
+            batch_size=2,
+            temporal_weight=1.0,
+            style_weight_scales=scales,
+        )
+    )
+    assert seen[-1] == [1.0, 3.0, 1.0, 3.0]
+    base = tmp_path / "a.safetensors"
+    train(
+        _settings(
+            folder,
+            mine,
+            tmp_path / "b.safetensors",
+            base=base,
+            iterations=1,
+            batch_size=2,
+            style_weight_scales={"mine": 2},
+        )
+    )
+    assert seen[-1] == [2.0, 2.0]
+    with pytest.raises(PainterlyError, match="must be a number"):
+        train(
+            _settings(folder, [stripes, dots], tmp_path / "x.safetensors", style_weight_scales={"dots": "2"})
+        )

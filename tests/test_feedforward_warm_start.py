@@ -109,3 +109,37 @@ def test_a_resumed_run_keeps_the_record_of_its_init(data, tmp_path: Path) -> Non
     train(tiny_train_settings(folder, stripes, out, iterations=2, init=source))
     train(tiny_train_settings(folder, stripes, out, iterations=3, resume=True))
     assert read_model_file(out)[1]["training"]["init"]["file"] == "src.safetensors"
+
+
+def _extract_script():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "extract_style.py"
+    spec = importlib.util.spec_from_file_location("extract_style_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_style_taken_out_of_a_multi_style_model_paints_the_same(tmp_path: Path) -> None:
+    script = _extract_script()
+    zoo = tmp_path / "zoo.safetensors"
+    cin = tiny_cin(["a", "b"])
+    sources = [{"name": "b", "file": "b.jpg", "sha256": "f" * 64, "image_size": [8, 8]}]
+    write_model_file(zoo, cin, {"name": "zoo", "steps": 7, "style_sources": sources})
+    out = tmp_path / "b.safetensors"
+    assert script.main([str(zoo), "b", "-o", str(out)]) == 0
+    single, meta, _ = read_model_file(out)
+    assert isinstance(single, TransformerNet)
+    assert meta["name"] == "b" and meta["style_sha256"] == "f" * 64 and meta["extracted_from"]["steps"] == 7
+    x = torch.rand(1, 3, 24, 32)
+    with torch.no_grad():
+        assert torch.allclose(single.eval()(x), cin(x, _one(cin, "b")), atol=1e-5)
+        assert not torch.allclose(single(x), cin(x, _one(cin, "a")), atol=1e-3)
+    assert script.main([str(zoo), "c", "-o", str(tmp_path / "c.safetensors")]) == 2  # no such style
+    assert script.main([str(out), "b", "-o", str(tmp_path / "d.safetensors")]) == 2  # one style already
+    assert script.main([str(zoo), "a", "-o", str(zoo)]) == 2  # would overwrite its source
+    assert read_model_file(zoo)[1]["name"] == "zoo"

@@ -460,3 +460,21 @@ def test_the_cli_default_temporal_strength_is_the_library_default() -> None:
 
     args = build_parser().parse_args(["video", "in.mp4", "-o", "out.mp4", "-m", "starry_night"])
     assert args.temporal_strength == DEFAULT_STRENGTH
+
+
+def test_page_sliders_start_at_the_library_defaults() -> None:
+    import re
+
+    import painterly.server as server_package
+    from painterly.server.live import DEFAULT_STRENGTH as LIVE_DEFAULT
+    from painterly.video.feedforward import DEFAULT_STRENGTH
+
+    page = (Path(server_package.__file__).parent / "static" / "index.html").read_text()
+
+    def slider(attribute: str) -> float:
+        found = re.search(rf'<input type="range" [^>]*{attribute}[^>]*value="([0-9.]+)"', page)
+        assert found, attribute
+        return float(found.group(1))
+
+    assert slider('name="temporal_strength"') == DEFAULT_STRENGTH  # the Video tab's form
+    assert slider('id="live-strength"') == LIVE_DEFAULT  # the Live tab's steadiness

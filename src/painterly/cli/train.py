@@ -10,6 +10,7 @@ import os
 import sys
 
 from painterly.cli.training_progress import StepBar, positive_int, report_skipped
+from painterly.errors import PainterlyError
 from painterly.feedforward.settings import TrainSettings
 
 _DEFAULTS = {
@@ -30,7 +31,7 @@ def _name_scales(text: str) -> dict[str, float]:
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        name, sep, value = part.partition("=")
+        name, sep, value = part.rpartition("=")
         try:
             scale = float(value)
         except ValueError:
@@ -45,6 +46,17 @@ def _name_scales(text: str) -> dict[str, float]:
     if not scales:
         raise argparse.ArgumentTypeError("name at least one style, for example udnie=2")
     return scales
+
+
+def _merge_scales(groups: list[dict[str, float]]) -> dict[str, float]:
+    """The scales of every ``--style-weight-scale`` given; a style named twice is refused."""
+    merged: dict[str, float] = {}
+    for group in groups:
+        for name, scale in group.items():
+            if name in merged:
+                raise PainterlyError(f"--style-weight-scale: {name!r} is named twice")
+            merged[name] = scale
+    return merged
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -163,9 +175,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--style-weight-scale",
         dest="style_weight_scales",
         type=_name_scales,
+        action="append",
         metavar="NAME=F,...",
         help="multiply --style-weight by F for the named styles of a multi-style network, e.g. "
-        "udnie=2 for a style that stays too close to the photo (default: 1 for every style)",
+        "udnie=2 for a style that stays too close to the photo (default: 1 for every style; may be "
+        "repeated)",
     )
     net.add_argument("--tv-weight", type=float, default=d["tv_weight"], help="default %(default)s")
     net.add_argument(
@@ -210,6 +224,8 @@ def run_train(args: argparse.Namespace) -> int:
     values["validation"] = tuple(values.get("validation") or ())
     styles = values["style"]
     values["style"] = styles[0] if len(styles) == 1 else tuple(styles)
+    if "style_weight_scales" in values:
+        values["style_weight_scales"] = _merge_scales(values["style_weight_scales"])
     settings = TrainSettings(**values)
     report = StepBar(args.quiet)
     try:

@@ -191,8 +191,9 @@ def _check_style_weight_scales(scales: Mapping[str, float] | None, names: list[s
                 f"style weight scale for {name!r}: this run trains no style of that name "
                 f"(its styles: {', '.join(names)})"
             )
-        check_weight(f"style weight scale for {name!r}", scale)
-        if scale <= 0:
+        if isinstance(scale, bool) or not isinstance(scale, int | float):
+            raise PainterlyError(f"style weight scale for {name!r} must be a number, got {scale!r}")
+        if check_weight(f"style weight scale for {name!r}", scale) <= 0:
             raise PainterlyError(f"style weight scale for {name!r} must be positive, got {scale}")
 
 
@@ -389,7 +390,7 @@ def _train(
         if isinstance(net, ConditionalTransformerNet)
         else [style_name(style_paths[0])]
     )
-    scales = s.style_weight_scales or {}
+    scales = {name: float(scale) for name, scale in (s.style_weight_scales or {}).items()}
     scale_of = {i: scales.get(name, 1.0) for i, name in zip(trained, trained_names, strict=True)}
     scaled = any(scale != 1.0 for scale in scale_of.values())
     temporal = TemporalLoss()
@@ -431,7 +432,7 @@ def _train(
             "style_layers": list(s.style_layers),
             "content_weight": s.content_weight,
             "style_weight": s.style_weight,
-            **({"style_weight_scales": dict(s.style_weight_scales)} if s.style_weight_scales else {}),
+            **({"style_weight_scales": scales} if scales else {}),
             "tv_weight": s.tv_weight,
             "tv_form": "squared",
             "convention": "classic",

@@ -32,8 +32,8 @@ class GramStyleLoss(LayerWeightedTerm):
         """Take Gram matrices (per layer, e.g. from :func:`~painterly.losses.gram.blend_grams`).
 
         ``image_weights``: optional (N,) weights of a batch's images, e.g. a stronger style weight
-        for some styles of a multi-style network; the score is then the weighted mean over images
-        (all ones gives the plain mean).
+        for some styles of a multi-style network; the score is then the mean over images of weight
+        times score (not normalized by the weights: all ones gives the plain mean, all twos twice it).
         """
         self.targets = {layer: grams[layer].detach().float() for layer in self.layers}
         self.image_weights = None if image_weights is None else image_weights.detach().float()

@@ -30,7 +30,9 @@ from painterly.server.models import FastStylizer
 #: 30 frames of vtest.mp4 at 320x240 (starry_night, strength 0.6): DIS medium at 112 px costs about
 #: half of 160 px and steadies as well (warping error 0.0013 against 0.0015; 0.0025 unsteadied).
 FLOW_LONG_SIDE = 112
-#: Default share of the warped previous output kept where the flow is valid (0 turns it off).
+#: Default steadiness of the live page: the video ``temporal_strength`` (input smoothing 0.6, output
+#: blend 0.3; 0 turns it off). Below the video default (0.7): a live picture follows the camera with
+#: less trailing, and 0.6 is the value ``benchmarks/bench_live.py`` measured.
 DEFAULT_STRENGTH = 0.6
 MAX_STRENGTH = 0.95
 #: Shortest side of a frame (the networks' downsampling needs room).

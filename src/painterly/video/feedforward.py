@@ -30,8 +30,9 @@ input smoothing  output blending  warping  style
 0.60             0.35            0.46x     1.10x
 ===============  ==============  ========  =======
 
-Smoothing the input more than about 0.6 costs steadiness (the network paints the ghosts of the
-blended input), so the input share equals the strength and the output share is half of it.
+With that model, smoothing the input more than about 0.6 cost steadiness (the network painted the
+ghosts of the blended input), so the input share equals the strength and the output share is half
+of it.
 
 The present ``starry_night`` (distilled from the zoo's, 2026-11-29) paints real strokes, and they
 move: per frame it flickers three times as much (warping error 0.0170 against 0.0056), and every
