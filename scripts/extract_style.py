@@ -24,6 +24,7 @@ from pathlib import Path
 from painterly.errors import PainterlyError
 from painterly.feedforward.catalog import resolve_model
 from painterly.feedforward.conditional import ConditionalTransformerNet
+from painterly.feedforward.files import refuse_overwriting_inputs
 from painterly.feedforward.model_file import check_model_output, read_model_file, write_model_file
 from painterly.feedforward.network import TransformerNet
 from painterly.feedforward.warm_start import warm_start
@@ -38,8 +39,7 @@ def extract_style(source: str | Path, style: str, output: str | Path) -> Path:
     """Write ``style`` of the multi-style model ``source`` (a file or shipped name) to ``output``."""
     path = Path(resolve_model(str(source)))
     output = check_output_path(check_model_output(output))
-    if output.resolve() == path.resolve():
-        raise PainterlyError("the output would overwrite the source model")
+    refuse_overwriting_inputs(output, [path])
     net, meta, _ = read_model_file(path)
     if not isinstance(net, ConditionalTransformerNet):
         raise PainterlyError(f"{path.name} holds one style already: nothing to extract")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -10,6 +13,16 @@ import pytest
 from PIL import Image
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+
+def import_file(path: Path, name: str) -> ModuleType:
+    """Import a script that is not a package module (``scripts/``, the shared tools) by its path."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_photo(width: int = 64, height: int = 48, seed: int = 0) -> Image.Image:

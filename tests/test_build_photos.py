@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import bz2
-import importlib.util
-import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -13,17 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from .conftest import import_file
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "build_photos.py"
 
 
 @pytest.fixture(scope="module")
 def bp() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_photos_under_test", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    return import_file(SCRIPT, "build_photos_under_test")
 
 
 def photo(size: tuple[int, int] = (320, 300), seed: int = 0) -> Image.Image:

@@ -14,7 +14,7 @@ from painterly.feedforward.network import TransformerNet
 from painterly.feedforward.training import train, validate_settings
 from painterly.feedforward.warm_start import warm_start
 
-from .conftest import tiny_train_settings
+from .conftest import import_file, tiny_train_settings
 from .test_feedforward_multistyle import data, tiny_cin  # noqa: F401 (fixture)
 
 
@@ -111,21 +111,9 @@ def test_a_resumed_run_keeps_the_record_of_its_init(data, tmp_path: Path) -> Non
     assert read_model_file(out)[1]["training"]["init"]["file"] == "src.safetensors"
 
 
-def _extract_script():
-    import importlib.util
-    import sys
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "extract_style.py"
-    spec = importlib.util.spec_from_file_location("extract_style_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_style_taken_out_of_a_multi_style_model_paints_the_same(tmp_path: Path) -> None:
-    script = _extract_script()
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    script = import_file(scripts / "extract_style.py", "extract_style_under_test")
     zoo = tmp_path / "zoo.safetensors"
     cin = tiny_cin(["a", "b"])
     sources = [{"name": "b", "file": "b.jpg", "sha256": "f" * 64, "image_size": [8, 8]}]

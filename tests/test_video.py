@@ -24,6 +24,8 @@ from painterly.video.flow import FlowEstimator, FlowPair, consistent, motion_bou
 from painterly.video.metrics import warping_error  # noqa: E402
 from painterly.video.pipeline import Window, run  # noqa: E402
 
+from .conftest import import_file  # noqa: E402
+
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
 SHARED_TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
 
@@ -303,10 +305,7 @@ def test_warping_error_is_zero_for_a_steady_video_and_grows_with_flicker() -> No
 
 @pytest.mark.skipif(not (SHARED_TOOLS / "video_score.py").exists(), reason="../shared/tools is not present")
 def test_warping_error_agrees_with_the_shared_tool(clip: Path) -> None:
-    spec = importlib.util.spec_from_file_location("video_score", SHARED_TOOLS / "video_score.py")
-    assert spec is not None and spec.loader is not None
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = import_file(SHARED_TOOLS / "video_score.py", "video_score")
     frames = list(vio.read_frames(vio.probe(clip)))
     rng = np.random.default_rng(1)
     noisy = [np.clip(f.astype(int) + rng.integers(-30, 30, f.shape), 0, 255).astype(np.uint8) for f in frames]
