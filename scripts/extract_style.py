@@ -24,15 +24,10 @@ from pathlib import Path
 from painterly.errors import PainterlyError
 from painterly.feedforward.catalog import resolve_model
 from painterly.feedforward.conditional import ConditionalTransformerNet
+from painterly.feedforward.extract import single_style
 from painterly.feedforward.files import refuse_overwriting_inputs
 from painterly.feedforward.model_file import check_model_output, read_model_file, write_model_file
-from painterly.feedforward.network import TransformerNet
-from painterly.feedforward.warm_start import warm_start
 from painterly.images import check_output_path
-
-#: Keys of a multi-style model's metadata that do not describe a single-style one (the network's own
-#: shape is written from the network).
-_MULTI_ONLY = ("styles", "style_sources", "architecture", "name", "width", "upsample", "residual_blocks")
 
 
 def extract_style(source: str | Path, style: str, output: str | Path) -> Path:
@@ -45,22 +40,13 @@ def extract_style(source: str | Path, style: str, output: str | Path) -> Path:
         raise PainterlyError(f"{path.name} holds one style already: nothing to extract")
     if style not in net.styles:
         raise PainterlyError(f"{path.name} has no style {style!r} (its styles: {', '.join(net.styles)})")
-    single = TransformerNet(net.width, upsample=net.upsample)
-    warm_start(single, net, style)
-    source_of = {s.get("name"): s for s in meta.get("style_sources", [])}.get(style, {})
-    metadata = {key: value for key, value in meta.items() if key not in _MULTI_ONLY}
-    metadata.update(
-        name=style,
-        style=source_of.get("file", f"{style}.jpg"),
-        style_sha256=source_of.get("sha256"),
-        style_image_size=source_of.get("image_size"),
-        extracted_from={
-            "file": path.name,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "style": style,
-            "steps": meta.get("steps"),
-        },
-    )
+    single, metadata = single_style(net, meta, style)
+    metadata["extracted_from"] = {
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "style": style,
+        "steps": meta.get("steps"),
+    }
     return write_model_file(output, single, metadata)
 
 

@@ -17,6 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(L1 on pixels, optionally plus a VGG content term). No style image or loss network needed.",
     )
     distill.add_argument("--teacher", required=True, help="model file or shipped model name")
+    distill.add_argument(
+        "--style",
+        dest="teacher_style",
+        metavar="NAME",
+        help="for a multi-style teacher (e.g. zoo): the style to distill into a single-style student",
+    )
     distill.add_argument("--data", required=True, help="folder of content photos (searched recursively)")
     distill.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
     distill.add_argument("--width", default="8", help="student width: a number of channels (default 8)")
@@ -58,6 +64,7 @@ def run_distill(args: argparse.Namespace) -> int:
 
     settings = DistillSettings(
         teacher=args.teacher,
+        teacher_style=args.teacher_style,
         data=args.data,
         output=args.output,
         width=args.width,

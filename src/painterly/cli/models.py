@@ -58,6 +58,8 @@ def run_models_list(args: argparse.Namespace) -> int:
         for m in models:
             m = {k: _printable(v) for k, v in m.items()}
             print(f"{m['name']:20} width {m['width']!s:<4} {m['steps']} steps  {m['source']:8} {m['path']}")
+            if m.get("shadowed_by"):
+                print(f"{'':20} not used: the name {m['name']} finds {m['shadowed_by']}")
             if m.get("styles"):
                 print(f"{'':20} styles: {', '.join(map(str, m['styles']))} (--style-mix NAME:W,...)")
     return 0

@@ -27,11 +27,14 @@ def _tile(text: str) -> int | str:
     if text in ("auto", "none"):
         return text
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected 'auto', 'none' or a number of pixels, got {text!r}"
         ) from None
+    if value < 64:
+        raise argparse.ArgumentTypeError(f"a tile is at least 64 px ('none' for no tiling), got {value}")
+    return value
 
 
 def _strength(text: str) -> float:
@@ -129,6 +132,14 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def skip_earlier_outputs(inputs: list[Path], model_name: str) -> list[Path]:
+    """Leave out what an earlier run with this model wrote next to its photos (``cat_zoo.png`` beside
+    ``cat.jpg``), so that stylizing a folder a second time does not take its own results as photos."""
+    stems = {(p.parent, p.stem) for p in inputs}
+    tail = f"_{model_name}"
+    return [p for p in inputs if not (p.stem.endswith(tail) and (p.parent, p.stem[: -len(tail)]) in stems)]
+
+
 def output_paths(
     inputs: list[Path], output: str | None, model_name: str, fmt: str, model_path: Path | None = None
 ) -> list[Path]:
@@ -200,6 +211,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         style_mix=args.style_mix,
         strength=args.strength,
     )
+    inputs = skip_earlier_outputs(inputs, model.name)
     targets = output_paths(inputs, args.output, model.name, args.format, model.path)
     for target in targets:
         check_output_path(target)

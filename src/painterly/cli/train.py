@@ -89,14 +89,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     basic.add_argument(
         "--base",
         metavar="MODEL",
-        help="a multi-style model to extend with the one --style: only the new style's norm parameters "
-        "train (the output is a new file with all styles)",
+        help="a multi-style model (file or shipped name, e.g. zoo) to extend with the one --style: only "
+        "the new style's norm parameters train (the output is a new file with all styles); the network "
+        "is the base's, so --width and --upsample do not apply",
     )
     basic.add_argument(
         "--init",
         metavar="MODEL",
-        help="start from this trained model's weights instead of random ones (same --width and "
-        "--upsample; any style, single or multi): far fewer steps to a good network",
+        help="start from this trained model's weights (file or shipped name) instead of random ones "
+        "(same --width and --upsample; any style, single or multi): far fewer steps to a good network",
     )
     opt = train.add_argument_group("optimization")
     opt.add_argument(

@@ -53,7 +53,9 @@ def _warn(message: str) -> None:
 
 def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, Any]]:
     """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps, source
-    (and ``styles``, the style names of a multi-style model; None for a single-style one).
+    (and ``styles``, the style names of a multi-style model; None for a single-style one), and
+    ``shadowed_by``: the path of the model that a name finds instead of this one (a user model of
+    the same name), else None.
 
     A file that cannot be read is left out and reported through ``warn`` (one line; None: silent).
     """
@@ -81,6 +83,10 @@ def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, An
                     "metadata": meta,
                 }
             )
+    # A name found in a later folder wins (resolve_model): say which rows it hides.
+    winner = {m["name"]: m["path"] for m in models}
+    for m in models:
+        m["shadowed_by"] = None if winner[m["name"]] == m["path"] else winner[m["name"]]
     return models
 
 

@@ -26,14 +26,56 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 CACHE_FILES = 512
 
 
+#: Files that mark a folder as a training or distillation run's own (checkpoints, loss log).
+WORK_FOLDER_MARKS = ("losses.jsonl", "checkpoint.safetensors", "latest.safetensors")
+
+
+def is_work_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a training or distillation run's own (its pictures are not photos)."""
+    return any((folder / mark).is_file() for mark in WORK_FOLDER_MARKS)
+
+
+def refuse_work_folder_over_data(work_folder: str | os.PathLike, data: str | os.PathLike) -> None:
+    """Refuse a run folder that is the data folder or holds it: its pictures would become photos.
+
+    (A run folder *inside* the data folder is fine: :func:`find_images` skips it.)
+    """
+    work, photos = Path(work_folder).resolve(), Path(data).resolve()
+    if photos == work or work in photos.parents:
+        raise PainterlyError(
+            f"the run's folder {work_folder} holds the data folder {data}: its checkpoints and validation "
+            "pictures would mix with the photos; choose another --workdir"
+        )
+
+
 def find_images(folder: str | os.PathLike) -> list[Path]:
-    """Image files under ``folder`` (by suffix, recursively), sorted; other files are ignored."""
+    """Image files under ``folder`` (by suffix, recursively), sorted; other files are ignored.
+
+    Folders of earlier training runs below ``folder`` (an ``OUTPUT.train/`` written next to a model
+    saved inside the data folder) are skipped: their validation pictures are not training photos.
+    """
     folder = Path(folder)
     if not folder.exists():
         raise PainterlyError(f"data folder not found: {folder}")
     if not folder.is_dir():
         raise PainterlyError(f"data path is not a folder: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    work_folders: dict[Path, bool] = {}
+
+    def in_work_folder(path: Path) -> bool:
+        for parent in path.relative_to(folder).parents:
+            if parent != Path("."):
+                inside = folder / parent
+                if inside not in work_folders:
+                    work_folders[inside] = is_work_folder(inside)
+                if work_folders[inside]:
+                    return True
+        return False
+
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not in_work_folder(p)
+    )
     if not files:
         raise PainterlyError(f"no images found in {folder} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     return files

@@ -29,7 +29,9 @@ import torch.nn.functional as F
 
 from painterly.errors import PainterlyError, check_weight
 from painterly.feedforward.catalog import ONNX_SUFFIX, resolve_model
-from painterly.feedforward.data import CropSampler, find_images
+from painterly.feedforward.conditional import ConditionalTransformerNet
+from painterly.feedforward.data import CropSampler, find_images, refuse_work_folder_over_data
+from painterly.feedforward.extract import single_style
 from painterly.feedforward.files import check_batch_size, check_seed, refuse_overwriting_inputs
 from painterly.feedforward.loop import LossLog, Runtime, TrainProgress, run_loop, run_metadata, workdir
 from painterly.feedforward.model_file import (
@@ -54,6 +56,8 @@ class DistillSettings:
     teacher: str | os.PathLike
     data: str | os.PathLike
     output: str | os.PathLike
+    #: For a multi-style teacher (e.g. ``zoo``): the style to distill; a single-style teacher needs none.
+    teacher_style: str | None = None
     width: int | str = 8
     iterations: int = 2000
     batch_size: int = 8
@@ -104,7 +108,10 @@ def validate_distill_settings(s: DistillSettings) -> None:
     if s.max_seconds is not None and not (
         isinstance(s.max_seconds, int | float) and math.isfinite(s.max_seconds) and s.max_seconds > 0
     ):
-        raise PainterlyError(f"the time limit must be a positive number of minutes, got {s.max_seconds!r}")
+        raise PainterlyError(
+            f"the time limit (max_seconds) must be a positive, finite number of seconds, "
+            f"got {s.max_seconds!r}"
+        )
     parse_width(s.width)
     check_output_path(check_model_output(s.output))
     check_model_name(s.name)
@@ -186,9 +193,27 @@ def distill(
         raise PainterlyError("the teacher must be a painterly model file (.safetensors), not an ONNX file")
     output = Path(s.output)
     refuse_overwriting_inputs(output, [teacher_path])
-    teacher, teacher_meta, _ = read_model_file(teacher_path)
-    if not isinstance(teacher, TransformerNet):
-        raise PainterlyError(f"{teacher_path}: only {TransformerNet.__name__} teachers can be distilled")
+    loaded, teacher_meta, _ = read_model_file(teacher_path)
+    if isinstance(loaded, ConditionalTransformerNet):
+        if s.teacher_style is None:
+            raise PainterlyError(
+                f"{teacher_path.name} holds several styles ({', '.join(loaded.styles)}): "
+                "name the one to distill with --style NAME"
+            )
+        if s.teacher_style not in loaded.styles:
+            raise PainterlyError(
+                f"{teacher_path.name} has no style {s.teacher_style!r} "
+                f"(its styles: {', '.join(loaded.styles)})"
+            )
+        teacher, teacher_meta = single_style(loaded, teacher_meta, s.teacher_style)
+    elif s.teacher_style is not None and s.teacher_style != teacher_meta.get("name"):
+        raise PainterlyError(
+            f"{teacher_path.name} holds one style ({teacher_meta.get('name')!r}): --style is for a "
+            f"multi-style teacher; leave it out"
+        )
+    else:
+        teacher = loaded
+    refuse_work_folder_over_data(s.workdir or default_workdir(output), s.data)
     files = find_images(s.data)
     refuse_overwriting_inputs(output, files)
     runtime = Runtime(s.device, s.precision)
@@ -230,6 +255,7 @@ def distill(
         "teacher": teacher_path.name,
         "teacher_sha256": teacher_sha,
         "teacher_width": teacher.width,
+        **({"teacher_style": s.teacher_style} if s.teacher_style is not None else {}),
         "teacher_steps": teacher_meta.get("steps"),
         "teacher_training_seconds": teacher_meta.get("training_seconds"),
         "teacher_training": teacher_meta.get("training"),

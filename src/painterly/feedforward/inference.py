@@ -158,7 +158,8 @@ class StyleModel:
             if len(names) == 1 and names[0] in (self.name, self.metadata.get("style"), self.path.stem):
                 return None  # a single-style model asked for its own style
             raise PainterlyError(
-                f"model {self.name!r} holds one style and cannot mix styles; use a multi-style model"
+                f"model {self.name!r} ({self.path}) holds one style and cannot mix styles; "
+                "use a multi-style model"
             )
         mix_vector(self.styles, mix)  # checks names and weights
         return mix
@@ -256,12 +257,19 @@ class StyleModel:
             return result.to(device="cpu", dtype=torch.float32).numpy()
 
     def _tile_for(self, width: int, height: int, tile: int | str | None) -> int | None:
-        if tile in (None, 0, "none") or self.onnx is not None:
+        if tile in (None, 0, "none"):
             return None
-        if tile == "auto":
-            return TILE if width * height > AUTO_TILE_PIXELS else None
-        if not isinstance(tile, int) or tile < 64:
+        if tile != "auto" and (not isinstance(tile, int) or isinstance(tile, bool) or tile < 64):
             raise PainterlyError(f"tile size must be 'auto', 'none' or at least 64 px, got {tile!r}")
+        if self.onnx is not None:
+            if tile != "auto":
+                raise PainterlyError(
+                    "tiling needs the torch backend (onnxruntime paints whole images): "
+                    "use --backend torch with --tile"
+                )
+            return None
+        if not isinstance(tile, int):  # "auto"
+            return TILE if width * height > AUTO_TILE_PIXELS else None
         return tile
 
     def stylize(

@@ -164,15 +164,19 @@ class LossLog:
     """``losses.jsonl``: one JSON object per logged step, with every loss name that arrives.
 
     The file is opened at the first write, so a run that fails before its first step leaves none.
+    ``append``: a resumed run continues the log; a new run (the default) starts it afresh, so two
+    runs' steps never mix in one file.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, append: bool = False) -> None:
         self.path = path
+        self.append = append
         self._handle: Any = None
 
     def write(self, step: int, losses: Mapping[str, float], seconds: float) -> None:
         if self._handle is None:
-            self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            mode = "a" if self.append else "w"
+            self._handle = open(self.path, mode, encoding="utf-8")  # noqa: SIM115 - closed in close()
         record = {"step": step, **losses, "seconds": round(seconds, 2)}
         self._handle.write(json.dumps(record) + "\n")
         self._handle.flush()

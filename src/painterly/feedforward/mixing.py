@@ -56,7 +56,9 @@ def parse_style_mix(text: str | StyleMix | None) -> dict[str, float] | None:
             value = float(weight) if weight.strip() else 1.0
         except ValueError:
             raise PainterlyError(f"style mix {text!r}: {weight!r} is not a number") from None
-        mix[name] = mix.get(name, 0.0) + value
+        if name in mix:
+            raise PainterlyError(f"style mix {text!r}: {name!r} is named twice")
+        mix[name] = value
     return mix
 
 

@@ -12,6 +12,7 @@ and rank 0 alone writes checkpoints, logs, validation images and the model.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -23,9 +24,15 @@ from PIL import Image
 
 from painterly.errors import PainterlyError, check_weight, did_you_mean
 from painterly.feedforward.architectures import DEFAULT as SINGLE
+from painterly.feedforward.catalog import resolve_model
 from painterly.feedforward.conditional import ARCHITECTURE as CIN
 from painterly.feedforward.conditional import ConditionalTransformerNet
-from painterly.feedforward.data import CropSampler, DeviceCropSampler, find_images
+from painterly.feedforward.data import (
+    CropSampler,
+    DeviceCropSampler,
+    find_images,
+    refuse_work_folder_over_data,
+)
 from painterly.feedforward.equivariance import random_shift, shift_equivariance
 from painterly.feedforward.files import (
     check_batch_size,
@@ -135,7 +142,9 @@ def validate_settings(s: TrainSettings) -> None:
         or isinstance(s.time_limit, bool)
         or not 0 < s.time_limit < 1e9
     ):
-        raise PainterlyError(f"time limit must be a positive number of seconds, got {s.time_limit!r}")
+        raise PainterlyError(
+            f"time limit must be a positive, finite number of seconds (under 1e9), got {s.time_limit!r}"
+        )
     check_batch_size(s.batch_size, s.image_size)
     parse_width(s.width)
     if not s.content_layers:
@@ -181,6 +190,7 @@ def validate_settings(s: TrainSettings) -> None:
     folder = Path(s.workdir) if s.workdir else default_workdir(output)
     for name in (CHECKPOINT, LATEST):
         refuse_overwriting_inputs(folder / name, [*inputs, *validation])
+    refuse_work_folder_over_data(folder, s.data)
 
 
 def _check_style_weight_scales(scales: Mapping[str, float] | None, names: list[str]) -> None:
@@ -264,6 +274,7 @@ def train(
     SIGTERM (sent by schedulers and by torchrun when a worker fails) is treated like Ctrl-C.
     Under ``torchrun`` (``WORLD_SIZE`` > 1) this joins the process group and trains with DDP.
     """
+    settings = _with_model_paths(settings)
     validate_settings(settings)
     runtime = Runtime(settings.device, settings.precision)
     if settings.time_limit is not None and runtime.world > 1:
@@ -272,6 +283,20 @@ def train(
         )
     with runtime.process_group():
         return _train(settings, callback, runtime)
+
+
+def _with_model_paths(s: TrainSettings) -> TrainSettings:
+    """``base`` and ``init`` as files: a shipped or ``$PAINTERLY_MODELS`` name (e.g. ``zoo``) is found."""
+
+    def found(value: str | os.PathLike | None, option: str) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(resolve_model(value))
+        except PainterlyError as exc:
+            raise PainterlyError(f"{option}: {exc}") from None
+
+    return dataclasses.replace(s, base=found(s.base, "--base"), init=found(s.init, "--init"))
 
 
 def _build_net(
@@ -545,7 +570,7 @@ def _train(
             total_steps=s.iterations,
             start_step=start_step,
             elapsed_before=elapsed_before,
-            log=LossLog(folder / "losses.jsonl") if runtime.is_main else None,
+            log=LossLog(folder / "losses.jsonl", append=s.resume) if runtime.is_main else None,
             log_every=s.log_every,
             periodic=periodic,
             callback=callback,

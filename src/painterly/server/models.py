@@ -69,8 +69,12 @@ class FastStylizer:
             return []
         listed = []
         for entry in self.backend.list_models():
+            if entry.get("shadowed_by"):
+                continue  # its name finds another model (a user model of the same name)
             public: dict[str, Any] = {
-                k: v for k, v in entry.items() if k != "path" and isinstance(v, str | int | float | bool)
+                k: v
+                for k, v in entry.items()
+                if k not in ("path", "shadowed_by") and isinstance(v, str | int | float | bool)
             }
             styles = _styles(entry)
             if styles:

@@ -1,0 +1,158 @@
+"""Promises a hostile probe of the feed-forward commands found broken (2026-11-29): training photos
+never include a run's own pictures, loss logs never mix runs, shipped names work for --init, --base
+and distill, tiles and style mixes are checked on every backend, a folder stylized twice, and a
+user model that hides a shipped one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from painterly.cli.stylize import skip_earlier_outputs
+from painterly.errors import PainterlyError
+from painterly.feedforward.catalog import list_models
+from painterly.feedforward.data import find_images, refuse_work_folder_over_data
+from painterly.feedforward.distill import DistillSettings, distill
+from painterly.feedforward.loop import LossLog
+from painterly.feedforward.mixing import parse_style_mix
+from painterly.feedforward.model_file import read_metadata, write_model_file
+from painterly.feedforward.training import train
+
+from .conftest import make_painting, tiny_style_net, tiny_train_settings, wavy_photo
+from .test_feedforward_multistyle import tiny_cin
+
+
+def _photos(folder: Path, count: int = 3) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        wavy_photo(i).save(folder / f"p{i}.png")
+    return folder
+
+
+def test_a_runs_own_folder_inside_the_data_is_not_training_data(tmp_path: Path) -> None:
+    data = _photos(tmp_path / "data")
+    run = data / "m1.train"
+    run.mkdir()
+    wavy_photo(7).save(run / "val_000002.png")
+    assert len(find_images(data)) == 4  # not yet a run's folder: an ordinary subfolder
+    (run / "losses.jsonl").write_text("{}\n")
+    assert find_images(data) == sorted(data.glob("p*.png"))
+    # a run folder that is, or holds, the data folder is refused; one inside it is fine
+    for bad in (data, tmp_path):
+        with pytest.raises(PainterlyError, match="would mix with the photos"):
+            refuse_work_folder_over_data(bad, data)
+    refuse_work_folder_over_data(data / "m2.train", data)
+
+
+def test_training_twice_into_the_data_folder_keeps_the_photo_count(tmp_path: Path) -> None:
+    data = _photos(tmp_path / "data")
+    style = tmp_path / "style.png"
+    make_painting().save(style)
+    for name in ("m1", "m2"):
+        train(tiny_train_settings(data, style, data / f"{name}.safetensors", iterations=2, validate_every=1))
+        assert read_metadata(data / f"{name}.safetensors")["training"]["images"] == 3
+    assert list((data / "m1.train").glob("val_*.png"))  # the pictures that must not become photos
+    with pytest.raises(PainterlyError, match="would mix with the photos"):
+        train(tiny_train_settings(data, style, tmp_path / "m3.safetensors", workdir=data))
+
+
+def test_a_new_run_starts_its_loss_log_and_a_resumed_one_continues_it(tmp_path: Path) -> None:
+    path = tmp_path / "losses.jsonl"
+    for append in (False, False, True):
+        log = LossLog(path, append=append)
+        log.write(1, {"total": 1.0}, 0.1)
+        log.close()
+    assert [json.loads(line)["step"] for line in path.open()] == [1, 1]
+
+
+def test_init_and_base_take_model_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _photos(tmp_path / "data")
+    style = tmp_path / "style.png"
+    make_painting().save(style)
+    models = tmp_path / "models"
+    models.mkdir()
+    write_model_file(models / "mine.safetensors", tiny_style_net(), {"name": "mine", "style": "s.png"})
+    write_model_file(models / "pair.safetensors", tiny_cin(["a", "b"]), {"name": "pair"})
+    monkeypatch.setenv("PAINTERLY_MODELS", str(models))
+    out = tmp_path / "warm.safetensors"
+    train(tiny_train_settings(data, style, out, iterations=1, init="mine", upsample="nearest"))
+    assert read_metadata(out)["training"]["init"]["file"] == "mine.safetensors"
+    out = tmp_path / "more.safetensors"
+    train(tiny_train_settings(data, style, out, iterations=1, base="pair"))
+    assert read_metadata(out)["styles"] == ["a", "b", "style"]
+    with pytest.raises(PainterlyError, match="--init: no model file or known model named 'nope'"):
+        train(tiny_train_settings(data, style, out, init="nope"))
+
+
+def test_distill_takes_one_style_of_a_multi_style_teacher(tmp_path: Path) -> None:
+    data = _photos(tmp_path / "data")
+    teacher = write_model_file(
+        tmp_path / "pair.safetensors",
+        tiny_cin(["a", "b"]),
+        {"name": "pair", "style_sources": [{"name": "b", "file": "b.jpg", "sha256": "00"}]},
+    )
+    settings = dict(width=2, iterations=2, batch_size=1, image_size=32, precision="fp32", device="cpu")
+    with pytest.raises(PainterlyError, match=r"holds several styles \(a, b\): name the one"):
+        distill(DistillSettings(teacher, data, tmp_path / "s.safetensors", **settings))  # type: ignore[arg-type]
+    with pytest.raises(PainterlyError, match="has no style 'c'"):
+        distill(DistillSettings(teacher, data, tmp_path / "s.safetensors", teacher_style="c", **settings))  # type: ignore[arg-type]
+    out = tmp_path / "b.safetensors"
+    distill(DistillSettings(teacher, data, out, teacher_style="b", **settings))  # type: ignore[arg-type]
+    meta = read_metadata(out)
+    assert meta["name"] == "b" and meta["style"] == "b.jpg" and "styles" not in meta
+    assert meta["distilled_from"]["teacher_style"] == "b" and meta["width"] == 2
+
+
+def test_style_mix_refuses_a_name_given_twice() -> None:
+    with pytest.raises(PainterlyError, match="'the_wave' is named twice"):
+        parse_style_mix("the_wave:0.2,udnie:0.5,the_wave:0.3")
+    assert parse_style_mix("the_wave:0.5,udnie:0.5") == {"the_wave": 0.5, "udnie": 0.5}
+
+
+def test_tiles_are_checked_on_every_backend(tmp_path: Path, run_cli) -> None:
+    pytest.importorskip("onnxruntime")
+    model = write_model_file(tmp_path / "m.safetensors", tiny_style_net(), {"name": "m", "style": "s.png"})
+    photo = tmp_path / "photo.png"
+    wavy_photo(1).save(photo)
+    out = tmp_path / "out.png"
+    base = ["stylize", photo, "--model", model, "-o", out]
+    for tile in ("8", "-5", "0"):
+        code, _, err = run_cli(*base, "--tile", tile)
+        assert code == 2 and "at least 64 px" in err
+    code, _, err = run_cli(*base, "--backend", "onnxruntime", "--tile", "256")
+    assert code == 2 and "tiling needs the torch backend" in err and not out.exists()
+    code, _, _ = run_cli(*base, "--backend", "onnxruntime", "--tile", "none")
+    assert code == 0 and out.is_file()
+
+
+def test_a_folder_stylized_twice_skips_its_earlier_results(tmp_path: Path, run_cli) -> None:
+    photos = [tmp_path / "cat.jpg", tmp_path / "cat_zoo.png", tmp_path / "dog_zoo.png"]
+    # cat_zoo.png is what an earlier run wrote beside cat.jpg; dog_zoo.png has no photo beside it
+    assert skip_earlier_outputs(photos, "zoo") == [photos[0], photos[2]]
+    twice = [tmp_path / "a_zoo.png", tmp_path / "a_zoo_zoo.png"]  # a result stylized again: kept once
+    assert skip_earlier_outputs(twice, "zoo") == twice[:1]
+    model = write_model_file(tmp_path / "m.safetensors", tiny_style_net(), {"name": "m", "style": "s.png"})
+    folder = _photos(tmp_path / "folder", 2)
+    for _ in range(2):
+        code, out, err = run_cli("stylize", folder, "--model", model, "--backend", "torch")
+        assert code == 0, err
+        assert sorted(Path(line).name for line in out.split()) == ["p0_m.png", "p1_m.png"]
+
+
+def test_a_user_model_hiding_a_shipped_one_is_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import painterly.feedforward as feedforward
+    from painterly.server.config import ServerSettings
+    from painterly.server.models import FastStylizer
+
+    shipped = {m["name"] for m in list_models(warn=None)}
+    assert "zoo" in shipped
+    write_model_file(tmp_path / "zoo.safetensors", tiny_style_net(), {"name": "udnie", "style": "s.png"})
+    monkeypatch.setenv("PAINTERLY_MODELS", str(tmp_path))
+    rows = [m for m in list_models(warn=None) if m["name"] == "zoo"]
+    assert [m["source"] for m in rows] == ["shipped", "user"]
+    assert rows[0]["shadowed_by"] == str(tmp_path / "zoo.safetensors") and rows[1]["shadowed_by"] is None
+    stylizer = FastStylizer(ServerSettings(), store=None, backend=feedforward)  # type: ignore[arg-type]
+    listed = [m for m in stylizer.models() if m["name"] == "zoo"]
+    assert len(listed) == 1 and listed[0]["source"] == "user" and "shadowed_by" not in listed[0]
