@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from painterly.cli.stylize import skip_earlier_outputs
+from painterly.cli.stylize import output_label, skip_earlier_outputs
 from painterly.errors import PainterlyError
 from painterly.feedforward.catalog import list_models
 from painterly.feedforward.data import find_images, refuse_work_folder_over_data
@@ -156,3 +156,10 @@ def test_a_user_model_hiding_a_shipped_one_is_shown(tmp_path: Path, monkeypatch:
     stylizer = FastStylizer(ServerSettings(), store=None, backend=feedforward)  # type: ignore[arg-type]
     listed = [m for m in stylizer.models() if m["name"] == "zoo"]
     assert len(listed) == 1 and listed[0]["source"] == "user" and "shadowed_by" not in listed[0]
+
+
+def test_blends_of_one_model_get_their_own_file_names() -> None:
+    assert output_label("zoo", None) == "zoo" and output_label("zoo+mine", None) == "zoo+mine"
+    assert output_label("zoo", "the_wave:0.7,udnie:0.3", 0.8) == "zoo_the_wave0.7_udnie0.3_s0.8"
+    assert output_label("zoo", "../up:1") == "zoo_..-up1"  # no path separator from a style name
+    assert output_label("a/b c") == "a-b-c"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import glob
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -132,6 +133,19 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+def output_label(model_name: str, style_mix: str | None = None, strength: float = 1.0) -> str:
+    """The ``MODEL`` of ``NAME_MODEL.png``: with a blend and a strength in it, so that blends of one
+    model do not overwrite each other (``cat_zoo_the_wave0.7_udnie0.3_s0.8.png``)."""
+    from painterly.feedforward.mixing import parse_style_mix
+
+    label = model_name
+    for name, weight in (parse_style_mix(style_mix) or {}).items():
+        label += f"_{name}{weight:g}"
+    if strength != 1.0:
+        label += f"_s{strength:g}"
+    return re.sub(r"[^A-Za-z0-9_.+-]", "-", label)  # a file name, whatever a model file's names say
+
+
 def skip_earlier_outputs(inputs: list[Path], model_name: str) -> list[Path]:
     """Leave out what an earlier run with this model wrote next to its photos (``cat_zoo.png`` beside
     ``cat.jpg``), so that stylizing a folder a second time does not take its own results as photos."""
@@ -211,8 +225,9 @@ def run_stylize(args: argparse.Namespace) -> int:
         style_mix=args.style_mix,
         strength=args.strength,
     )
-    inputs = skip_earlier_outputs(inputs, model.name)
-    targets = output_paths(inputs, args.output, model.name, args.format, model.path)
+    label = output_label(model.name, args.style_mix, args.strength)
+    inputs = skip_earlier_outputs(inputs, label)
+    targets = output_paths(inputs, args.output, label, args.format, model.path)
     for target in targets:
         check_output_path(target)
     results = model.stylize_many(
