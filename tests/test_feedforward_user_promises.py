@@ -163,3 +163,13 @@ def test_blends_of_one_model_get_their_own_file_names() -> None:
     assert output_label("zoo", "the_wave:0.7,udnie:0.3", 0.8) == "zoo_the_wave0.7_udnie0.3_s0.8"
     assert output_label("zoo", "../up:1") == "zoo_..-up1"  # no path separator from a style name
     assert output_label("a/b c") == "a-b-c"
+
+
+def test_onnxruntime_refuses_a_device_or_precision_it_cannot_honour(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from painterly.feedforward.inference import StyleModel
+
+    model = write_model_file(tmp_path / "m.safetensors", tiny_style_net(), {"name": "m", "style": "s.png"})
+    for options in ({"device": "cuda"}, {"precision": "fp16"}):
+        with pytest.raises(PainterlyError, match="onnxruntime backend runs float32 on the CPU"):
+            StyleModel(model, backend="onnxruntime", **options)  # type: ignore[arg-type]

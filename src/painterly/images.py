@@ -235,7 +235,7 @@ def image_format(path: str | os.PathLike) -> str:
     fmt = _FORMATS.get(suffix)
     if fmt is None:
         raise PainterlyError(
-            f"unknown output format '{shown(suffix or Path(path).name)}' for {shown(path)}; "
+            f"unknown output format '{shown(suffix or '(none)')}' for {shown(path)}; "
             f"use one of {', '.join(sorted(_FORMATS))}"
         )
     return fmt

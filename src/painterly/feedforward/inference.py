@@ -115,6 +115,12 @@ class StyleModel:
             from painterly.feedforward.backends import onnx_net_for
             from painterly.feedforward.onnx_backend import OnnxNet
 
+            if device not in ("auto", "cpu") or precision not in ("auto", "fp32"):
+                raise PainterlyError(
+                    f"the onnxruntime backend runs float32 on the CPU: device {device!r} and precision "
+                    f"{precision!r} need the torch backend (--backend torch, and a model file, not .onnx)"
+                )
+
             if onnx_file is None and self.path.suffix == ONNX_SUFFIX:
                 onnx_file = self.path
             self.onnx = OnnxNet(onnx_file) if onnx_file is not None else onnx_net_for(self.path)
