@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from painterly.cli.stylize import output_label, skip_earlier_outputs
+from painterly.cli.stylize import output_label
 from painterly.errors import PainterlyError
 from painterly.feedforward.catalog import list_models
 from painterly.feedforward.data import find_images, refuse_work_folder_over_data
@@ -39,11 +39,11 @@ def test_a_runs_own_folder_inside_the_data_is_not_training_data(tmp_path: Path) 
     assert len(find_images(data)) == 4  # not yet a run's folder: an ordinary subfolder
     (run / "losses.jsonl").write_text("{}\n")
     assert find_images(data) == sorted(data.glob("p*.png"))
-    # a run folder that is, or holds, the data folder is refused; one inside it is fine
-    for bad in (data, tmp_path):
-        with pytest.raises(PainterlyError, match="would mix with the photos"):
-            refuse_work_folder_over_data(bad, data)
+    # a run folder that is the data folder is refused; one inside it or above it is fine
+    with pytest.raises(PainterlyError, match="is the data folder"):
+        refuse_work_folder_over_data(data / ".", data)
     refuse_work_folder_over_data(data / "m2.train", data)
+    refuse_work_folder_over_data(tmp_path, data)
 
 
 def test_training_twice_into_the_data_folder_keeps_the_photo_count(tmp_path: Path) -> None:
@@ -54,7 +54,7 @@ def test_training_twice_into_the_data_folder_keeps_the_photo_count(tmp_path: Pat
         train(tiny_train_settings(data, style, data / f"{name}.safetensors", iterations=2, validate_every=1))
         assert read_metadata(data / f"{name}.safetensors")["training"]["images"] == 3
     assert list((data / "m1.train").glob("val_*.png"))  # the pictures that must not become photos
-    with pytest.raises(PainterlyError, match="would mix with the photos"):
+    with pytest.raises(PainterlyError, match="is the data folder"):
         train(tiny_train_settings(data, style, tmp_path / "m3.safetensors", workdir=data))
 
 
@@ -128,17 +128,21 @@ def test_tiles_are_checked_on_every_backend(tmp_path: Path, run_cli) -> None:
 
 
 def test_a_folder_stylized_twice_skips_its_earlier_results(tmp_path: Path, run_cli) -> None:
-    photos = [tmp_path / "cat.jpg", tmp_path / "cat_zoo.png", tmp_path / "dog_zoo.png"]
-    # cat_zoo.png is what an earlier run wrote beside cat.jpg; dog_zoo.png has no photo beside it
-    assert skip_earlier_outputs(photos, "zoo") == [photos[0], photos[2]]
-    twice = [tmp_path / "a_zoo.png", tmp_path / "a_zoo_zoo.png"]  # a result stylized again: kept once
-    assert skip_earlier_outputs(twice, "zoo") == twice[:1]
     model = write_model_file(tmp_path / "m.safetensors", tiny_style_net(), {"name": "m", "style": "s.png"})
     folder = _photos(tmp_path / "folder", 2)
     for _ in range(2):
         code, out, err = run_cli("stylize", folder, "--model", model, "--backend", "torch")
         assert code == 0, err
         assert sorted(Path(line).name for line in out.split()) == ["p0_m.png", "p1_m.png"]
+    assert "leaving out 2 earlier result(s)" in err
+    # named on the command line, a result is an input like any other
+    code, out, err = run_cli("stylize", folder / "p0_m.png", "--model", model, "--backend", "torch")
+    assert code == 0 and Path(out.strip()).name == "p0_m_m.png"
+    # a photo that merely has a result's name is no result: the run refuses to overwrite it
+    (folder / "p0_m.png").unlink()
+    wavy_photo(5).save(folder / "p0_m.png")
+    code, _, err = run_cli("stylize", folder, "--model", model, "--backend", "torch")
+    assert code == 2 and "refusing to overwrite the input" in err
 
 
 def test_a_user_model_hiding_a_shipped_one_is_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,13 +159,19 @@ def test_a_user_model_hiding_a_shipped_one_is_shown(tmp_path: Path, monkeypatch:
     assert rows[0]["shadowed_by"] == str(tmp_path / "zoo.safetensors") and rows[1]["shadowed_by"] is None
     stylizer = FastStylizer(ServerSettings(), store=None, backend=feedforward)  # type: ignore[arg-type]
     listed = [m for m in stylizer.models() if m["name"] == "zoo"]
-    assert len(listed) == 1 and listed[0]["source"] == "user" and "shadowed_by" not in listed[0]
+    assert len(listed) == 1 and listed[0]["source"] == "user"
+    # an unreadable user file still takes the name (resolve_model finds it): the shipped row says so
+    (tmp_path / "zoo.safetensors").write_bytes(b"not a model")
+    rows = [m for m in list_models(warn=None) if m["name"] == "zoo"]
+    assert [m["shadowed_by"] for m in rows] == [str(tmp_path / "zoo.safetensors")]
+    assert not [m for m in stylizer.models() if m["name"] == "zoo"]
 
 
 def test_blends_of_one_model_get_their_own_file_names() -> None:
     assert output_label("zoo", None) == "zoo" and output_label("zoo+mine", None) == "zoo+mine"
+    assert output_label("zoo", {"udnie": 1.0}) == "udnie"  # --model udnie: one style of the zoo
     assert output_label("zoo", "the_wave:0.7,udnie:0.3", 0.8) == "zoo_the_wave0.7_udnie0.3_s0.8"
-    assert output_label("zoo", "../up:1") == "zoo_..-up1"  # no path separator from a style name
+    assert output_label("zoo", "../up:1,b:1") == "zoo_..-up1_b1"  # no path separator from a style name
     assert output_label("a/b c") == "a-b-c"
 
 
@@ -170,6 +180,11 @@ def test_onnxruntime_refuses_a_device_or_precision_it_cannot_honour(tmp_path: Pa
     from painterly.feedforward.inference import StyleModel
 
     model = write_model_file(tmp_path / "m.safetensors", tiny_style_net(), {"name": "m", "style": "s.png"})
-    for options in ({"device": "cuda"}, {"precision": "fp16"}):
-        with pytest.raises(PainterlyError, match="onnxruntime backend runs float32 on the CPU"):
-            StyleModel(model, backend="onnxruntime", **options)  # type: ignore[arg-type]
+    for option, value in (("device", "cuda"), ("precision", "fp16")):
+        with pytest.raises(PainterlyError, match=f"runs float32 on the CPU: {option} '{value}' needs"):
+            StyleModel(model, backend="onnxruntime", **{option: value})  # type: ignore[arg-type]
+    with pytest.raises(PainterlyError, match="unknown precision 'fp64'"):
+        StyleModel(model, backend="onnxruntime", precision="fp64")
+    # auto picks the runtime that honours the precision asked for
+    assert StyleModel(model, backend="auto", precision="bf16").backend == "torch"
+    assert StyleModel(model, backend="auto").backend == "onnxruntime"

@@ -12,7 +12,9 @@ import argparse
 import glob
 import os
 import re
+import sys
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 from painterly.cli.training_progress import positive_int
@@ -133,25 +135,48 @@ def expand_inputs(inputs: list[str]) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def output_label(model_name: str, style_mix: str | None = None, strength: float = 1.0) -> str:
-    """The ``MODEL`` of ``NAME_MODEL.png``: with a blend and a strength in it, so that blends of one
-    model do not overwrite each other (``cat_zoo_the_wave0.7_udnie0.3_s0.8.png``)."""
+def output_label(
+    model_name: str, style_mix: str | Mapping[str, float] | None = None, strength: float = 1.0
+) -> str:
+    """The ``MODEL`` of ``NAME_MODEL.png``: one style of a multi-style model by its name, a blend and a
+    strength spelt out, so that results of one model never overwrite each other (``cat_udnie.png``,
+    ``cat_zoo_the_wave0.7_udnie0.3_s0.8.png``)."""
     from painterly.feedforward.mixing import parse_style_mix
 
-    label = model_name
-    for name, weight in (parse_style_mix(style_mix) or {}).items():
-        label += f"_{name}{weight:g}"
+    mix = parse_style_mix(style_mix) or {}
+    if len(mix) == 1:
+        label = next(iter(mix))
+    else:
+        label = model_name + "".join(f"_{name}{weight:g}" for name, weight in mix.items())
     if strength != 1.0:
         label += f"_s{strength:g}"
     return re.sub(r"[^A-Za-z0-9_.+-]", "-", label)  # a file name, whatever a model file's names say
 
 
-def skip_earlier_outputs(inputs: list[Path], model_name: str) -> list[Path]:
-    """Leave out what an earlier run with this model wrote next to its photos (``cat_zoo.png`` beside
-    ``cat.jpg``), so that stylizing a folder a second time does not take its own results as photos."""
-    stems = {(p.parent, p.stem) for p in inputs}
-    tail = f"_{model_name}"
-    return [p for p in inputs if not (p.stem.endswith(tail) and (p.parent, p.stem[: -len(tail)]) in stems)]
+def is_painterly_result(path: Path) -> bool:
+    """Whether ``path`` is a PNG that painterly wrote (its ``painterly_model`` text chunk)."""
+    from PIL import Image
+
+    if path.suffix.lower() != ".png":
+        return False
+    try:
+        with Image.open(path) as image:
+            return "painterly_model" in image.info
+    except Exception:  # noqa: BLE001 - unreadable: not ours to skip; probe_size reports it
+        return False
+
+
+def skip_earlier_outputs(inputs: list[Path], given: list[str]) -> list[Path]:
+    """Leave out, of the images found in folders and patterns (not files named in ``given``), the
+    PNGs painterly wrote (their ``painterly_model`` text chunk), so a folder stylized a second time
+    does not take its own results as photos; one line says how many were left out. Results in other
+    formats carry no such mark and stay inputs (an output onto them is then refused, as ever)."""
+    named = {Path(item).resolve() for item in given}
+    kept = [p for p in inputs if p.resolve() in named or not is_painterly_result(p)]
+    if len(kept) < len(inputs):
+        count = len(inputs) - len(kept)
+        print(f"painterly: leaving out {count} earlier result(s) found among the inputs", file=sys.stderr)
+    return kept
 
 
 def output_paths(
@@ -216,7 +241,9 @@ def run_stylize(args: argparse.Namespace) -> int:
 
     inputs = expand_inputs(args.inputs)
     sizes = [probe_size(path) for path in inputs]
-    backend = pick_backend(args.backend, args.device, args.tile, _output_sizes(sizes, args.size))
+    backend = pick_backend(
+        args.backend, args.device, args.tile, _output_sizes(sizes, args.size), precision=args.precision
+    )
     model = load_model(
         args.model,
         args.device,
@@ -225,8 +252,8 @@ def run_stylize(args: argparse.Namespace) -> int:
         style_mix=args.style_mix,
         strength=args.strength,
     )
-    label = output_label(model.name, args.style_mix, args.strength)
-    inputs = skip_earlier_outputs(inputs, label)
+    label = output_label(model.name, model.style_mix, args.strength)
+    inputs = skip_earlier_outputs(inputs, args.inputs)
     targets = output_paths(inputs, args.output, label, args.format, model.path)
     for target in targets:
         check_output_path(target)

@@ -36,9 +36,11 @@ def pick_backend(
     device: str = "auto",
     tile: object = "auto",
     sizes: Iterable[tuple[float, float]] = (),
+    precision: str = "auto",
 ) -> str:
     """``backend`` itself unless ``auto``; then onnxruntime when it is installed, the device is a
-    CPU and no image (``sizes``: the sizes to be stylized) needs tiling; torch otherwise."""
+    CPU, no image (``sizes``: the sizes to be stylized) needs tiling and no precision but float32
+    is asked for; torch otherwise."""
     if backend not in CHOICES:
         raise PainterlyError(f"unknown backend {backend!r}{did_you_mean(backend, CHOICES)}")
     if backend != "auto":
@@ -46,6 +48,8 @@ def pick_backend(
     if device not in ("auto", "cpu") or (device == "auto" and has_gpu()):
         return "torch"
     if importlib.util.find_spec("onnxruntime") is None or tile not in ("auto", None, 0, "none"):
+        return "torch"
+    if precision not in ("auto", "fp32"):  # onnxruntime runs float32 graphs only
         return "torch"
     if tile == "auto" and any(width * height > AUTO_TILE_PIXELS for width, height in sizes):
         return "torch"

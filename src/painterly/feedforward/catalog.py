@@ -60,10 +60,13 @@ def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, An
     A file that cannot be read is left out and reported through ``warn`` (one line; None: silent).
     """
     models = []
+    winner: dict[str, str] = {}  # what resolve_model finds for a name: the last folder's file
     for source, folder in model_dirs():
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob(f"*{SUFFIX}")):
+            if path.is_file():
+                winner[path.name[: -len(SUFFIX)]] = str(path)
             try:
                 meta = read_metadata(path)
             except PainterlyError as exc:
@@ -83,10 +86,9 @@ def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, An
                     "metadata": meta,
                 }
             )
-    # A name found in a later folder wins (resolve_model): say which rows it hides.
-    winner = {m["name"]: m["path"] for m in models}
-    for m in models:
-        m["shadowed_by"] = None if winner[m["name"]] == m["path"] else winner[m["name"]]
+    for m in models:  # say which rows a name does not find
+        found = winner.get(m["name"], m["path"])
+        m["shadowed_by"] = None if found == m["path"] else found
     return models
 
 

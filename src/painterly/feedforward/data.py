@@ -36,14 +36,13 @@ def is_work_folder(folder: Path) -> bool:
 
 
 def refuse_work_folder_over_data(work_folder: str | os.PathLike, data: str | os.PathLike) -> None:
-    """Refuse a run folder that is the data folder or holds it: its pictures would become photos.
+    """Refuse a run folder that is the data folder: its validation pictures would become photos.
 
     (A run folder *inside* the data folder is fine: :func:`find_images` skips it.)
     """
-    work, photos = Path(work_folder).resolve(), Path(data).resolve()
-    if photos == work or work in photos.parents:
+    if Path(work_folder).resolve() == Path(data).resolve():
         raise PainterlyError(
-            f"the run's folder {work_folder} holds the data folder {data}: its checkpoints and validation "
+            f"the run's folder {work_folder} is the data folder: its checkpoints and validation "
             "pictures would mix with the photos; choose another --workdir"
         )
 

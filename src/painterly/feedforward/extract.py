@@ -30,7 +30,7 @@ def single_style(
     """
     if style not in net.styles:
         raise PainterlyError(f"no style {style!r} in this model (its styles: {', '.join(net.styles)})")
-    single = TransformerNet(net.width, upsample=net.upsample)
+    single = TransformerNet(net.width, net.residual_blocks, upsample=net.upsample)
     warm_start(single, net, style)
     source_of = {s.get("name"): s for s in meta.get("style_sources", [])}.get(style, {})
     metadata = {key: value for key, value in meta.items() if key not in _MULTI_ONLY}

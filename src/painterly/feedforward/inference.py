@@ -108,18 +108,23 @@ class StyleModel:
         self.path = Path(path)
         if self.path.suffix == ONNX_SUFFIX:
             backend = "onnxruntime"
-        backend = pick_backend(backend, device)
+        precision = _check_precision(precision)
+        backend = pick_backend(backend, device, precision=precision)
         self.backend = backend
         self.onnx: Any = None
         if backend == "onnxruntime":
             from painterly.feedforward.backends import onnx_net_for
             from painterly.feedforward.onnx_backend import OnnxNet
 
-            if device not in ("auto", "cpu") or precision not in ("auto", "fp32"):
-                raise PainterlyError(
-                    f"the onnxruntime backend runs float32 on the CPU: device {device!r} and precision "
-                    f"{precision!r} need the torch backend (--backend torch, and a model file, not .onnx)"
-                )
+            for option, value, honoured in (
+                ("device", device, ("auto", "cpu")),
+                ("precision", precision, ("auto", "fp32")),
+            ):
+                if value not in honoured:
+                    raise PainterlyError(
+                        f"the onnxruntime backend runs float32 on the CPU: {option} {value!r} needs the "
+                        "torch backend (--backend torch, with a model file rather than an .onnx export)"
+                    )
 
             if onnx_file is None and self.path.suffix == ONNX_SUFFIX:
                 onnx_file = self.path
@@ -270,8 +275,8 @@ class StyleModel:
         if self.onnx is not None:
             if tile != "auto":
                 raise PainterlyError(
-                    "tiling needs the torch backend (onnxruntime paints whole images): "
-                    "use --backend torch with --tile"
+                    "tiling needs the torch backend (onnxruntime paints whole images): use --backend "
+                    "torch, with a model file rather than an .onnx export, for --tile"
                 )
             return None
         if not isinstance(tile, int):  # "auto"
