@@ -87,8 +87,9 @@ def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, An
                 }
             )
     for m in models:  # say which rows a name does not find
-        found = winner.get(m["name"], m["path"])
-        m["shadowed_by"] = None if found == m["path"] else found
+        here = str(m["path"])
+        found = winner.get(str(m["name"]), here)
+        m["shadowed_by"] = None if found == here else found
     return models
 
 
