@@ -188,3 +188,45 @@ def test_onnxruntime_refuses_a_device_or_precision_it_cannot_honour(tmp_path: Pa
     # auto picks the runtime that honours the precision asked for
     assert StyleModel(model, backend="auto", precision="bf16").backend == "torch"
     assert StyleModel(model, backend="auto").backend == "onnxruntime"
+
+
+def test_video_and_live_take_a_style_of_the_zoo_by_name() -> None:
+    import painterly.feedforward as feedforward
+    from painterly.server.config import ServerSettings
+    from painterly.server.live import LiveModels
+    from painterly.server.models import FastStylizer
+
+    models = LiveModels(FastStylizer(ServerSettings(), store=None, backend=feedforward), "cpu")  # type: ignore[arg-type]
+    assert models.check("udnie") == "udnie" and models.check("zoo") == "zoo"
+    with pytest.raises(PainterlyError) as error:
+        models.check("udnei")
+    message = str(error.value)
+    assert "did you mean 'udnie'" in message and "styles of zoo: the_wave" in message
+    assert "starry_night, starry_night_w12, zoo;" in message  # a style named like a model: the model
+
+
+def test_a_single_style_models_mix_error_names_no_path(tmp_path: Path) -> None:
+    from painterly.feedforward.inference import StyleModel
+
+    model = write_model_file(tmp_path / "m.safetensors", tiny_style_net(), {"name": "m", "style": "s.png"})
+    with pytest.raises(PainterlyError, match="holds one style") as error:
+        StyleModel(model, backend="torch", style_mix="a:1")
+    assert str(tmp_path) not in str(error.value)
+
+
+def test_a_second_ctrl_c_while_finishing_does_not_claim_a_video(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("av")
+    import numpy as np
+
+    from painterly.video import io
+
+    writer = io.VideoWriter(tmp_path / "out.mp4", rate=10, width=32, height=32, inputs=())
+    writer.write(np.zeros((32, 32, 3), np.uint8), None)
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(io.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt), writer:
+        raise KeyboardInterrupt
+    assert not writer.written and not (tmp_path / "out.mp4").exists()

@@ -262,7 +262,7 @@ class TransferSettings:
     init: str = setting(
         "content",
         "str",
-        "starting image: content, noise, style or an image path",
+        "starting image: content, noise, style (or, in the CLI and the library, an image path)",
         "optimization",
         choices=INITS,
         open_choices=True,

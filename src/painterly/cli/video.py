@@ -144,12 +144,15 @@ def run_video(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     width, height = result.size
+    width *= 2 if args.compare else 1  # input and output side by side
     line = f"{result.frames} frames, {width}x{height}, {result.seconds:.1f} s ({result.fps:.2f} frames/s)"
     if result.interrupted:
         print(f"painterly: interrupted; wrote the {line} done so far to {result.output}", file=sys.stderr)
     else:
         print(f"wrote {result.output}: {line}")
-    if result.warping_error is not None:
+    if result.warping_error is not None and result.frames < 2:
+        print("warping error: not measured (it needs at least two frames)")
+    elif result.warping_error is not None:
         print(
             f"warping error {result.warping_error:.5f} "
             "(Lai et al. 2018: squared RGB change along the input's optical flow)"

@@ -169,7 +169,7 @@ class StyleModel:
             if len(names) == 1 and names[0] in (self.name, self.metadata.get("style"), self.path.stem):
                 return None  # a single-style model asked for its own style
             raise PainterlyError(
-                f"model {self.name!r} ({self.path}) holds one style and cannot mix styles; "
+                f"model {self.name!r} ({self.path.name}) holds one style and cannot mix styles; "
                 "use a multi-style model"
             )
         mix_vector(self.styles, mix)  # checks names and weights

@@ -103,11 +103,25 @@ class LiveModels:
         return []
 
     def check(self, name: object) -> str:
-        names = [str(entry["name"]) for entry in self.listing()]
-        if not isinstance(name, str) or name not in names:
+        """``name`` if it is a model, or a style of a multi-style model (the library loads ``udnie``
+        as the zoo with that style); else one line naming what there is."""
+        listing = self.listing()
+        names = [str(entry["name"]) for entry in listing]
+        styles = {
+            str(style): str(entry["name"])
+            for entry in listing
+            if isinstance(entry.get("styles"), list)
+            for style in entry["styles"]
+            if str(style) not in names
+        }
+        if not isinstance(name, str) or (name not in names and name not in styles):
             shown = repr(name)[:60]
-            hint = did_you_mean(name, names) if isinstance(name, str) else ""
-            raise PainterlyError(f"unknown model {shown}{hint}; available: {', '.join(names) or 'none'}")
+            hint = did_you_mean(name, [*names, *styles]) if isinstance(name, str) else ""
+            of_styles = ""
+            for owner in sorted(set(styles.values())):
+                of_styles += f"; styles of {owner}: {', '.join(s for s, o in styles.items() if o == owner)}"
+            available = ", ".join(names) or "none"
+            raise PainterlyError(f"unknown model {shown}{hint}; models: {available}{of_styles}")
         return name
 
     def get(self, name: str, device: str | None = None) -> Any:

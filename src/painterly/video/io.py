@@ -317,6 +317,8 @@ class VideoWriter:
         os.close(fd)
         self.tmp = Path(tmp)
         self.frames = 0
+        #: Whether the finished file has been renamed into place (:meth:`close`).
+        self.written = False
         self.audio: _AudioCopy | None = None
         try:
             self.container = av.open(tmp, mode="w", format=self.muxer)
@@ -379,6 +381,7 @@ class VideoWriter:
             self.container.close()
             os.chmod(self.tmp, 0o644)
             os.replace(self.tmp, self.path)
+            self.written = True
         except av.error.FFmpegError as exc:
             self._discard()
             raise PainterlyError(f"cannot write {self.path}: {_reason(exc)}") from None

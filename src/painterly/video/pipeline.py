@@ -194,7 +194,7 @@ def run(
             if writer.frames == 0:
                 raise PainterlyError(f"no frames in the chosen part of {info.path}")
     except KeyboardInterrupt:
-        if writer.frames == 0:
+        if not writer.written:  # no frame yet, or a second Ctrl-C while the file was being finished
             raise
         interrupted = True
     return VideoResult(
