@@ -477,3 +477,26 @@ def test_page_sliders_start_at_the_library_defaults() -> None:
 
     assert slider('name="temporal_strength"') == DEFAULT_STRENGTH  # the Video tab's form
     assert slider('id="live-strength"') == LIVE_DEFAULT  # the Live tab's steadiness
+
+
+def test_cli_style_mix_of_the_zoo(clip: Path, tmp_path: Path, run_cli) -> None:
+    common = ["-q", "--backend", "torch", "--max-frames", "2", "--temporal-strength", "0", "--compare"]
+    code, stdout, stderr = run_cli("video", clip, "-o", tmp_path / "a.mp4", "-m", "zoo", *common)
+    assert code == 0, stderr
+    assert "128x48" in stdout  # --compare: input and output side by side
+    code, _, stderr = run_cli(
+        "video", clip, "-o", tmp_path / "b.mp4", "-m", "zoo", "--style-mix", "udnie:1", *common
+    )
+    assert code == 0, stderr
+    first = vio.read_frames(vio.probe(tmp_path / "a.mp4"))
+    mixed = vio.read_frames(vio.probe(tmp_path / "b.mp4"))
+    difference = np.abs(next(iter(first)).astype(float) - next(iter(mixed)).astype(float))[:, 64:].mean()
+    assert difference > 5  # udnie, not the zoo's first style (the_wave)
+    code, _, stderr = run_cli(
+        "video", clip, "-o", tmp_path / "c.mp4", "-m", "zoo", "--style-mix", "nope", *common
+    )
+    assert code == 2 and "no style 'nope'" in stderr
+    code, _, stderr = run_cli(
+        "video", clip, "-o", tmp_path / "d.mp4", "--style", clip, "--style-mix", "udnie:1", "-q"
+    )
+    assert code == 2 and "--style-mix is for a multi-style --model only" in stderr

@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     method.add_argument("-m", "--model", help="a trained network: shipped name or model file (fast)")
     method.add_argument("-s", "--style", nargs="+", metavar="IMAGE", help="style image(s), for optimization")
     basic.add_argument("--size", type=int, help="long side of the output, px (default: the input's)")
+    basic.add_argument(
+        "--style-mix",
+        metavar="NAME:W,...",
+        help="with a multi-style --model (e.g. zoo): blend its styles, e.g. the_wave:0.7,udnie:0.3",
+    )
     window = parser.add_argument_group("part of the clip")
     window.add_argument("--start", type=float, default=0.0, help="seconds from the beginning (default 0)")
     window.add_argument("--duration", type=float, help="seconds to process (default: to the end)")
@@ -116,6 +121,8 @@ def run_video(args: argparse.Namespace) -> int:
             raise PainterlyError(
                 f"--{next(iter(extra)).replace('_', '-')} is for --style (optimization) only"
             )
+    elif args.style_mix is not None:
+        raise PainterlyError("--style-mix is for a multi-style --model only")
     from painterly.feedforward.signals import sigterm_as_interrupt
 
     bar = _FrameBar(args.quiet)
@@ -132,6 +139,7 @@ def run_video(args: argparse.Namespace) -> int:
                 duration=args.duration,
                 max_frames=args.max_frames,
                 temporal_strength=args.temporal_strength,
+                style_mix=args.style_mix,
                 compare=args.compare,
                 report=args.report,
                 audio=not args.no_audio,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from painterly.errors import PainterlyError
@@ -41,6 +41,7 @@ def stylize_video(
     device: str = "auto",
     backend: str = "auto",
     progress: Callable[[VideoProgress], None] | None = None,
+    style_mix: str | Mapping[str, float] | None = None,
     **optimization: Any,
 ) -> VideoResult:
     """Stylize the video ``source`` into ``output`` (.mp4, .webm, .gif, .mov, .mkv).
@@ -48,7 +49,8 @@ def stylize_video(
     Give either ``model`` (a trained network: name, file or :class:`StyleModel`) or ``style``
     (one or more style images, for image optimization; its options, such as ``iterations``,
     ``temporal_weight`` or ``workdir``, go in ``**optimization``). ``size`` is the long side of the
-    output (default: the input's). With ``temporal_strength=0`` (feed-forward) or
+    output (default: the input's). ``style_mix`` blends the styles of a multi-style model given by
+    name or file (``"the_wave:0.7,udnie:0.3"``). With ``temporal_strength=0`` (feed-forward) or
     ``temporal_weight=0`` (optimization) every frame is stylized on its own.
     """
     if (model is None) == (style is None):
@@ -63,14 +65,18 @@ def stylize_video(
         from painterly.feedforward.inference import StyleModel
 
         if isinstance(model, StyleModel):
+            if style_mix is not None:
+                raise PainterlyError("style_mix: give it to load_model(..., style_mix=...) instead")
             loaded = model
         else:
-            loaded, runtime = _fastest(model, source, size, device, backend)
+            loaded, runtime = _fastest(model, source, size, device, backend, style_mix)
         painter = FeedForwardPainter(loaded, temporal_strength)
         flow = FlowEstimator(
             FEEDFORWARD_FLOW_PRESET, FEEDFORWARD_FLOW_SCALE if flow_scale is None else flow_scale
         )
     else:
+        if style_mix is not None:
+            raise PainterlyError("style_mix is for a multi-style model, not for style images")
         from painterly.video.optimization import OptimizationPainter
 
         styles = [style] if isinstance(style, str | os.PathLike) else list(style or [])
@@ -99,7 +105,12 @@ def stylize_video(
 
 
 def _fastest(
-    model: str | os.PathLike[str], source: str | os.PathLike[str], size: int | None, device: str, backend: str
+    model: str | os.PathLike[str],
+    source: str | os.PathLike[str],
+    size: int | None,
+    device: str,
+    backend: str,
+    style_mix: str | Mapping[str, float] | None = None,
 ) -> tuple[StyleModel, str]:
     """``model`` loaded with the runtime that paints this video's frames fastest here (measured)."""
     from painterly.video import io
@@ -107,5 +118,6 @@ def _fastest(
 
     info = io.probe(source)
     width, height = io.output_size(info.width, info.height, size)
-    choice = choose_runtime(model, width, height, device=device, backend=backend)
+    mix: dict[str, Any] = {} if style_mix is None else {"style_mix": style_mix}
+    choice = choose_runtime(model, width, height, device=device, backend=backend, **mix)
     return choice.model, choice.describe()
