@@ -967,3 +967,16 @@ def test_client_hanging_up_mid_upload_is_not_an_application_error(settings):
     }
     asyncio.run(app(scope, receive, send))  # raised ClientDisconnect, which uvicorn logs as an error
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
+
+
+def test_stylize_records_its_job_in_time_order(settings, model_zoo):
+    from .conftest import make_photo
+
+    buffer = io.BytesIO()
+    make_photo(40, 32).save(buffer, format="PNG")
+    with local_client(create_app(settings)) as client:
+        _stylized(client, {"model": "plain"}, buffer.getvalue())
+        jobs = client.get("/api/jobs").json()
+    records = jobs["jobs"] if isinstance(jobs, dict) else jobs
+    stylize = [job for job in records if job["kind"] == "stylize"]
+    assert stylize and all(job["created"] <= job["started"] <= job["finished"] for job in stylize)

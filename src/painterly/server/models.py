@@ -129,9 +129,8 @@ class FastStylizer:
         if not self._slot.acquire(timeout=self.settings.stylize_wait):
             raise Busy
         try:
-            started = time.monotonic()
+            begun = time.time()  # the record is made after the work: it was asked for (and begun) now
             result = self._load(model).stylize(image, size=size, preserve_colors=preserve_colors, **mixing)
-            seconds = time.monotonic() - started
         finally:
             self._slot.release()
         job_id = new_job_id()
@@ -143,8 +142,9 @@ class FastStylizer:
             "stylize",
             DONE,
             options,
-            started=time.time() - seconds,
-            finished=time.time(),
+            created=begun,
+            started=begun,
+            finished=max(time.time(), begun),
             result=name,
             width=result.width,
             height=result.height,

@@ -92,7 +92,10 @@ def parse_options(values: dict[str, str], settings: ServerSettings, models: Live
     size = None
     if size_text:
         if not size_text.isdigit() or len(size_text) > 6:
-            raise PainterlyError(f"size must be a whole number of pixels, got {size_text[:20]!r}")
+            raise PainterlyError(
+                f"size must be a whole number of pixels from 16 to {settings.video_max_size}, "
+                f"got {size_text[:20]!r}"
+            )
         size = int(size_text)
         if not 16 <= size <= settings.video_max_size:
             raise PainterlyError(f"size must be between 16 and {settings.video_max_size} pixels, got {size}")

@@ -65,7 +65,9 @@ def _parse_size(text: str | None, max_size: int) -> int | None:
     if text is None or not text.strip():
         return None
     if not re.fullmatch(r"\s*\d{1,9}\s*", text):
-        raise PainterlyError(f"size must be a whole number of pixels, got {shorten(text)}")
+        raise PainterlyError(
+            f"size must be a whole number of pixels from {MIN_SIDE} to {max_size}, got {shorten(text)}"
+        )
     size = int(text)
     if not MIN_SIDE <= size <= max_size:
         raise PainterlyError(f"size must be between {MIN_SIDE} and {max_size} pixels, got {size}")
@@ -155,12 +157,12 @@ async def stylize(request: Request, state: State) -> Response:
         (photo,) = await state.decoder.decode([Upload(upload.file, "image", long_side)])
     finally:
         await form.close()
-    width, height = photo.size
+    width, height = photo.size  # as decoded: already brought down to the long side asked for
     scale = (size or max(width, height)) / max(width, height)
     if round(min(width, height) * scale) < MIN_SIDE:
         raise PainterlyError(
-            f"the image is {width}x{height} px: its shorter side would be under {MIN_SIDE} px; "
-            "use a larger image (or a larger size)"
+            f"at a long side of {max(width, height)} px the image's shorter side would be under "
+            f"{MIN_SIDE} px; use a less elongated image (or a larger size)"
         )
     if gate.locked():  # taken while this upload was read; no await between this check and the acquire
         return _busy()
