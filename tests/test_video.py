@@ -500,3 +500,8 @@ def test_cli_style_mix_of_the_zoo(clip: Path, tmp_path: Path, run_cli) -> None:
         "video", clip, "-o", tmp_path / "d.mp4", "--style", clip, "--style-mix", "udnie:1", "-q"
     )
     assert code == 2 and "--style-mix is for a multi-style --model only" in stderr
+
+
+def test_an_output_that_is_only_an_extension_is_named_so(tmp_path: Path) -> None:
+    with pytest.raises(PainterlyError, match="has no name before its extension: e.g. out.mp4"):
+        vio.check_output(tmp_path / ".mp4")

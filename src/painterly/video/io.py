@@ -188,6 +188,8 @@ def check_output(path: str | os.PathLike[str], inputs: tuple[Path, ...] = ()) ->
     """Validate an output path before any work: a known suffix, a writable folder, not an input."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if not suffix and path.name.lower() in FORMATS:  # "-o .mp4": a suffix with no name before it
+        raise PainterlyError(f"the output {path} has no name before its extension: e.g. out{path.name}")
     if suffix not in FORMATS:
         raise PainterlyError(
             f"unknown video format {suffix or '(none)'!r} for {path}: use {', '.join(FORMATS)}"
