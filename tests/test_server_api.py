@@ -980,3 +980,23 @@ def test_stylize_records_its_job_in_time_order(settings, model_zoo):
     records = jobs["jobs"] if isinstance(jobs, dict) else jobs
     stylize = [job for job in records if job["kind"] == "stylize"]
     assert stylize and all(job["created"] <= job["started"] <= job["finished"] for job in stylize)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"model": "plain", "bogus": "1"}, "unknown form field 'bogus'"),
+        ({"model": ["plain", "plain"]}, "given more than once"),
+    ],
+)
+def test_stylize_refuses_unknown_and_repeated_fields(settings, model_zoo, data, message):
+    from .conftest import make_photo
+
+    buffer = io.BytesIO()
+    make_photo(40, 32).save(buffer, format="PNG")
+    with local_client(create_app(settings)) as client:
+        upload = {"image": ("p.png", buffer.getvalue(), "image/png")}
+        response = client.post("/api/stylize", data=data, files=upload)
+        assert response.status_code == 400 and message in response.json()["detail"]
+        response = client.post("/api/stylize", json={"model": "plain"})
+        assert response.status_code == 400 and "multipart/form-data" in response.json()["detail"]

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import UploadFile
 
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, did_you_mean
 from painterly.feedforward.mixing import check_strength, parse_style_mix
 from painterly.server.models import Busy
 from painterly.server.routes.openapi import MODEL_FIELD, multipart_body
@@ -59,6 +59,10 @@ def _form_text(form: Any, name: str, default: str | None = None) -> str | None:
     if not isinstance(value, str):
         raise PainterlyError(f"{name} must be text, not a file")
     return value
+
+
+#: The form fields of ``POST /api/stylize``; any other is refused, as by ``POST /api/jobs``.
+STYLIZE_FIELDS = ("image", "model", "size", "preserve_colors", "style_mix", "strength")
 
 
 def _parse_size(text: str | None, max_size: int) -> int | None:
@@ -134,8 +138,15 @@ async def stylize(request: Request, state: State) -> Response:
     assert gate is not None and state.decoder is not None
     if gate.locked() or state.stopping.is_set():  # before the upload is read
         return _busy()
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise PainterlyError("send the photo and fields as multipart/form-data (curl -F image=@photo.jpg)")
     form = await request.form(max_files=1, max_fields=8)
     try:
+        for key in form:
+            if key not in STYLIZE_FIELDS:
+                raise PainterlyError(f"unknown form field {shorten(key)}{did_you_mean(key, STYLIZE_FIELDS)}")
+            if len(form.getlist(key)) > 1:
+                raise PainterlyError(f"the form field {shorten(key)} is given more than once")
         model = _form_text(form, "model")
         if not model:
             raise PainterlyError("model is missing: name one from GET /api/models")
