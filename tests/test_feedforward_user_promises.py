@@ -6,6 +6,7 @@ user model that hides a shipped one."""
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -220,7 +221,7 @@ def test_a_second_ctrl_c_while_finishing_does_not_claim_a_video(tmp_path: Path, 
 
     from painterly.video import io
 
-    writer = io.VideoWriter(tmp_path / "out.mp4", rate=10, width=32, height=32, inputs=())
+    writer = io.VideoWriter(tmp_path / "out.mp4", rate=Fraction(10), width=32, height=32, inputs=())
     writer.write(np.zeros((32, 32, 3), np.uint8), None)
 
     def interrupted(*_: object) -> None:
