@@ -505,3 +505,18 @@ def test_cli_style_mix_of_the_zoo(clip: Path, tmp_path: Path, run_cli) -> None:
 def test_an_output_that_is_only_an_extension_is_named_so(tmp_path: Path) -> None:
     with pytest.raises(PainterlyError, match="has no name before its extension: e.g. out.mp4"):
         vio.check_output(tmp_path / ".mp4")
+
+
+def test_a_gifs_last_frame_lasts_as_long_as_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "o.gif"
+    with vio.VideoWriter(out, rate=Fraction(10), width=32, height=32, inputs=()) as writer:
+        for shade in (0, 80, 160):
+            writer.write(np.full((32, 32, 3), shade, np.uint8))
+    durations = []
+    from PIL import Image
+
+    with Image.open(out) as gif:
+        for index in range(getattr(gif, "n_frames", 1)):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+    assert durations == [100, 100, 100]

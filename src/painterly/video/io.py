@@ -323,7 +323,9 @@ class VideoWriter:
         self.written = False
         self.audio: _AudioCopy | None = None
         try:
-            self.container = av.open(tmp, mode="w", format=self.muxer)
+            # GIF: the last frame lasts as long as the others (FFmpeg's default is 0.04 s).
+            gif = {"final_delay": str(max(1, round(100 / float(rate))))} if self.muxer == "gif" else {}
+            self.container = av.open(tmp, mode="w", format=self.muxer, options=gif)
         except av.error.FFmpegError as exc:
             self.tmp.unlink(missing_ok=True)
             raise PainterlyError(f"cannot write {self.path}: {_reason(exc)}") from None
