@@ -106,8 +106,8 @@ class FastStylizer:
             owners = [entry["name"] for entry in entries if model in _styles(entry)]
             if owners:
                 model, style_mix = owners[-1], model
-            else:
-                names += [style for entry in entries for style in _styles(entry)]
+            else:  # a style named like a model (starry_night) is the model: list it once
+                names += [s for entry in entries for s in _styles(entry) if s not in names]
         if model not in names:
             available = ", ".join(names) if names else "none are installed"
             raise PainterlyError(
