@@ -520,3 +520,28 @@ def test_a_gifs_last_frame_lasts_as_long_as_the_others(tmp_path: Path) -> None:
             gif.seek(index)
             durations.append(gif.info["duration"])
     assert durations == [100, 100, 100]
+
+
+def test_compare_of_a_rotated_clip_is_side_by_side_and_its_size_as_shown(tmp_path: Path) -> None:
+    source = make_clip(tmp_path / "rot.mp4", square_frames(4), rotation=90)
+    result = run(source, tmp_path / "out.mp4", Invert(), compare=True)
+    seen = streams(result.output)
+    assert seen["size"] == (96, 64) and result.size == (96, 64)  # two upright 48x64 halves
+    first = seen["first"].astype(int)
+    left, right = first[:, :48], first[:, 48:]
+    assert np.abs(left + right - 255).mean() < 12  # input beside its negative, not stacked
+    assert run(source, tmp_path / "plain.webm", Invert()).size == (48, 64)
+
+
+def test_a_second_ctrl_c_while_the_video_is_finished_writes_nothing(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out.mp4"
+
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vio.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(clip, out, Invert(stop_at=3))
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))

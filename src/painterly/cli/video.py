@@ -151,8 +151,7 @@ def run_video(args: argparse.Namespace) -> int:
             )
     finally:
         bar.close()
-    width, height = result.size
-    width *= 2 if args.compare else 1  # input and output side by side
+    width, height = result.size  # as shown: rotation applied, both halves with --compare
     line = f"{result.frames} frames, {width}x{height}, {result.seconds:.1f} s ({result.fps:.2f} frames/s)"
     if result.interrupted:
         print(f"painterly: interrupted; wrote the {line} done so far to {result.output}", file=sys.stderr)

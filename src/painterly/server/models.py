@@ -100,14 +100,14 @@ class FastStylizer:
             raise PainterlyError(
                 "fast stylization is not available: this install has no trained-model support"
             )
-        entries = backend.list_models()
+        entries = [entry for entry in backend.list_models() if not entry.get("shadowed_by")]
         names = [entry["name"] for entry in entries]
         if model not in names and style_mix is None:
             owners = [entry["name"] for entry in entries if model in _styles(entry)]
             if owners:
                 model, style_mix = owners[-1], model
             else:  # a style named like a model (starry_night) is the model: list it once
-                names += [s for entry in entries for s in _styles(entry) if s not in names]
+                names = list(dict.fromkeys([*names, *(s for entry in entries for s in _styles(entry))]))
         if model not in names:
             available = ", ".join(names) if names else "none are installed"
             raise PainterlyError(

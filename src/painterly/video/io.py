@@ -360,8 +360,10 @@ class VideoWriter:
         if self.side_by_side:
             if original is None:
                 raise ValueError("side_by_side needs the original frame")
+            if not self.rotation_in_metadata:  # each half upright, then side by side (not stacked)
+                original, frame = upright(original, self.rotation), upright(frame, self.rotation)
             frame = np.concatenate([original, frame], axis=1)
-        if not self.rotation_in_metadata:
+        elif not self.rotation_in_metadata:
             frame = upright(frame, self.rotation)
         picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         if self.stream.codec_context.name == "gif":

@@ -54,6 +54,7 @@ class VideoResult:
     #: The warping error of the frames written (before encoding), when asked for.
     warping_error: float | None
     interrupted: bool
+    #: Width and height as the video is shown: its rotation applied, both halves with ``compare``.
     size: tuple[int, int]
     #: Seconds spent in each stage: decode, flow, paint, measure, encode. Decoding with the flow, and
     #: encoding, run in threads of their own alongside the painter: the stages overlap.
@@ -203,9 +204,16 @@ def run(
         seconds=time.perf_counter() - started,
         warping_error=meter.value if meter is not None else None,
         interrupted=interrupted,
-        size=(width, height),
+        size=_shown_size(width, height, info.rotation, compare),
         stages=stages,
     )
+
+
+def _shown_size(width: int, height: int, rotation: int, compare: bool) -> tuple[int, int]:
+    """The size a player shows for frames painted at ``width`` x ``height``."""
+    if rotation % 180 == 90:
+        width, height = height, width
+    return (2 * width if compare else width), height
 
 
 def _lap(stages: dict[str, float], name: str, since: float) -> float:

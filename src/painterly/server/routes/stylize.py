@@ -172,7 +172,7 @@ async def stylize(request: Request, state: State) -> Response:
     scale = (size or max(width, height)) / max(width, height)
     if round(min(width, height) * scale) < MIN_SIDE:
         raise PainterlyError(
-            f"at a long side of {max(width, height)} px the image's shorter side would be under "
+            f"at a long side of {size or max(width, height)} px the image's shorter side would be under "
             f"{MIN_SIDE} px; use a less elongated image (or a larger size)"
         )
     if gate.locked():  # taken while this upload was read; no await between this check and the acquire
