@@ -38,9 +38,7 @@ def extract_style(source: str | Path, style: str, output: str | Path) -> Path:
     net, meta, _ = read_model_file(path)
     if not isinstance(net, ConditionalTransformerNet):
         raise PainterlyError(f"{path.name} holds one style already: nothing to extract")
-    if style not in net.styles:
-        raise PainterlyError(f"{path.name} has no style {style!r} (its styles: {', '.join(net.styles)})")
-    single, metadata = single_style(net, meta, style)
+    single, metadata = single_style(net, meta, style, path.name)
     metadata["extracted_from"] = {
         "file": path.name,
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),

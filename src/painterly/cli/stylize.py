@@ -239,7 +239,7 @@ def run_stylize(args: argparse.Namespace) -> int:
     from painterly.feedforward.signals import sigterm_as_interrupt
     from painterly.images import check_output_path, save_image
 
-    inputs = expand_inputs(args.inputs)
+    inputs = skip_earlier_outputs(expand_inputs(args.inputs), args.inputs)
     sizes = [probe_size(path) for path in inputs]
     backend = pick_backend(
         args.backend, args.device, args.tile, _output_sizes(sizes, args.size), precision=args.precision
@@ -253,7 +253,6 @@ def run_stylize(args: argparse.Namespace) -> int:
         strength=args.strength,
     )
     label = output_label(model.name, model.style_mix, args.strength)
-    inputs = skip_earlier_outputs(inputs, args.inputs)
     targets = output_paths(inputs, args.output, label, args.format, model.path)
     for target in targets:
         check_output_path(target)

@@ -200,12 +200,7 @@ def distill(
                 f"{teacher_path.name} holds several styles ({', '.join(loaded.styles)}): "
                 "name the one to distill with --style NAME"
             )
-        if s.teacher_style not in loaded.styles:
-            raise PainterlyError(
-                f"{teacher_path.name} has no style {s.teacher_style!r} "
-                f"(its styles: {', '.join(loaded.styles)})"
-            )
-        teacher, teacher_meta = single_style(loaded, teacher_meta, s.teacher_style)
+        teacher, teacher_meta = single_style(loaded, teacher_meta, s.teacher_style, teacher_path.name)
     elif s.teacher_style is not None and s.teacher_style != teacher_meta.get("name"):
         raise PainterlyError(
             f"{teacher_path.name} holds one style ({teacher_meta.get('name')!r}): --style is for a "

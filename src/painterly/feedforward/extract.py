@@ -21,15 +21,16 @@ _MULTI_ONLY = ("styles", "style_sources", "architecture", "name", "width", "upsa
 
 
 def single_style(
-    net: ConditionalTransformerNet, meta: dict[str, Any], style: str
+    net: ConditionalTransformerNet, meta: dict[str, Any], style: str, source: str = "this model"
 ) -> tuple[TransformerNet, dict[str, Any]]:
     """``style`` of ``net`` as a :class:`TransformerNet`, with single-style metadata made from ``meta``.
 
     The metadata keeps the source's loss and training record, names the style's painting (file,
-    SHA-256, size) and drops what only a multi-style model has.
+    SHA-256, size) and drops what only a multi-style model has. ``source`` names the model in the
+    error for a style it does not have.
     """
     if style not in net.styles:
-        raise PainterlyError(f"no style {style!r} in this model (its styles: {', '.join(net.styles)})")
+        raise PainterlyError(f"{source} has no style {style!r} (its styles: {', '.join(net.styles)})")
     single = TransformerNet(net.width, net.residual_blocks, upsample=net.upsample)
     warm_start(single, net, style)
     source_of = {s.get("name"): s for s in meta.get("style_sources", [])}.get(style, {})

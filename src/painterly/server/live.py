@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from painterly.errors import PainterlyError, did_you_mean
-from painterly.server.models import FastStylizer
+from painterly.server.models import FastStylizer, style_owners
 
 #: Long side of the frames the optical flow is computed on (the flow is scaled back up). Measured on
 #: 30 frames of vtest.mp4 at 320x240 (starry_night, strength 0.6): DIS medium at 112 px costs about
@@ -107,13 +107,9 @@ class LiveModels:
         as the zoo with that style); else one line naming what there is."""
         listing = self.listing()
         names = [str(entry["name"]) for entry in listing]
-        styles = {
-            str(style): str(entry["name"])
-            for entry in listing
-            if isinstance(entry.get("styles"), list)
-            for style in entry["styles"]
-            if str(style) not in names
-        }
+        styles = style_owners(
+            (str(entry["name"]), [str(s) for s in entry.get("styles") or []]) for entry in listing
+        )
         if not isinstance(name, str) or (name not in names and name not in styles):
             shown = repr(name)[:60]
             hint = did_you_mean(name, [*names, *styles]) if isinstance(name, str) else ""

@@ -16,6 +16,7 @@ import importlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from PIL import Image
@@ -102,12 +103,12 @@ class FastStylizer:
             )
         entries = [entry for entry in backend.list_models() if not entry.get("shadowed_by")]
         names = [entry["name"] for entry in entries]
+        owners = style_owners((entry["name"], _styles(entry)) for entry in entries)
         if model not in names and style_mix is None:
-            owners = [entry["name"] for entry in entries if model in _styles(entry)]
-            if owners:
-                model, style_mix = owners[-1], model
-            else:  # a style named like a model (starry_night) is the model: list it once
-                names = list(dict.fromkeys([*names, *(s for entry in entries for s in _styles(entry))]))
+            if model in owners:
+                model, style_mix = owners[model], model
+            else:
+                names += list(owners)
         if model not in names:
             available = ", ".join(names) if names else "none are installed"
             raise PainterlyError(
@@ -168,6 +169,15 @@ class FastStylizer:
         while len(self._cache) > MODEL_CACHE:
             self._cache.popitem(last=False)
         return model
+
+
+def style_owners(models: Iterable[tuple[str, list[str]]]) -> dict[str, str]:
+    """Each style of the multi-style models among (name, styles) pairs -> the model that paints it
+    (the last one listed, as the library's name lookup), leaving out a style named like a model:
+    that name is the model (``starry_night``)."""
+    models = list(models)
+    names = {name for name, _ in models}
+    return {style: name for name, styles in models for style in styles if style not in names}
 
 
 def _styles(entry: dict[str, Any]) -> list[str]:

@@ -341,6 +341,8 @@ class VideoWriter:
                 self.stream.time_base = Fraction(1, 100)
                 self.stream.codec_context.time_base = Fraction(1, 100)
             self.stream.width, self.stream.height = w, h
+            #: Width and height as a player shows the video (the stored size turned by metadata rotation).
+            self.shown_size = (h, w) if self.rotation_in_metadata and rotation % 180 == 90 else (w, h)
             self.stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
             self.stream.options = _encoder_options(codec)
             if self.rotation_in_metadata and rotation:

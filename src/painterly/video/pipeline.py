@@ -204,16 +204,9 @@ def run(
         seconds=time.perf_counter() - started,
         warping_error=meter.value if meter is not None else None,
         interrupted=interrupted,
-        size=_shown_size(width, height, info.rotation, compare),
+        size=writer.shown_size,
         stages=stages,
     )
-
-
-def _shown_size(width: int, height: int, rotation: int, compare: bool) -> tuple[int, int]:
-    """The size a player shows for frames painted at ``width`` x ``height``."""
-    if rotation % 180 == 90:
-        width, height = height, width
-    return (2 * width if compare else width), height
 
 
 def _lap(stages: dict[str, float], name: str, since: float) -> float:
