@@ -155,6 +155,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the decoder's 2x upsampling: bilinear leaves the network no 4 px grid to paint a "
         "hatching on (default %(default)s)",
     )
+    net.add_argument(
+        "--shape",
+        default=d["shape"],
+        choices=("johnson", "compact"),  # network.SHAPES (the parser imports no torch)
+        help="the network's proportions: johnson (w, 2w, 4w channels, five residual blocks) or compact "
+        "(w channels throughout, six blocks at quarter resolution, a w/4-w/8 decoder: a tenth of the "
+        "work at full resolution; single style) (default %(default)s)",
+    )
     net.add_argument("--network", default=d["network"], choices=("vgg16", "vgg19"), help="loss network")
     net.add_argument(
         "--content-layers",

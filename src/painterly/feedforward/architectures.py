@@ -92,13 +92,24 @@ def _upsample(metadata: Mapping[str, Any]) -> str:
         raise PainterlyError(f"the metadata has no valid upsampling: {exc}") from None
 
 
-def _build_johnson(metadata: Mapping[str, Any]) -> nn.Module:
-    from painterly.feedforward.network import RESIDUAL_BLOCKS, TransformerNet
+def _shape(metadata: Mapping[str, Any]) -> str:
+    """The network's proportions; files written before the key existed are johnson-shaped."""
+    from painterly.feedforward.network import check_shape
 
-    blocks = _int(metadata, "residual_blocks", RESIDUAL_BLOCKS)
+    try:
+        return check_shape(metadata.get("shape", "johnson"))
+    except PainterlyError as exc:
+        raise PainterlyError(f"the metadata has no valid shape: {exc}") from None
+
+
+def _build_johnson(metadata: Mapping[str, Any]) -> nn.Module:
+    from painterly.feedforward.network import SHAPE_BLOCKS, TransformerNet
+
+    shape = _shape(metadata)
+    blocks = _int(metadata, "residual_blocks", SHAPE_BLOCKS[shape])
     if not 0 <= blocks <= 64:
         raise PainterlyError(f"the metadata has no valid residual blocks ({blocks!r})")
-    return TransformerNet(_int(metadata, "width"), blocks, _upsample(metadata))
+    return TransformerNet(_int(metadata, "width"), blocks, _upsample(metadata), shape)
 
 
 def _image_input(net: nn.Module) -> list[OnnxInput]:

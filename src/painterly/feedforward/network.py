@@ -26,6 +26,31 @@ WIDTHS = {"paper": 32, "light": 16}
 
 RESIDUAL_BLOCKS = 5
 
+#: The network's proportions. ``johnson`` is Johnson et al.'s: the width doubles at each of the two
+#: downsamplings (w, 2w, 4w; the residual blocks at 4w) and halves again in the decoder (2w, w).
+#: ``compact`` keeps the width ``w`` throughout the encoder and the six residual blocks at quarter
+#: resolution, and narrows the decoder to w/4 and w/8 channels: at width 32 about 140k weights and
+#: a tenth of the johnson shape's work at full resolution, the proportions of the small networks that
+#: paint bold strokes on a CPU in real time (docs/training-findings.md, "The compact shape").
+SHAPES = ("johnson", "compact")
+#: Residual blocks of each shape (a file records its own count).
+SHAPE_BLOCKS = {"johnson": RESIDUAL_BLOCKS, "compact": 6}
+
+
+def check_shape(shape: object) -> str:
+    if shape not in SHAPES:
+        hint = did_you_mean(shape, SHAPES) if isinstance(shape, str) else ""
+        raise PainterlyError(f"unknown network shape {shape!r}{hint} (known: {', '.join(SHAPES)})")
+    return str(shape)
+
+
+def shape_channels(shape: str, width: int) -> tuple[list[int], list[int]]:
+    """The encoder's three widths and the decoder's two for ``shape`` at ``width``."""
+    if shape == "compact":
+        return [width, width, width], [max(1, width // 4), max(1, width // 8)]
+    return [width, 2 * width, 4 * width], [2 * width, width]
+
+
 #: How the decoder doubles the resolution before each of its two convolutions. ``nearest`` is
 #: Johnson et al.'s (with Odena et al.'s resize-convolution); ``bilinear`` gives the network no
 #: 4 px grid to lock a texture to (docs/training-findings.md: the hatching of nearest-upsampling
@@ -109,23 +134,29 @@ class TransformerNet(nn.Module):
     """Johnson et al.'s transformation network at a given ``width`` (32 in the paper)."""
 
     def __init__(
-        self, width: int | str = "light", residual_blocks: int = RESIDUAL_BLOCKS, upsample: str = "nearest"
+        self,
+        width: int | str = "light",
+        residual_blocks: int | None = None,
+        upsample: str = "nearest",
+        shape: str = "johnson",
     ) -> None:
         super().__init__()
         w = parse_width(width)
         self.width = w
-        self.residual_blocks = residual_blocks
+        self.shape = check_shape(shape)
+        self.residual_blocks = SHAPE_BLOCKS[self.shape] if residual_blocks is None else residual_blocks
         self.upsample = check_upsample(upsample)
+        (e1, e2, e3), (d1, d2) = shape_channels(self.shape, w)
         self.encoder = nn.Sequential(
-            ConvNormReLU(3, w, 9),
-            ConvNormReLU(w, 2 * w, 3, stride=2),
-            ConvNormReLU(2 * w, 4 * w, 3, stride=2),
+            ConvNormReLU(3, e1, 9),
+            ConvNormReLU(e1, e2, 3, stride=2),
+            ConvNormReLU(e2, e3, 3, stride=2),
         )
-        self.residuals = nn.Sequential(*[ResidualBlock(4 * w) for _ in range(residual_blocks)])
+        self.residuals = nn.Sequential(*[ResidualBlock(e3) for _ in range(self.residual_blocks)])
         self.decoder = nn.Sequential(
-            UpsampleConv(4 * w, 2 * w, mode=self.upsample),
-            UpsampleConv(2 * w, w, mode=self.upsample),
-            ConvLayer(w, 3, 9),
+            UpsampleConv(e3, d1, mode=self.upsample),
+            UpsampleConv(d1, d2, mode=self.upsample),
+            ConvLayer(d2, 3, 9),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,12 +170,15 @@ class TransformerNet(nn.Module):
         return self(padded)[..., :h, :w].clamp(0, 1)
 
     def config(self) -> dict[str, object]:
-        return {
+        config: dict[str, object] = {
             "architecture": ARCHITECTURE,
             "width": self.width,
             "residual_blocks": self.residual_blocks,
             "upsample": self.upsample,
         }
+        if self.shape != "johnson":  # files without the key are johnson-shaped, as before
+            config["shape"] = self.shape
+        return config
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -65,6 +65,10 @@ class TrainSettings:
     equivariance_weight: float = 1e8
     #: The decoder's 2x upsampling: ``nearest`` (Johnson et al.) or ``bilinear`` (no 4 px grid).
     upsample: str = "nearest"
+    #: The network's proportions (:data:`painterly.feedforward.network.SHAPES`): ``johnson``
+    #: (Johnson et al.'s, w-2w-4w) or ``compact`` (w throughout, six blocks, a w/4-w/8 decoder;
+    #: single-style networks only).
+    shape: str = "johnson"
     #: Stop after about this many seconds of training (this run's, not counting earlier resumed
     #: ones) and write the model as if the step count had been reached; None: no limit.
     time_limit: float | None = None

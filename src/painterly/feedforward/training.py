@@ -61,7 +61,9 @@ from painterly.feedforward.model_file import (
 )
 from painterly.feedforward.network import (
     RESIDUAL_BLOCKS,
+    SHAPE_BLOCKS,
     TransformerNet,
+    check_shape,
     check_upsample,
     pad_to_multiple,
     parse_width,
@@ -137,6 +139,7 @@ def validate_settings(s: TrainSettings) -> None:
         raise PainterlyError("learning rate must be positive")
     check_seed(s.seed)
     check_upsample(s.upsample)
+    check_shape(s.shape)
     if s.time_limit is not None and (
         not isinstance(s.time_limit, int | float)
         or isinstance(s.time_limit, bool)
@@ -158,6 +161,7 @@ def validate_settings(s: TrainSettings) -> None:
     if not styles:
         raise PainterlyError("name at least one style image")
     architecture = architecture_for(s)
+    _check_shape_fits(s, architecture)
     inputs = [*styles]
     if s.base is not None:
         base = require_regular_file(s.base, "base model")
@@ -213,14 +217,15 @@ def _check_init(path: Path, s: TrainSettings) -> None:
         meta = read_metadata(path)
     except PainterlyError as exc:
         raise PainterlyError(f"--init: {exc}") from None
-    blocks = meta.get("residual_blocks", RESIDUAL_BLOCKS)
-    theirs = (meta.get("width"), blocks, meta.get("upsample", "nearest"))
-    ours = (parse_width(s.width), RESIDUAL_BLOCKS, s.upsample)
+    shape = meta.get("shape", "johnson")
+    blocks = meta.get("residual_blocks", SHAPE_BLOCKS.get(shape, RESIDUAL_BLOCKS))
+    theirs = (meta.get("width"), blocks, meta.get("upsample", "nearest"), shape)
+    ours = (parse_width(s.width), SHAPE_BLOCKS[s.shape], s.upsample, s.shape)
     if theirs != ours:
         raise PainterlyError(
             f"--init {path.name}: its network (width {theirs[0]}, {theirs[1]} residual blocks, {theirs[2]} "
-            f"upsampling) does not fit these settings' (width {ours[0]}, {ours[1]}, {ours[2]}): "
-            "set --width and --upsample to match it"
+            f"upsampling, {theirs[3]} shape) does not fit these settings' (width {ours[0]}, {ours[1]}, "
+            f"{ours[2]}, {ours[3]}): set --width, --upsample and --shape to match it"
         )
 
 
@@ -236,6 +241,13 @@ def architecture_for(s: TrainSettings) -> str:
     if s.architecture == SINGLE and (count > 1 or s.base is not None):
         raise PainterlyError(f"architecture {SINGLE} holds one style; use cin (or auto) for several")
     return s.architecture
+
+
+def _check_shape_fits(s: TrainSettings, architecture: str) -> None:
+    if s.shape != "johnson" and architecture == CIN:
+        raise PainterlyError(
+            f"the {s.shape} shape is for single-style networks; multi-style ones are johnson-shaped"
+        )
 
 
 def style_name(path: str | os.PathLike) -> str:
@@ -323,7 +335,7 @@ def _build_net(
     if architecture == CIN:
         net = ConditionalTransformerNet(s.width, names, upsample=s.upsample)
     else:
-        net = TransformerNet(s.width, upsample=s.upsample)
+        net = TransformerNet(s.width, upsample=s.upsample, shape=s.shape)
     extra: dict[str, object] = {}
     if s.init is not None:
         source, source_meta, _ = read_model_file(s.init)

@@ -30,7 +30,12 @@ Network = TransformerNet | ConditionalTransformerNet
 
 
 def _shape_of(net: Network) -> dict[str, object]:
-    return {"width": net.width, "residual_blocks": net.residual_blocks, "upsample": net.upsample}
+    return {
+        "width": net.width,
+        "residual_blocks": net.residual_blocks,
+        "upsample": net.upsample,
+        "shape": getattr(net, "shape", "johnson"),
+    }
 
 
 def _is_norm(net: Network, key: str) -> bool:

@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""A training campaign: one feed-forward style trained for many hours on the CPU, across sessions
+and machines, with a validation sheet every ``sheet_every`` steps and nothing lost at a stop.
+
+A campaign is a plan in the repository (``campaign/NAME/plan.json``: the style, the recipe as
+``painterly train`` options, the planned steps, the sheet interval, the stop rule) and a run folder
+outside the work tree (``--root``, default ``/work/runs/campaign``), which survives while the
+machine is handed on::
+
+    python scripts/campaign.py campaign/starry_night/plan.json run     # start or resume (nice 19)
+    python scripts/campaign.py campaign/starry_night/plan.json status  # steps, speed, last sheet
+    python scripts/campaign.py campaign/starry_night/plan.json stash   # at a stop: network -> repo
+
+``run`` trains in chunks of ``sheet_every`` steps with ``painterly train --resume``; after each
+chunk it paints the validation sheet (the validation photos at 512 px and, where the anchors are
+there, Johnson et al.'s picture of the same photo beside ours) into ``RUN/sheets/``. On a machine
+whose run folder is gone, ``run`` starts from the network committed by the last ``stash``
+(``campaign/NAME/latest.safetensors``, the network alone: the optimizer's moments start afresh),
+and counts its steps on from there. SIGTERM or Ctrl-C checkpoint the chunk in progress (the
+trainer's own signal handling), so a stop loses at most a few steps.
+
+The photos are those of ``scripts/build_photos.py`` (built into ``--photos`` when missing), never
+the shared validation images.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PAINTERLY_SHARED", ROOT.parent / "shared"))
+DEFAULT_RUNS = Path(os.environ.get("PAINTERLY_CAMPAIGNS", "/work/runs/campaign"))
+DEFAULT_PHOTOS = Path(os.environ.get("PAINTERLY_PHOTOS", "/work/runs/photos"))
+SHEET_SIZE = 512
+
+
+@dataclass
+class Plan:
+    """``campaign/NAME/plan.json``: what the campaign trains and for how long."""
+
+    path: Path
+    name: str
+    style: str
+    planned_steps: int
+    sheet_every: int
+    train_args: list[str]
+    validation: list[str]
+    anchors: dict[str, str] = field(default_factory=dict)
+    stop_rule: str = ""
+
+    @classmethod
+    def read(cls, path: Path) -> Plan:
+        data = json.loads(path.read_text())
+        known = {
+            "name",
+            "style",
+            "planned_steps",
+            "sheet_every",
+            "train_args",
+            "validation",
+            "anchors",
+            "stop_rule",
+        }
+        unknown = sorted(set(data) - known - {"notes"})
+        if unknown:
+            raise SystemExit(f"campaign: {path}: unknown keys {', '.join(unknown)}")
+        return cls(path=path, **{k: v for k, v in data.items() if k in known})
+
+    @property
+    def stash(self) -> Path:
+        """The network committed at each stop, beside the plan."""
+        return self.path.parent / "latest.safetensors"
+
+
+def shared_file(name: str) -> Path:
+    """A validation photo, painting or anchor: ``images/NAME`` or ``anchors/NAME`` under ../shared."""
+    for folder in ("images", "anchors"):
+        candidate = SHARED / folder / name
+        if candidate.is_file():
+            return candidate
+    raise SystemExit(f"campaign: {name} is in neither {SHARED}/images nor {SHARED}/anchors")
+
+
+class Run:
+    """The run folder of one campaign: ``train/`` (checkpoint, losses), ``sheets/``, ``state.json``."""
+
+    def __init__(self, plan: Plan, root: Path) -> None:
+        self.plan = plan
+        self.folder = root / plan.name
+        self.train = self.folder / "train"
+        self.sheets = self.folder / "sheets"
+        self.model = self.folder / f"{plan.name}.safetensors"
+        self.state_file = self.folder / "state.json"
+
+    def state(self) -> dict[str, Any]:
+        if self.state_file.is_file():
+            return dict(json.loads(self.state_file.read_text()))
+        return {"offset": 0, "started": None, "machines": []}
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.replace(self.state_file)
+
+    def run_steps(self) -> int:
+        """Steps of this machine's run (the trainer's count, before the offset of a stashed start)."""
+        checkpoint = self.train / "checkpoint.safetensors"
+        if not checkpoint.is_file():
+            return 0
+        from painterly.feedforward.model_file import read_metadata
+
+        return int(read_metadata(checkpoint).get("steps", 0))
+
+    def total_steps(self) -> int:
+        return int(self.state()["offset"]) + self.run_steps()
+
+
+def cpu_description() -> str:
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and model == "unknown CPU":
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    return f"{model}, {os.cpu_count()} cores, " + " ".join(f for f in wanted if f in flags)
+
+
+def ensure_photos(photos: Path) -> None:
+    if photos.is_dir() and any(photos.glob("*.jpg")):
+        return
+    print(f"campaign: building the training photos into {photos} (scripts/build_photos.py)", flush=True)
+    subprocess.run(["apt-get", "update", "-qq"], check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_photos.py"),
+            "--out",
+            str(photos),
+            "--cache",
+            str(photos.parent / "cache"),
+            "--exclude-like",
+            str(SHARED / "images"),
+        ],
+        check=True,
+    )
+
+
+def train_command(run: Run, photos: Path, until: int, resume: bool, init: Path | None) -> list[str]:
+    plan = run.plan
+    command = [
+        sys.executable, "-m", "painterly", "train",
+        "--style", str(shared_file(plan.style)), "--data", str(photos), "-o", str(run.model),
+        "--name", plan.name, "--workdir", str(run.train), "--iterations", str(until),
+        "--validate-every", str(plan.sheet_every), "--checkpoint-every", "50", "--quiet",
+        "--validation", *[str(shared_file(v)) for v in plan.validation],
+        *plan.train_args,
+    ]  # fmt: skip
+    if resume:
+        command.append("--resume")
+    elif init is not None:
+        command += ["--init", str(init)]
+    return command
+
+
+def paint_sheet(run: Run, network: Path, steps: int) -> Path:
+    """The validation photos painted by ``network`` at 512 px, each beside its anchor where there is one."""
+    from PIL import Image, ImageDraw
+
+    from painterly.feedforward.inference import load_model
+    from painterly.images import open_image
+
+    model = load_model(network, backend="torch")
+    tiles: list[tuple[Image.Image, str]] = []
+    for name in run.plan.validation:
+        photo = open_image(shared_file(name))
+        tiles.append(
+            (model.stylize(photo, size=SHEET_SIZE), f"painterly {run.plan.name}, step {steps}: {name}")
+        )
+        anchor = run.plan.anchors.get(name)
+        if anchor:
+            picture = Image.open(shared_file(anchor)).convert("RGB")
+            picture.thumbnail((SHEET_SIZE, SHEET_SIZE))
+            tiles.append((picture, f"anchor: {anchor}"))
+    label = 18
+    width = max(t.width for t, _ in tiles)
+    columns = 2
+    rows = (len(tiles) + columns - 1) // columns
+    height = max(t.height for t, _ in tiles) + label
+    sheet = Image.new("RGB", (columns * width, rows * height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (tile, text) in enumerate(tiles):
+        x, y = (i % columns) * width, (i // columns) * height
+        sheet.paste(tile, (x, y + label))
+        draw.text((x + 4, y + 3), text, fill="black")
+    run.sheets.mkdir(parents=True, exist_ok=True)
+    out = run.sheets / f"sheet_{steps:06d}.png"
+    tmp = out.with_suffix(".tmp.png")
+    sheet.save(tmp)
+    tmp.replace(out)
+    return out
+
+
+def command_run(run: Run, photos: Path, hours: float | None) -> int:
+    plan = run.plan
+    ensure_photos(photos)
+    run.folder.mkdir(parents=True, exist_ok=True)
+    state = run.state()
+    init = None
+    if not (run.train / "checkpoint.safetensors").is_file() and plan.stash.is_file():
+        from painterly.feedforward.model_file import read_metadata
+
+        init = plan.stash
+        state["offset"] = int(read_metadata(init).get("campaign_steps", read_metadata(init).get("steps", 0)))
+        print(
+            f"campaign: no run here; starting from the stashed network at step {state['offset']}", flush=True
+        )
+    state["started"] = state.get("started") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    machine = cpu_description()
+    if machine not in state["machines"]:
+        state["machines"].append(machine)
+    run.save_state(state)
+    deadline = None if hours is None else time.monotonic() + hours * 3600
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping:
+        offset = int(run.state()["offset"])
+        done = offset + run.run_steps()
+        if done >= plan.planned_steps:
+            print(f"campaign: {plan.name} reached its {plan.planned_steps} planned steps", flush=True)
+            return 0
+        until_total = min(plan.planned_steps, (done // plan.sheet_every + 1) * plan.sheet_every)
+        resume = (run.train / "checkpoint.safetensors").is_file()
+        command = train_command(run, photos, until_total - offset, resume, None if resume else init)
+        print(f"campaign: steps {done} -> {until_total} on {machine}", flush=True)
+        with (run.folder / "campaign.log").open("a") as log:
+            child = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(19)
+            )
+            while child.poll() is None:
+                if stopping or (deadline is not None and time.monotonic() > deadline):
+                    stopping = True
+                    child.send_signal(signal.SIGINT)  # the trainer checkpoints and exits
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=5)
+        if child.returncode not in (0, 130) and not stopping:
+            print(
+                f"campaign: training exited {child.returncode}; see {run.folder / 'campaign.log'}", flush=True
+            )
+            return child.returncode or 1
+        total = offset + run.run_steps()
+        if total % plan.sheet_every == 0 and total > 0 and run.model.is_file():
+            print(f"campaign: sheet {paint_sheet(run, run.model, total)}", flush=True)
+    return 0
+
+
+def command_stash(run: Run) -> int:
+    """Copy this machine's latest network into the repository (the network alone, with the step count)."""
+    from painterly.feedforward.model_file import read_model_file, write_model_file
+
+    latest = run.train / "latest.safetensors"
+    if not latest.is_file():
+        latest = run.train / "checkpoint.safetensors"
+    if not latest.is_file():
+        print(f"campaign: nothing to stash: no network in {run.train}", flush=True)
+        return 1
+    net, meta, _ = read_model_file(latest)
+    meta = {**meta, "campaign_steps": run.total_steps(), "campaign_plan": run.plan.path.name}
+    tmp = run.plan.stash.with_suffix(".tmp.safetensors")
+    write_model_file(tmp, net, meta)
+    tmp.replace(run.plan.stash)
+    sheets = sorted(run.sheets.glob("sheet_*.png"))
+    print(f"campaign: stashed step {meta['campaign_steps']} into {run.plan.stash}", flush=True)
+    if sheets:
+        print(f"campaign: latest sheet {sheets[-1]}", flush=True)
+    return 0
+
+
+def command_status(run: Run) -> int:
+    state = run.state()
+    total = run.total_steps()
+    plan = run.plan
+    print(
+        f"{plan.name}: {total} of {plan.planned_steps} planned steps "
+        f"({100 * total / plan.planned_steps:.1f}%)"
+    )
+    print(
+        f"run folder {run.folder}; started {state.get('started')}; machines: {'; '.join(state['machines'])}"
+    )
+    losses = run.train / "losses.jsonl"
+    if losses.is_file():
+        lines = losses.read_text().splitlines()
+        if lines:
+            print(f"last log line: {lines[-1][:300]}")
+    sheets = sorted(run.sheets.glob("sheet_*.png"))
+    print(f"sheets: {len(sheets)}" + (f", latest {sheets[-1]}" if sheets else ""))
+    print(f"stop rule: {plan.stop_rule}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("plan", type=Path, help="campaign/NAME/plan.json")
+    parser.add_argument("command", choices=("run", "status", "stash", "sheet"))
+    parser.add_argument("--root", type=Path, default=DEFAULT_RUNS, help="run folders (default %(default)s)")
+    parser.add_argument(
+        "--photos", type=Path, default=DEFAULT_PHOTOS, help="training photos (default %(default)s)"
+    )
+    parser.add_argument("--hours", type=float, help="run: stop (checkpointed) after this long")
+    args = parser.parse_args(argv)
+    run = Run(Plan.read(args.plan), args.root)
+    if args.command == "run":
+        return command_run(run, args.photos, args.hours)
+    if args.command == "stash":
+        return command_stash(run)
+    if args.command == "sheet":
+        network = run.train / "latest.safetensors"
+        print(paint_sheet(run, network if network.is_file() else run.plan.stash, run.total_steps()))
+        return 0
+    return command_status(run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
