@@ -24,7 +24,9 @@ API_MARKER = "<!-- painterly:python-api -->"
 def _load_cli_reference() -> Any:
     if str(ROOT / "src") not in sys.path:
         sys.path.insert(0, str(ROOT / "src"))
-    spec = importlib.util.spec_from_file_location("painterly_cli_reference", ROOT / "scripts" / "cli_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "painterly_cli_reference", ROOT / "scripts" / "cli_reference.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
