@@ -4,6 +4,7 @@
     python3 tasks.py demo    # create .venv, install painterly, paint the built-in example -> demo.png
     python3 tasks.py test    # create .venv, install painterly with test tools, run the test suite
     python3 tasks.py lint    # ruff check, ruff format --check and mypy (settings in pyproject.toml)
+    python3 tasks.py docs    # install the docs extra, build the documentation site -> site/ (--strict)
 
 Set PAINTERLY_VENV to use another virtual environment folder.
 """
@@ -80,7 +81,16 @@ def lint() -> int:
     return max(codes)  # every check runs, the first failure does not hide the others
 
 
-TASKS = {"demo": demo, "test": test, "lint": lint}
+def docs() -> int:
+    # The build hook imports painterly (and torch) to find where each public name is defined, and
+    # builds the CLI's parser for the command-line reference (scripts/mkdocs_hooks.py).
+    setup("docs")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}  # Material's banner about its successor
+    print(f"+ {BIN / 'mkdocs'} build --strict", flush=True)
+    return subprocess.run([str(BIN / "mkdocs"), "build", "--strict"], cwd=ROOT, env=env).returncode
+
+
+TASKS = {"demo": demo, "test": test, "lint": lint, "docs": docs}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
