@@ -48,12 +48,22 @@ train() {  # NAME, then extra options
 # model reached style weight 0.5 through a schedule (5, 1.5, 0.5); from scratch, 1 is a guess between.
 RECIPE2=(--content-layers relu3_3 --style-layers relu2_2,relu3_3,relu4_3 --style-size 512 --tv-weight 1e-3
          --style-weight 1)
-RUNS="B_w32_bilinear C_w16_recipe2 D_w32_recipe2 E_starry_w32_recipe2 F_w8_recipe2"
+RUNS="B_w32_bilinear C_w16_recipe2 D_w32_recipe2 E_starry_w32_recipe2 F_w8_recipe2 G_starry_campaign"
 train B_w32_bilinear --width $W32 --upsample bilinear --batch-size 16 &
 train C_w16_recipe2 --width $W16 --upsample bilinear --batch-size 16 "${RECIPE2[@]}" &
 train D_w32_recipe2 --width $W32 --upsample bilinear --batch-size 16 "${RECIPE2[@]}" &
 STYLES=out/styles/starry_night.jpg MODEL_NAME=starry_night train E_starry_w32_recipe2 --width $W32 --upsample bilinear --batch-size 16 "${RECIPE2[@]}" &
 train F_w8_recipe2 --width $W8 --upsample bilinear --batch-size 16 "${RECIPE2[@]}" &
+# The CPU campaign's recipe (campaign/starry_night/plan.json: the compact shape), continued from the
+# network its last stop committed, so that the GPU's steps add to the campaign's (fetch G's latest
+# network and stash it with scripts/campaign.py after the session).
+CAMPAIGN_ARGS=$($PY -c '
+import json
+a = json.load(open("campaign/starry_night/plan.json"))["train_args"]
+drop = {"--precision", "--batch-size"}
+print(" ".join(x for i, x in enumerate(a) if x not in drop and (i == 0 or a[i - 1] not in drop)))')
+INIT=(); [ -f campaign/starry_night/latest.safetensors ] && INIT=(--init campaign/starry_night/latest.safetensors)
+STYLES=out/styles/starry_night.jpg MODEL_NAME=starry_night train G_starry_campaign $CAMPAIGN_ARGS --batch-size 16 "${INIT[@]}" &
 pack() {  # each run's newest network, validation sheet and loss log into $OUT (atomically)
   for run in $RUNS; do
     [ -f "out/train/$run.log" ] || continue
