@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from painterly.batch.manifest import Manifest, record
@@ -171,3 +173,39 @@ def test_only_the_ray_engine_imports_ray() -> None:
             if any(name == "ray" or name.startswith("ray.") for name in names):
                 importers.add(path.relative_to(SOURCE).as_posix())
     assert importers == {"batch/ray_engine.py"}
+
+
+def test_fsspec_inputs_and_outputs_through_a_url_file_system(tmp_path: Path, run_cli) -> None:
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    for index, path in enumerate(photos(tmp_path / "in", count=2)):
+        memory.pipe_file(f"/bucket{tmp_path}/in/p{index}.jpg", path.read_bytes())
+    source, out = f"memory://bucket{tmp_path}/in", f"memory://bucket{tmp_path}/out"
+    manifest = tmp_path / "manifest.jsonl"
+    args = ["batch", "stylize", source, "-o", out, "-m", "starry_night", "--engine", "local"]
+    code, _, err = run_cli(*args, "--manifest", manifest)
+    assert code == 0, err
+    written = sorted(memory.ls(f"/bucket{tmp_path}/out", detail=False))
+    assert [Path(p).name for p in written] == ["p0_starry_night.png", "p1_starry_night.png"]
+    with Image.open(memory.open(written[0])) as result:
+        assert result.size == (40, 32) and result.info["source"] == "p0.jpg"
+    recorded = lines(manifest)
+    assert [item["input"].rsplit("/", 1)[-1] for item in recorded] == ["p0.jpg", "p1.jpg"]
+    assert all(item["input"].startswith("memory://") and item["status"] == "done" for item in recorded)
+    code, _, err = run_cli(*args, "--manifest", manifest)
+    assert code == 0 and "done 0, skipped 2, failed 0" in err
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.text(alphabet=" \t#abc/é.", max_size=12), max_size=8))
+def test_list_file_names_each_non_blank_non_comment_line(tmp_path_factory, items: list[str]) -> None:
+    from painterly.cli.batch import _read_list
+
+    path = tmp_path_factory.mktemp("lists") / "list.txt"
+    path.write_text("\n".join(items), encoding="utf-8")
+    expected = [item.strip() for item in items if item.strip() and not item.lstrip().startswith("#")]
+    if expected:
+        assert _read_list(str(path)) == expected
+    else:
+        with pytest.raises(PainterlyError, match="names no files"):
+            _read_list(str(path))
