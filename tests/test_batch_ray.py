@@ -35,8 +35,9 @@ def local_ray() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def two_nodes(local_ray: None) -> Iterator[Any]:
-    """Two Ray nodes (one CPU each) on this machine, the driver connected to the head."""
+def two_nodes() -> Iterator[Any]:
+    """Two Ray nodes (one CPU each) on this machine, the driver connected to the head (the local
+    Ray of the tests above, if started, is stopped first: a driver joins one Ray at a time)."""
     from ray.cluster_utils import Cluster
 
     ray.shutdown()

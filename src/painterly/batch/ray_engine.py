@@ -88,8 +88,11 @@ def cluster_cpus() -> int:
     return int(import_ray().cluster_resources().get("CPU", 1))
 
 
-def stylize_engine(spec: StylizeSpec, *, workers: int, cpus_per_worker: float) -> Engine:
-    """Ray Data over an actor pool of ``workers`` actors, each holding the network."""
+def stylize_engine(
+    spec: StylizeSpec, *, workers: int, cpus_per_worker: float, worker_class: type | None = None
+) -> Engine:
+    """Ray Data over an actor pool of ``workers`` actors, each holding the network (an instance of
+    ``worker_class``, a :class:`RayStylizeWorker` by default)."""
     ray = import_ray()
 
     def run(jobs: Sequence[Job]) -> Iterator[Record]:
@@ -100,7 +103,7 @@ def stylize_engine(spec: StylizeSpec, *, workers: int, cpus_per_worker: float) -
         with warnings.catch_warnings():  # retries are asked for as Ray 2.x documents; newer Ray warns
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             dataset = ray.data.from_items(list(jobs), override_num_blocks=blocks).map_batches(
-                RayStylizeWorker,
+                worker_class or RayStylizeWorker,
                 fn_constructor_args=([spec_ref],),
                 batch_size=batch,
                 batch_format="numpy",
