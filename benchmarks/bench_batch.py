@@ -7,7 +7,10 @@ flipped and tinted into ``--photos`` distinct JPEGs whose long side is ``--size`
 
 * ``plain``: the loop of ``painterly stylize`` in this process (one model, ``stylize_many``, an
   atomic PNG write per photo), run first and last, to show how much the shared machine drifted;
-* ``ray local``: ``painterly batch`` on a local Ray (``ray.init(num_cpus=CPUS)``), one actor per CPU;
+* ``ray 1 actor``: ``painterly batch`` on a local Ray (``ray.init(num_cpus=CPUS)``), one actor
+  with CPUS onnxruntime threads, as the plain loop has: what Ray Data's machinery itself costs;
+* ``ray local``: the same with one actor per CPU (one thread each; reading, decoding and encoding
+  then overlap too), the default of ``painterly batch``;
 * ``ray 2 nodes``: the same on a two-node ``ray.cluster_utils.Cluster`` on this machine (CPUS/2 each).
 
 Per engine: ``steady photos/s``, the rate from the 10% mark to the last photo (what a long batch
@@ -78,9 +81,15 @@ def plain_loop(paths: list[Path], out: Path, model_name: str, batch_size: int) -
 
 
 def ray_run(
-    paths: list[Path], out: Path, model_name: str, batch_size: int, start: Callable[[], Any]
+    paths: list[Path],
+    out: Path,
+    model_name: str,
+    batch_size: int,
+    start: Callable[[], Any],
+    cpus_per_worker: int = 1,
 ) -> tuple[float, float]:
-    """``painterly batch stylize`` on the Ray that ``start`` brings up (counted in end to end)."""
+    """``painterly batch stylize`` on the Ray that ``start`` brings up (counted in end to end), one
+    actor per ``cpus_per_worker`` CPUs, each with as many onnxruntime threads."""
     import ray
 
     from painterly.batch.manifest import Manifest
@@ -162,6 +171,12 @@ def main() -> None:
 
         runs: list[tuple[str, Callable[[Path], tuple[float, float]]]] = [
             ("plain (first)", lambda out: plain_loop(paths, out, args.model, args.batch_size)),
+            (
+                "ray 1 actor",
+                lambda out: ray_run(
+                    paths, out, args.model, args.batch_size, local, cpus_per_worker=args.cpus
+                ),
+            ),
             ("ray local", lambda out: ray_run(paths, out, args.model, args.batch_size, local)),
             ("ray 2 nodes", lambda out: ray_run(paths, out, args.model, args.batch_size, two_nodes)),
             ("plain (last)", lambda out: plain_loop(paths, out, args.model, args.batch_size)),
