@@ -74,7 +74,7 @@ def test_interrupt_leaves_the_manifest_true(tmp_path: Path) -> None:
     manifest = Manifest(tmp_path / "m.jsonl")
     summary = run_jobs(jobs, engine, manifest, progress=False)
     assert summary.interrupted and summary.done == 2
-    assert "interrupted, 2 not started" in summary.line()
+    assert "interrupted, 2 left for the next run" in summary.line()
     recorded = lines(manifest.path)
     assert [item["output"] for item in recorded] == [job["output"] for job in jobs[:2]]
     assert all(Path(item["output"]).read_bytes() == b"whole" for item in recorded)

@@ -57,7 +57,9 @@ class Summary:
                 f"{per_photo:.2f} s/photo in a worker"
             )
         if self.interrupted:
-            text += f"; interrupted, {self.total - self.done - self.skipped - self.failed} not started"
+            text += (
+                f"; interrupted, {self.total - self.done - self.skipped - self.failed} left for the next run"
+            )
         return text
 
 
