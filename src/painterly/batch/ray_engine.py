@@ -83,13 +83,23 @@ class RayStylizeWorker(StylizeWorker):
         super().__init__(import_ray().get(spec_box[0]))
 
 
+def cluster_resource(name: str) -> float:
+    """How much of a resource (``CPU``, ``GPU``) the cluster has, all nodes together."""
+    return float(import_ray().cluster_resources().get(name, 0))
+
+
 def cluster_cpus() -> int:
-    """The CPUs of the cluster (all nodes)."""
-    return int(import_ray().cluster_resources().get("CPU", 1))
+    """The CPUs of the cluster (all nodes; at least 1)."""
+    return max(1, int(cluster_resource("CPU")))
 
 
 def stylize_engine(
-    spec: StylizeSpec, *, workers: int, cpus_per_worker: float, worker_class: type | None = None
+    spec: StylizeSpec,
+    *,
+    workers: int,
+    cpus_per_worker: float,
+    gpus_per_worker: float = 0,
+    worker_class: type | None = None,
 ) -> Engine:
     """Ray Data over an actor pool of ``workers`` actors, each holding the network (an instance of
     ``worker_class``, a :class:`RayStylizeWorker` by default)."""
@@ -109,6 +119,7 @@ def stylize_engine(
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=workers),
                 num_cpus=cpus_per_worker,
+                num_gpus=gpus_per_worker or None,
                 max_restarts=-1,
                 max_task_retries=RETRIES,
             )
@@ -125,15 +136,22 @@ def stylize_engine(
     return run
 
 
-def transfer_engine(spec: TransferSpec, *, cpus_per_task: float, in_flight: int | None = None) -> Engine:
+def transfer_engine(
+    spec: TransferSpec, *, cpus_per_task: float, gpus_per_task: float = 0, in_flight: int | None = None
+) -> Engine:
     """One Ray task per photo; at most ``in_flight`` submitted at once (default: twice the cluster's
     task slots), so a million photos do not become a million pending tasks."""
     ray = import_ray()
 
     def run(jobs: Sequence[Job]) -> Iterator[Record]:
-        task = ray.remote(transfer_photo).options(num_cpus=cpus_per_task, max_retries=RETRIES)
+        task = ray.remote(transfer_photo).options(
+            num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=RETRIES
+        )
         spec_ref = ray.put(spec)
-        limit = in_flight or max(1, 2 * int(cluster_cpus() // max(cpus_per_task, 0.01)))
+        slots = cluster_cpus() // max(cpus_per_task, 0.01)
+        if gpus_per_task:
+            slots = min(slots, cluster_resource("GPU") // gpus_per_task)
+        limit = in_flight or max(1, 2 * int(slots))
         pending: dict[Any, Job] = {}
         queue = iter(jobs)
         try:

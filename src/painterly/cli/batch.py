@@ -32,6 +32,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
+    return value
+
+
 def add_engine_options(parser: argparse.ArgumentParser, default: str = "ray", full: bool = True) -> None:
     """The options of where a batch runs; ``painterly stylize`` takes only ``--engine`` and
     ``--address`` (``full=False``), the others keeping their defaults."""
@@ -50,7 +60,13 @@ def add_engine_options(parser: argparse.ArgumentParser, default: str = "ray", fu
     )
     if not full:
         parser.set_defaults(
-            workers=None, cpus_per_worker=1.0, manifest=None, from_file=[], max_pixels=None, quiet=False
+            workers=None,
+            cpus_per_worker=1.0,
+            gpus_per_worker=0.0,
+            manifest=None,
+            from_file=[],
+            max_pixels=None,
+            quiet=False,
         )
         return
     group.add_argument(
@@ -58,6 +74,13 @@ def add_engine_options(parser: argparse.ArgumentParser, default: str = "ray", fu
     )
     group.add_argument(
         "--cpus-per-worker", type=_positive_float, default=1.0, help="CPUs each Ray worker takes (default 1)"
+    )
+    group.add_argument(
+        "--gpus-per-worker",
+        type=_non_negative_float,
+        default=0.0,
+        help="GPUs each Ray worker takes (e.g. 1, or 0.5 to share one between two; default 0: CPUs). "
+        "With GPUs, --backend auto picks torch",
     )
     group.add_argument(
         "--manifest",
@@ -204,6 +227,8 @@ def run_batch_stylize(args: argparse.Namespace) -> int:
     backend = pick_backend(
         args.backend, args.device, args.tile, [(size, size)] if size else [], precision=args.precision
     )
+    if args.backend == "auto" and args.gpus_per_worker > 0:
+        backend = "torch"  # the workers' GPUs, whatever this machine has
     model = load_model(
         args.model,
         args.device,
@@ -237,10 +262,15 @@ def run_batch_stylize(args: argparse.Namespace) -> int:
             from painterly.batch.workers import StylizeWorker
 
             return local_engine(StylizeWorker(spec), args.batch_size)
-        from painterly.batch.ray_engine import cluster_cpus, stylize_engine
+        from painterly.batch.ray_engine import cluster_cpus, cluster_resource, stylize_engine
 
-        workers = args.workers or max(1, int(cluster_cpus() // args.cpus_per_worker))
-        return stylize_engine(spec, workers=workers, cpus_per_worker=args.cpus_per_worker)
+        slots = cluster_cpus() // args.cpus_per_worker
+        if args.gpus_per_worker:
+            slots = min(slots, cluster_resource("GPU") // args.gpus_per_worker)
+        workers = args.workers or max(1, int(slots))
+        return stylize_engine(
+            spec, workers=workers, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker
+        )
 
     return _run(args, jobs, engine)
 
@@ -267,7 +297,7 @@ def run_batch_transfer(args: argparse.Namespace) -> int:
             return lambda todo: (transfer_photo(job, spec) for job in todo)
         from painterly.batch.ray_engine import transfer_engine
 
-        return transfer_engine(spec, cpus_per_task=args.cpus_per_worker)
+        return transfer_engine(spec, cpus_per_task=args.cpus_per_worker, gpus_per_task=args.gpus_per_worker)
 
     return _run(args, jobs, engine)
 
