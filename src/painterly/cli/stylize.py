@@ -58,15 +58,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     stylize.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders or glob patterns")
     stylize.add_argument(
+        "-o",
+        "--output",
+        help="output file (one input) or folder (default: next to each input, named NAME_MODEL.png)",
+    )
+    add_stylize_options(stylize)
+    from painterly.cli.batch import add_engine_options
+
+    add_engine_options(stylize, default="local", full=False)
+    stylize.set_defaults(handler=run_stylize)
+
+
+def add_stylize_options(stylize: argparse.ArgumentParser) -> None:
+    """The model and how it paints (shared with ``painterly batch stylize``)."""
+    stylize.add_argument(
         "-m",
         "--model",
         required=True,
         help="model file, .onnx file, or a shipped model's name (see 'painterly models list')",
-    )
-    stylize.add_argument(
-        "-o",
-        "--output",
-        help="output file (one input) or folder (default: next to each input, named NAME_MODEL.png)",
     )
     stylize.add_argument("--size", type=int, help="output long side in px (keeps the aspect ratio)")
     stylize.add_argument(
@@ -111,7 +120,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tile side in px for very large images, 'auto' or 'none' (default auto)",
     )
     stylize.add_argument("--format", default="png", help="output format for folders (png, jpg, webp)")
-    stylize.set_defaults(handler=run_stylize)
 
 
 def expand_inputs(inputs: list[str]) -> list[Path]:
@@ -239,6 +247,12 @@ def run_stylize(args: argparse.Namespace) -> int:
     from painterly.feedforward.signals import sigterm_as_interrupt
     from painterly.images import check_output_path, save_image
 
+    if args.engine == "ray":  # many photos into a folder, on Ray: painterly batch stylize
+        from painterly.cli.batch import run_batch_stylize
+
+        if args.output is None:
+            raise PainterlyError("--engine ray writes into a folder: give -o FOLDER")
+        return run_batch_stylize(args)
     inputs = skip_earlier_outputs(expand_inputs(args.inputs), args.inputs)
     sizes = [probe_size(path) for path in inputs]
     backend = pick_backend(
