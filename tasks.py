@@ -63,7 +63,7 @@ def demo() -> int:
 
 
 def test() -> int:
-    setup("vgg16,onnx,server,video,dev")
+    setup("vgg16,onnx,server,video,ray,dev")
     install_chromium()
     code = sh(PYTHON, "-m", "pytest", "-q", *sys.argv[2:], check=False)
     return 0 if code == 5 else code  # 5: no tests collected by a filter
@@ -71,7 +71,7 @@ def test() -> int:
 
 def lint() -> int:
     # With the video extra: mypy checks painterly.video against PyAV's and OpenCV's own types.
-    setup("vgg16,onnx,server,video,dev")
+    setup("vgg16,onnx,server,video,ray,dev")
     paths = ("src", "tests", "benchmarks", "scripts", "tasks.py")
     codes = [
         sh(BIN / "ruff", "check", *paths, check=False),
