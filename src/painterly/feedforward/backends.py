@@ -8,6 +8,7 @@ take the same path: onnxruntime on CPU-only machines (measured 0.26 s against 0.
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 from collections.abc import Iterable
 from pathlib import Path
@@ -55,7 +56,7 @@ def pick_backend(
     return "onnxruntime"
 
 
-def cached_onnx_path(model_path: Path) -> Path:
+def cached_onnx_path(model_path: str | os.PathLike) -> Path:
     """Where the export of ``model_path`` (a model file or its record) is cached: keyed by the
     file's content hash (a record's, computed once)."""
     from painterly.feedforward.record import record_for
@@ -64,7 +65,7 @@ def cached_onnx_path(model_path: Path) -> Path:
     return cache_dir() / "onnx" / f"{record.path.stem}-{record.digest()[:16]}.onnx"
 
 
-def onnx_net_for(model_path: Path) -> object:
+def onnx_net_for(model_path: str | os.PathLike) -> object:
     """An :class:`~painterly.feedforward.onnx_backend.OnnxNet` for a model file (or its
     :class:`~painterly.feedforward.record.ModelRecord`), through the cache.
 
@@ -75,7 +76,7 @@ def onnx_net_for(model_path: Path) -> object:
     from painterly.feedforward.record import record_for
 
     record = record_for(model_path)
-    target = cached_onnx_path(record)  # type: ignore[arg-type]  # a record is path-like
+    target = cached_onnx_path(record)
     if target.is_file():
         try:
             return OnnxNet(target)
