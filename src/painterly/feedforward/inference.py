@@ -132,7 +132,7 @@ class StyleModel:
             else:
                 self.onnx = self.record.onnx_net()
             self.device = None
-            self.net = None
+            self.net: Any = None
         else:
             from painterly.devices import pick_device
 

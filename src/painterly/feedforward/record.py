@@ -118,7 +118,7 @@ class ModelRecord:
         if self.is_onnx:
             raise PainterlyError(f"{self.path} is an ONNX export: only the onnxruntime backend runs it")
         net, _, _ = model_file.build_network(self.path, self.metadata, self.tensors)
-        return net  # type: ignore[no-any-return]
+        return net
 
     def digest(self) -> str:
         """The SHA-256 of the file's bytes (the key of its cached ONNX export), computed once."""
