@@ -99,10 +99,16 @@ class ModelRecord:
         """This model with ``style`` as the style its name picked; the weights read stay shared."""
         return dataclasses.replace(self, style=style, _held=self._held)
 
+    def _refuse_onnx(self) -> None:
+        if self.is_onnx:
+            raise PainterlyError(
+                f"{self.path} is an ONNX export, not a .safetensors model file "
+                "(only the onnxruntime backend runs it)"
+            )
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """Every tensor of the file, read on first call only (imports torch)."""
-        if self.is_onnx:
-            raise PainterlyError(f"{self.path} is an ONNX export: only the onnxruntime backend runs it")
+        self._refuse_onnx()
         held = self._held
         with held.lock:
             if held.tensors is None:
@@ -115,8 +121,7 @@ class ModelRecord:
         """A new torch network of this model's architecture holding its weights, in eval mode."""
         from painterly.feedforward import model_file
 
-        if self.is_onnx:
-            raise PainterlyError(f"{self.path} is an ONNX export: only the onnxruntime backend runs it")
+        self._refuse_onnx()
         net, _, _ = model_file.build_network(self.path, self.metadata, self.tensors)
         return net
 
