@@ -15,12 +15,14 @@ Modules: ``architectures`` (the catalog of network kinds model files name), ``ne
 transformer net), ``conditional`` (the multi-style network: conditional instance norm, style
 blending, adding a style), ``mixing`` (style mixes and strength, torch-free), ``temporal`` and
 ``equivariance`` (extra training terms: synthetic-motion stability, anti-grid hatching),
-``model_file`` (safetensors + JSON metadata), ``catalog`` (finding models by
-name), ``backends`` (torch or onnxruntime, cached ONNX exports), ``data`` (image folders, random
-crops), ``loop`` (the training loop every trainer shares), ``training``, ``distill``, ``inference``,
-``tiling``, ``export``, ``onnx_backend``, ``files`` and ``signals``. Importing this package imports
-no torch; neither do ``inference``, ``catalog``, ``backends``, ``model_file`` and ``onnx_backend``
-until a torch model is loaded.
+``model_file`` (safetensors + JSON metadata), ``record`` (:class:`ModelRecord`: a model resolved
+once from a name, a style, a path or an ``.onnx`` file, with its metadata, styles and weights, what
+every runtime takes), ``catalog`` (finding models by name), ``backends`` (torch or onnxruntime,
+cached ONNX exports), ``data`` (image folders, random crops), ``loop`` (the training loop every
+trainer shares), ``training``, ``distill``, ``inference``, ``tiling``, ``export``,
+``onnx_backend``, ``files`` and ``signals``. Importing this package imports
+no torch; neither do ``inference``, ``record``, ``catalog``, ``backends``, ``model_file`` and
+``onnx_backend`` until a torch model is loaded.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 _LAZY = {
     "StyleModel": "painterly.feedforward.inference",
+    "ModelRecord": "painterly.feedforward.record",
+    "resolve_record": "painterly.feedforward.record",
     "load_model": "painterly.feedforward.inference",
     "list_models": "painterly.feedforward.catalog",
     "resolve_model": "painterly.feedforward.catalog",
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
     from painterly.feedforward.loop import TrainProgress
     from painterly.feedforward.model_file import read_metadata
     from painterly.feedforward.network import TransformerNet
+    from painterly.feedforward.record import ModelRecord, resolve_record
     from painterly.feedforward.training import TrainResult, TrainSettings, train
 
 
@@ -67,6 +72,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DistillSettings",
+    "ModelRecord",
     "StyleModel",
     "TrainProgress",
     "TrainResult",
@@ -79,6 +85,7 @@ __all__ = [
     "pick_backend",
     "read_metadata",
     "resolve_model",
+    "resolve_record",
     "stylize",
     "train",
 ]

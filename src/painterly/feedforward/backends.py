@@ -7,8 +7,8 @@ take the same path: onnxruntime on CPU-only machines (measured 0.26 s against 0.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
+import os
 import platform
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,21 +56,27 @@ def pick_backend(
     return "onnxruntime"
 
 
-def cached_onnx_path(model_path: Path) -> Path:
-    """Where the export of ``model_path`` is cached: keyed by the file's content hash."""
-    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
-    return cache_dir() / "onnx" / f"{model_path.stem}-{digest}.onnx"
+def cached_onnx_path(model_path: str | os.PathLike) -> Path:
+    """Where the export of ``model_path`` (a model file or its record) is cached: keyed by the
+    file's content hash (a record's, computed once)."""
+    from painterly.feedforward.record import record_for
+
+    record = record_for(model_path)
+    return cache_dir() / "onnx" / f"{record.path.stem}-{record.digest()[:16]}.onnx"
 
 
-def onnx_net_for(model_path: Path) -> object:
-    """An :class:`~painterly.feedforward.onnx_backend.OnnxNet` for a model file, through the cache.
+def onnx_net_for(model_path: str | os.PathLike) -> object:
+    """An :class:`~painterly.feedforward.onnx_backend.OnnxNet` for a model file (or its
+    :class:`~painterly.feedforward.record.ModelRecord`), through the cache.
 
     A cached export that onnxruntime cannot load (truncated, corrupt) is rebuilt; when the cache
     cannot be written the export stays in memory: no temporary files are left anywhere.
     """
     from painterly.feedforward.onnx_backend import OnnxNet
+    from painterly.feedforward.record import record_for
 
-    target = cached_onnx_path(model_path)
+    record = record_for(model_path)
+    target = cached_onnx_path(record)
     if target.is_file():
         try:
             return OnnxNet(target)
@@ -79,7 +85,7 @@ def onnx_net_for(model_path: Path) -> object:
     from painterly.atomic import atomic_write
     from painterly.feedforward.export import onnx_bytes  # imports torch: only on a cache miss
 
-    data = onnx_bytes(model_path)
+    data = onnx_bytes(record)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(target) as handle:

@@ -2,8 +2,10 @@
 
 Every command and the server look models up here: :func:`resolve_model` turns a name or a path
 into a model file, :func:`list_models` lists the known ones (skipping, with a warning, any file
-that cannot be read), and :func:`model_metadata` reads the metadata of a ``.safetensors`` model or
-an exported ``.onnx`` file.
+that cannot be read), and :func:`model_metadata` gives the metadata of a ``.safetensors`` model or
+an exported ``.onnx`` file. Each file is read through its
+:class:`~painterly.feedforward.record.ModelRecord` (:func:`~painterly.feedforward.record.record_for`),
+so listing the models and then loading one reads its metadata once.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from typing import Any
 
 from painterly.errors import PainterlyError, did_you_mean, shown
 from painterly.feedforward.files import require_regular_file
-from painterly.feedforward.model_file import SUFFIX, read_metadata
+from painterly.feedforward.model_file import SUFFIX
+from painterly.feedforward.record import ONNX_SUFFIX, ModelRecord, record_for
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "models"
-ONNX_SUFFIX = ".onnx"
 
 
 def model_dirs() -> list[tuple[str, Path]]:
@@ -51,6 +53,22 @@ def _warn(message: str) -> None:
     warnings.warn(message, stacklevel=3)
 
 
+def catalog_records(warn: Callable[[str], None] | None = None) -> list[tuple[str, ModelRecord]]:
+    """(source, record) of every model file in :func:`model_dirs`, in listing order (shipped first);
+    a file that cannot be read is left out and reported through ``warn`` (None: silent)."""
+    found = []
+    for source, folder in model_dirs():
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob(f"*{SUFFIX}")):
+            try:
+                found.append((source, record_for(path)))
+            except PainterlyError as exc:
+                if warn is not None:
+                    warn(f"skipping {path.name}: {exc}")
+    return found
+
+
 def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, Any]]:
     """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps, source
     (and ``styles``, the style names of a multi-style model; None for a single-style one), and
@@ -61,31 +79,26 @@ def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, An
     """
     models = []
     winner: dict[str, str] = {}  # what resolve_model finds for a name: the last folder's file
-    for source, folder in model_dirs():
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob(f"*{SUFFIX}")):
-            if path.is_file():
-                winner[path.name[: -len(SUFFIX)]] = str(path)
-            try:
-                meta = read_metadata(path)
-            except PainterlyError as exc:
-                if warn is not None:
-                    warn(f"skipping {path.name}: {exc}")
-                continue
-            models.append(
-                {
-                    "name": path.name[: -len(SUFFIX)],
-                    "path": str(path),
-                    "style": meta.get("style"),
-                    "width": meta.get("width"),
-                    "steps": meta.get("steps"),
-                    "architecture": meta.get("architecture"),
-                    "styles": meta.get("styles") if isinstance(meta.get("styles"), list) else None,
-                    "source": source,
-                    "metadata": meta,
-                }
-            )
+    for _, folder in model_dirs():
+        if folder.is_dir():
+            for path in sorted(folder.glob(f"*{SUFFIX}")):
+                if path.is_file():
+                    winner[path.name[: -len(SUFFIX)]] = str(path)
+    for source, record in catalog_records(warn):
+        meta = dict(record.metadata)
+        models.append(
+            {
+                "name": record.path.name[: -len(SUFFIX)],
+                "path": str(record.path),
+                "style": meta.get("style"),
+                "width": meta.get("width"),
+                "steps": meta.get("steps"),
+                "architecture": meta.get("architecture"),
+                "styles": list(record.styles) if isinstance(meta.get("styles"), list) else None,
+                "source": source,
+                "metadata": meta,
+            }
+        )
     for m in models:  # say which rows a name does not find
         here = str(m["path"])
         found = winner.get(str(m["name"]), here)
@@ -113,12 +126,7 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
 
 def model_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata of a model file, or of an exported ONNX file (read with onnxruntime)."""
-    path = require_regular_file(path, "model file")
-    if path.suffix.lower() == ONNX_SUFFIX:
-        from painterly.feedforward.onnx_backend import OnnxNet
-
-        return dict(OnnxNet(path).metadata)
-    return read_metadata(path)
+    return dict(record_for(path).metadata)
 
 
-__all__ = ["list_models", "model_dirs", "model_metadata", "resolve_model"]
+__all__ = ["ONNX_SUFFIX", "catalog_records", "list_models", "model_dirs", "model_metadata", "resolve_model"]

@@ -19,10 +19,9 @@ import torch
 
 from painterly.atomic import atomic_write
 from painterly.errors import PainterlyError
-from painterly.feedforward import architectures
 from painterly.feedforward.catalog import resolve_model
 from painterly.feedforward.files import refuse_overwriting_inputs
-from painterly.feedforward.model_file import read_model_file
+from painterly.feedforward.record import record_for
 from painterly.images import check_output_path
 
 OPSET = 17
@@ -30,9 +29,9 @@ OPSET = 17
 
 def export_onnx(model: str | os.PathLike, output: str | os.PathLike, *, opset: int = OPSET) -> Path:
     """Write ``model`` (a model file path or a shipped model's name) as an ONNX file."""
-    source = resolve_model(model)
+    source = record_for(resolve_model(model))
     output = check_output_path(output)
-    refuse_overwriting_inputs(output, [source])
+    refuse_overwriting_inputs(output, [source.path])
     data = onnx_bytes(source, opset=opset)
     try:
         with atomic_write(output) as handle:
@@ -43,14 +42,15 @@ def export_onnx(model: str | os.PathLike, output: str | os.PathLike, *, opset: i
 
 
 def onnx_bytes(model_path: str | os.PathLike, *, opset: int = OPSET) -> bytes:
-    """The serialized ONNX model of a model file, with its metadata; nothing is written to disk."""
+    """The serialized ONNX model of a model file (or its record), with its metadata; nothing is
+    written to disk."""
     try:
         import onnx
     except ImportError:
         raise PainterlyError("ONNX export needs the onnx package: pip install 'painterly[onnx]'") from None
-    net, metadata, _ = read_model_file(model_path)
-    net = net.float().eval()
-    inputs = architectures.get(metadata.get("architecture")).onnx_inputs(net)
+    record = record_for(model_path)
+    net = record.network().float().eval()
+    inputs = record.architecture.onnx_inputs(net)
     dynamic_axes = {item.name: item.dynamic_axes for item in inputs}
     dynamic_axes["stylized"] = {0: "batch", 2: "height", 3: "width"}
     buffer = io.BytesIO()
@@ -67,7 +67,7 @@ def onnx_bytes(model_path: str | os.PathLike, *, opset: int = OPSET) -> bytes:
             dynamo=False,
         )
     proto = onnx.load_from_string(buffer.getvalue())
-    metadata = {k: v for k, v in metadata.items() if k != "kind"}
+    metadata = {k: v for k, v in record.metadata.items() if k != "kind"}
     entry = proto.metadata_props.add()
     entry.key, entry.value = "painterly", json.dumps(metadata, sort_keys=True)
     proto.producer_name = "painterly"

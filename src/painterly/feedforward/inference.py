@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +20,7 @@ from PIL import Image
 
 from painterly.errors import PainterlyError, did_you_mean
 from painterly.feedforward.backends import AUTO_TILE_PIXELS, BACKENDS, pick_backend
-from painterly.feedforward.catalog import ONNX_SUFFIX, list_models, resolve_model
+from painterly.feedforward.catalog import list_models, resolve_model
 from painterly.feedforward.mixing import (
     StyleMix,
     apply_strength,
@@ -29,7 +28,7 @@ from painterly.feedforward.mixing import (
     mix_vector,
     parse_style_mix,
 )
-from painterly.feedforward.model_file import read_metadata
+from painterly.feedforward.record import ModelRecord, record_for, resolve_record
 from painterly.images import open_image, resize_long_side
 from painterly.settings import MAX_SIZE
 
@@ -96,7 +95,7 @@ class StyleModel:
 
     def __init__(
         self,
-        path: str | os.PathLike,
+        path: str | os.PathLike | ModelRecord,
         *,
         device: str = "auto",
         backend: str = "torch",
@@ -105,17 +104,17 @@ class StyleModel:
         style_mix: str | StyleMix | None = None,
         strength: float = 1.0,
     ) -> None:
-        self.path = Path(path)
-        if self.path.suffix == ONNX_SUFFIX:
+        #: The model this runs (:mod:`painterly.feedforward.record`): file, metadata, styles, weights.
+        self.record = record_for(path)
+        self.path = self.record.path
+        if self.record.is_onnx:
             backend = "onnxruntime"
         precision = _check_precision(precision)
         backend = pick_backend(backend, device, precision=precision)
         self.backend = backend
         self.onnx: Any = None
+        self.metadata: dict[str, Any] = dict(self.record.metadata)
         if backend == "onnxruntime":
-            from painterly.feedforward.backends import onnx_net_for
-            from painterly.feedforward.onnx_backend import OnnxNet
-
             for option, value, honoured in (
                 ("device", device, ("auto", "cpu")),
                 ("precision", precision, ("auto", "fp32")),
@@ -125,30 +124,27 @@ class StyleModel:
                         f"the onnxruntime backend runs float32 on the CPU: {option} {value!r} needs the "
                         "torch backend (--backend torch, with a model file rather than an .onnx export)"
                     )
+            if onnx_file is not None:
+                from painterly.feedforward.onnx_backend import OnnxNet
 
-            if onnx_file is None and self.path.suffix == ONNX_SUFFIX:
-                onnx_file = self.path
-            self.onnx = OnnxNet(onnx_file) if onnx_file is not None else onnx_net_for(self.path)
-            foreign = self.path.suffix == ONNX_SUFFIX  # an .onnx file from elsewhere may have no metadata
-            metadata = self.onnx.metadata or ({} if foreign else read_metadata(self.path))
-            self.metadata: dict[str, Any] = metadata
+                self.onnx = OnnxNet(onnx_file)
+                self.metadata = dict(self.onnx.metadata) or self.metadata
+            else:
+                self.onnx = self.record.onnx_net()
             self.device = None
-            self.net = None
+            self.net: Any = None
         else:
             from painterly.devices import pick_device
-            from painterly.feedforward.model_file import read_model_file
 
             self.device = pick_device(device)
-            net, self.metadata, _ = read_model_file(self.path)
-            self.net = net.to(self.device)
+            self.net = self.record.network().to(self.device)
         self.precision = _check_precision(precision)
         #: Per size bucket, how this machine stylizes fastest (:meth:`compute_for`).
         self._decisions: dict[int, Decision] = {}
         self._compute_lock = threading.Lock()
         self._net_format: torch.memory_format | None = None  # the layout of the network's weights
-        styles = self.metadata.get("styles")
         #: The style names of a multi-style model (empty for a single-style one).
-        self.styles: list[str] = [str(name) for name in styles] if isinstance(styles, list) else []
+        self.styles: list[str] = list(self.record.styles)
         self.style_mix = self._check_mix(parse_style_mix(style_mix))
         self.strength = check_strength(strength)
         # Tiling swaps the norm layers' statistics for the duration of one image.
@@ -365,7 +361,7 @@ class StyleModel:
 
 
 def load_model(
-    name_or_path: str | os.PathLike,
+    name_or_path: str | os.PathLike | ModelRecord,
     device: str = "auto",
     *,
     backend: str = "torch",
@@ -379,30 +375,15 @@ def load_model(
     loaded with the style as its default mix. ``backend``: ``torch``, ``onnxruntime`` (an exported
     ``.onnx`` file, or the model exported once into the cache) or ``auto``
     (:func:`painterly.feedforward.backends.pick_backend`). ``style_mix`` and ``strength`` become
-    the model's defaults (see :class:`StyleModel`).
+    the model's defaults (see :class:`StyleModel`). The model is resolved once into a
+    :class:`~painterly.feedforward.record.ModelRecord` (which may also be given here).
     """
-    try:
-        path = resolve_model(name_or_path)
-    except PainterlyError:
-        found = _style_in_multi_style_model(str(name_or_path))
-        if found is None:
-            raise
-        path = found
-        style_mix = style_mix if style_mix is not None else {str(name_or_path): 1.0}
+    record = resolve_record(name_or_path)
+    if record.style is not None and style_mix is None:  # a style of a multi-style model, by name
+        style_mix = {record.style: 1.0}
     return StyleModel(
-        path, device=device, backend=backend, precision=precision, style_mix=style_mix, strength=strength
+        record, device=device, backend=backend, precision=precision, style_mix=style_mix, strength=strength
     )
-
-
-def _style_in_multi_style_model(name: str) -> Path | None:
-    """The multi-style model (the last found: user models before shipped ones) holding style ``name``."""
-    if "/" in name or os.sep in name:
-        return None
-    for entry in reversed(list_models(warn=None)):
-        styles = entry["metadata"].get("styles")
-        if isinstance(styles, list) and name in styles:
-            return Path(entry["path"])
-    return None
 
 
 def stylize(image: ImageInput, model: str | os.PathLike | StyleModel, **options: Any) -> Image.Image:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,24 +117,43 @@ def read_model_file(
 ) -> tuple[Any, dict[str, Any], dict[str, torch.Tensor]]:
     """Build the network a file describes (by its ``architecture``) and load its weights.
 
-    Returns (network, metadata, other tensors such as the optimizer state of a checkpoint).
+    Returns (network, metadata, other tensors such as the optimizer state of a checkpoint). For a
+    model to stylize with, :class:`painterly.feedforward.record.ModelRecord` does the same with the
+    metadata it already holds.
     """
-    from safetensors.torch import load_file
-
-    from painterly.feedforward import architectures
-
     path = _check_path(path)
     metadata = read_metadata(path)
+    return build_network(path, metadata, lambda: read_tensors(path))
+
+
+def read_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Every tensor of a model file (the weights under ``net/``; a checkpoint's optimizer state)."""
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise PainterlyError(f"{path}: cannot read the weights: {' '.join(str(exc).split())[:200]}") from None
+
+
+def build_network(
+    path: str | os.PathLike,
+    metadata: Mapping[str, Any],
+    tensors: Callable[[], Mapping[str, torch.Tensor]],
+) -> tuple[Any, dict[str, Any], dict[str, torch.Tensor]]:
+    """The network ``metadata`` describes, in eval mode, holding the ``net/`` tensors that
+    ``tensors()`` gives (asked for once the network is built, so a bad architecture is reported
+    before any weights are read); with a copy of the metadata and the other tensors. ``path`` names
+    the file in errors."""
+    from painterly.feedforward import architectures
+
     architecture = architectures.get(metadata.get("architecture"))
     try:
         net = architecture.build(metadata)
     except PainterlyError as exc:
         raise PainterlyError(f"{path}: {exc}") from None
-    try:
-        tensors = load_file(str(path))
-    except Exception as exc:  # noqa: BLE001
-        raise PainterlyError(f"{path}: cannot read the weights: {' '.join(str(exc).split())[:200]}") from None
-    state = {k[4:]: v for k, v in tensors.items() if k.startswith("net/")}
+    loaded = tensors()
+    state = {k[4:]: v for k, v in loaded.items() if k.startswith("net/")}
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -144,9 +163,9 @@ def read_model_file(
             f"{path}: the weights do not match the architecture in its metadata "
             f"({architecture.name}, width {metadata.get('width')}): {detail[:300]}"
         ) from None
-    others = {k: v for k, v in tensors.items() if not k.startswith("net/")}
+    others = {k: v for k, v in loaded.items() if not k.startswith("net/")}
     net.eval()
-    return net, metadata, others
+    return net, dict(metadata), others
 
 
 def _check_path(path: str | os.PathLike) -> Path:

@@ -181,7 +181,10 @@ def style_owners(models: Iterable[tuple[str, list[str]]]) -> dict[str, str]:
 
 
 def _styles(entry: dict[str, Any]) -> list[str]:
-    """The style names of a listed multi-style model (empty for a single-style one)."""
-    metadata = entry.get("metadata")
-    styles = metadata.get("styles") if isinstance(metadata, dict) else None
+    """The style names of a listed multi-style model (empty for a single-style one): the listing's
+    (the library's model record), else its metadata's (a stand-in backend's listing)."""
+    styles = entry.get("styles")
+    if not isinstance(styles, list):
+        metadata = entry.get("metadata")
+        styles = metadata.get("styles") if isinstance(metadata, dict) else None
     return [str(name) for name in styles] if isinstance(styles, list) else []

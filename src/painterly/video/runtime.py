@@ -127,18 +127,23 @@ def choose_runtime(
 
     The decision is kept for the process (per model, device and size), so a second video or live
     connection at that size loads the winner directly. ``loader(model, device, backend=...,
-    precision=..., **load)`` loads a model (default: the library's ``load_model``; a server passes
-    its own cache).
+    precision=..., **load)`` loads a model (default: the library's ``load_model``, given the model's
+    :class:`~painterly.feedforward.record.ModelRecord`, resolved once; a server passes its own cache).
     """
     from painterly.feedforward.inference import load_model as library_loader
 
     load_model: Callable[..., StyleModel] = loader or library_loader
     options = candidates(device, backend)
+    label = Path(os.fspath(model)).stem
     key = (
         str(Path(model).resolve()) if Path(model).exists() else str(model),
         device,
         *_bucket(width, height),
     )
+    if loader is None:  # the library's: every candidate runtime gets the one record of the model
+        from painterly.feedforward.record import resolve_record
+
+        model = resolve_record(model)
     with _lock:
         known = _decisions.get(key)
     if known is not None or len(options) == 1:
@@ -151,7 +156,7 @@ def choose_runtime(
     choice = Choice(best, models[best], {r.label: seconds[r] for r in options})
     with _lock:
         _decisions[key] = best
-        _described[key] = f"{Path(str(model)).stem} at {width}x{height}: {choice.describe()}"
+        _described[key] = f"{label} at {width}x{height}: {choice.describe()}"
     log.info("runtime for %s", _described[key])
     return choice
 
