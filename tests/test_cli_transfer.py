@@ -254,7 +254,7 @@ def test_output_hard_linked_to_an_input_is_refused(
     os.link(painting_path, link)
     code, _, err = run_cli(photo_path, "-s", painting_path, "-o", link, *QUICK)
     _one_line_error(code, err)
-    assert "would overwrite an input" in err
+    assert "refusing to overwrite the input" in err
 
 
 def _weights_files(tmp_path: Path) -> dict[str, Path]:
