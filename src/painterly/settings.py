@@ -519,9 +519,7 @@ def _choice(field: SettingField, value: object) -> None:
 
 
 def _check_range(field: SettingField, value: float) -> None:
-    check_range(
-        field.label, value, field.minimum, field.maximum, exclusive_minimum=field.exclusive_minimum
-    )
+    check_range(field.label, value, field.minimum, field.maximum, exclusive_minimum=field.exclusive_minimum)
 
 
 def _check_field(field: SettingField, value: Any) -> None:
@@ -589,14 +587,23 @@ def estimated_bytes(width: int, height: int) -> int:
     return width * height * BYTES_PER_PIXEL
 
 
-def check_memory(width: int, height: int, available: int | None) -> None:
-    """Refuse a run that cannot fit in ``available`` bytes, before any work (one clear line)."""
-    need = estimated_bytes(width, height)
+def check_memory(
+    width: int,
+    height: int,
+    available: int | None,
+    bytes_per_pixel: int = BYTES_PER_PIXEL,
+    what: str = "image",
+) -> None:
+    """Refuse a run that cannot fit in ``available`` bytes, before any work (one clear line).
+
+    ``bytes_per_pixel``: what the method needs per output pixel (video by a trained network needs
+    far less than image optimization)."""
+    need = width * height * bytes_per_pixel
     if available is not None and need > available:
         side = max(width, height)
         fits = int(side * math.sqrt(available / need))
         raise PainterlyError(
-            f"a {width}x{height} image needs about {need / 2**30:.1f} GiB of memory, more than the "
+            f"a {width}x{height} {what} needs about {need / 2**30:.1f} GiB of memory, more than the "
             f"{available / 2**30:.1f} GiB here; try --size {max(16, fits)} or less"
         )
 

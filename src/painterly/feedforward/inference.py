@@ -388,10 +388,25 @@ def load_model(
         if found is None:
             raise
         path = found
-        style_mix = style_mix if style_mix is not None else {str(name_or_path): 1.0}
+        style_mix = _mix_of_a_style(str(name_or_path), path, style_mix)
     return StyleModel(
         path, device=device, backend=backend, precision=precision, style_mix=style_mix, strength=strength
     )
+
+
+def _mix_of_a_style(name: str, model: Path, style_mix: str | StyleMix | None) -> StyleMix:
+    """The mix of a model named by one of its styles: that style; a mix naming others contradicts
+    the name (``-m udnie --style-mix the_wave`` painted the_wave) and is refused, naming the model."""
+    mix = parse_style_mix(style_mix)
+    if mix is None:
+        return {name: 1.0}
+    if set(mix) != {name}:
+        text = style_mix if isinstance(style_mix, str) else ",".join(f"{k}:{v}" for k, v in mix.items())
+        raise PainterlyError(
+            f"{name!r} is one style of the multi-style model {model.stem!r}, so a style mix of other "
+            f"styles contradicts it: name the model to mix its styles (-m {model.stem} --style-mix {text})"
+        )
+    return mix
 
 
 def _style_in_multi_style_model(name: str) -> Path | None:

@@ -135,6 +135,7 @@ def read_model_file(
     except Exception as exc:  # noqa: BLE001
         raise PainterlyError(f"{path}: cannot read the weights: {' '.join(str(exc).split())[:200]}") from None
     state = {k[4:]: v for k, v in tensors.items() if k.startswith("net/")}
+    check_finite_weights(state, path)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -147,6 +148,19 @@ def read_model_file(
     others = {k: v for k, v in tensors.items() if not k.startswith("net/")}
     net.eval()
     return net, metadata, others
+
+
+def check_finite_weights(state: Mapping[str, torch.Tensor], source: object) -> None:
+    """Refuse weights holding NaN or infinity (a damaged file, or training that diverged): such a
+    network paints garbage, or NaN that becomes black, with no error (``stylize`` exited 0)."""
+    import torch
+
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise PainterlyError(
+                f"{source}: the weight {name} holds NaN or infinite values; the file is damaged or its "
+                "training diverged (retrain, or use an earlier checkpoint)"
+            )
 
 
 def _check_path(path: str | os.PathLike) -> Path:

@@ -28,7 +28,7 @@ PRESETS = {
 #: Shortest side DIS works on: below 12 px (for a 64x48 clip at half size, or any 2x2 clip) OpenCV
 #: raises "The input image must have either width or height >= 12"; smaller frames are enlarged.
 MIN_SIDE = 16
-#: Below this short side, DIS needs the image no more than twice as long as it is wide (see :func:`flow_size`).
+#: Below this short side DIS needs the image at most twice as long as wide (see :func:`flow_size`).
 NARROW = 32
 
 

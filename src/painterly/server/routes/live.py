@@ -35,11 +35,13 @@ from fastapi.responses import JSONResponse
 from painterly.errors import PainterlyError
 from painterly.server.live import (
     DEFAULT_STRENGTH,
+    MAX_CONTROL_TEXT,
     FrameRefused,
     LivePainter,
     check_blend,
     decode_frame,
     encode_frame,
+    parse_control,
 )
 from painterly.server.state import ServerState
 
@@ -47,7 +49,7 @@ log = logging.getLogger("painterly.server")
 router = APIRouter(tags=["live"])
 
 #: Largest text (control) message.
-MAX_TEXT = 2048
+MAX_TEXT = MAX_CONTROL_TEXT
 #: A client sending more messages than this many times ``live_max_fps`` in a second is cut off.
 FLOOD_FACTOR = 3
 #: WebSocket close codes: policy violation, message too big, going away, try again later.
@@ -136,15 +138,7 @@ class _Connection:
 
     async def _text(self, text: str) -> None:
         try:
-            if len(text) > MAX_TEXT:
-                raise PainterlyError(f"control messages may have at most {MAX_TEXT} characters")
-            try:
-                message = json.loads(text)
-            except ValueError:
-                raise PainterlyError("control messages must be JSON") from None
-            if not isinstance(message, dict) or message.get("type") != "config":
-                raise PainterlyError('the only control message is {"type": "config", ...}')
-            await self._configure(message)
+            await self._configure(parse_control(text))
         except PainterlyError as exc:
             await self.send({"type": "error", "detail": str(exc)})
 
