@@ -92,7 +92,9 @@ def videos(tmp_path):
     pytest.importorskip("av")
     pytest.importorskip("cv2")
     app = create_app(
-        ServerSettings(data_dir=tmp_path / "data", devices=("cpu",), preview_interval=0.0, video_max_seconds=5),
+        ServerSettings(
+            data_dir=tmp_path / "data", devices=("cpu",), preview_interval=0.0, video_max_seconds=5
+        ),
         stylize_backend=TinyModels(tmp_path),
     )
     with TestClient(app, base_url="http://localhost") as client:
