@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from PIL import Image
 
 from painterly.errors import PainterlyError
-from painterly.numbers import parse_decimal, parse_whole
+from painterly.numbers import parse_decimal, parse_whole, quoted
 from painterly.server.config import ServerSettings
 from painterly.server.jobs import JobContext, TaskOutcome, new_job_id
 from painterly.server.live import MAX_STRENGTH, LiveModels
@@ -87,7 +87,8 @@ def parse_options(values: dict[str, str], settings: ServerSettings, models: Live
     ``temporal_strength`` from form strings."""
     unknown = set(values) - {"model", "size", "temporal_strength"}
     if unknown:
-        raise PainterlyError(f"unknown form field(s): {', '.join(sorted(unknown))[:80]}")
+        shown = ", ".join(quoted(name, 40) for name in sorted(unknown)[:3])  # control characters escaped
+        raise PainterlyError(f"unknown form field(s): {shown}")
     model = models.check(values.get("model") or "")
     size_text = values.get("size") or ""
     size = None
