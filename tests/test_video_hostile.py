@@ -231,3 +231,34 @@ def test_cli_numbers_are_ascii_and_finite(tmp_path: Path, small: Path, run_cli, 
     code, _, stderr = run_cli("video", small, "-o", tmp_path / "o.mp4", "-m", "starry_night", *option)
     _one_line(code, stderr)
     assert option[0][2:].replace("-", " ") in stderr
+
+
+# found by the re-probe ---------------------------------------------------------------------------
+
+
+def test_workdir_that_is_the_output_or_holds_foreign_frames_is_refused(
+    tmp_path: Path, small: Path, run_cli
+) -> None:
+    """``--workdir OUTPUT`` raised IsADirectoryError after the run; a folder of someone else's
+    ``frame000000.png`` was taken as finished frames."""
+    style = tmp_path / "style.png"
+    cv2.imwrite(str(style), texture(32, 32))
+    out = tmp_path / "o.mp4"
+    common = ["-s", style, "--size", "16", "--iterations", "1", "--max-frames", "2", "-q"]
+    code, _, stderr = run_cli("video", small, "-o", out, "--workdir", out, *common)
+    _one_line(code, stderr)
+    assert "cannot be the output" in stderr and not out.exists()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    cv2.imwrite(str(theirs / "frame000000.png"), texture(12, 16))
+    code, _, stderr = run_cli("video", small, "-o", out, "--workdir", theirs, *common)
+    _one_line(code, stderr)
+    assert "did not write" in stderr and sorted(p.name for p in theirs.iterdir()) == ["frame000000.png"]
+
+
+def test_a_temporal_weight_that_cannot_give_a_finite_loss_is_refused(tmp_path: Path, small: Path) -> None:
+    from painterly.video import stylize_video
+
+    with pytest.raises(PainterlyError, match="temporal weight must be at most"):
+        stylize_video(small, tmp_path / "o.mp4", style=small, temporal_weight=1e308)
+    assert leftovers(tmp_path, {"small.mp4"}) == []

@@ -29,6 +29,7 @@ from PIL import Image
 from painterly.errors import PainterlyError, check_weight
 from painterly.images import ImageInput, check_input_file
 from painterly.losses import LossTerm
+from painterly.settings import MAX_WEIGHT
 from painterly.video.flow import FlowEstimator, FlowPair, consistent, motion_boundaries, warp
 
 #: Weight of the temporal loss (mean squared difference in 0-255 units, as Ruder et al.'s 1e3 with
@@ -111,11 +112,13 @@ class OptimizationPainter:
         if self.iterations < 1 or self.later_iterations < 1:
             raise PainterlyError("iterations must be at least 1")
         self.temporal_weight = check_weight("temporal weight", temporal_weight)
+        if self.temporal_weight > MAX_WEIGHT:  # 1e308 made the first later frame's loss NaN
+            raise PainterlyError(f"temporal weight must be at most {MAX_WEIGHT:g}, got {temporal_weight!r}")
         self.temporal = temporal and self.temporal_weight > 0
         self.long_term = long_term
         self.settings = settings
         self.workdir = Path(workdir) if workdir is not None else Path(f"{output}.frames")
-        _check_workdir(self.workdir)
+        _check_workdir(self.workdir, Path(output))
         for item in self.styles:  # a missing style image: one line now, not after the first frame
             if isinstance(item, str | os.PathLike):
                 check_input_file(item, "style image")
@@ -153,6 +156,12 @@ class OptimizationPainter:
             raise PainterlyError(
                 f"the work folder {self.workdir} holds frames of a different run: delete it or choose "
                 "another --workdir"
+            )
+        if not note.exists() and any(self.workdir.glob("frame??????.png")):
+            # Someone else's frames (ffmpeg's frame%06d.png, say) are not this run's to resume from.
+            raise PainterlyError(
+                f"the work folder {self.workdir} holds frame PNGs that painterly did not write (no "
+                "run.json): choose another --workdir"
             )
         settings = make_settings(
             size=max(frame.shape[:2]),
@@ -261,8 +270,10 @@ class OptimizationPainter:
         return targets
 
 
-def _check_workdir(workdir: Path) -> None:
-    """One line, before any work, for a work folder that cannot be one (an existing file, say)."""
+def _check_workdir(workdir: Path, output: Path) -> None:
+    """One line, before any work, for a work folder that cannot be one (an existing file, the output)."""
+    if workdir.resolve() == output.resolve():
+        raise PainterlyError(f"the work folder cannot be the output itself: {workdir}")
     for folder in (workdir, *workdir.parents):
         try:
             if folder.exists():
