@@ -180,3 +180,27 @@ def test_parse_control_bounds_its_work() -> None:
         parse_control(deep)
     with pytest.raises(PainterlyError, match="at most 2048"):
         parse_control(" " * 3000)
+
+
+def test_repeated_form_fields_are_refused_not_taken_last(jobs, videos, tmp_path) -> None:
+    """``size=32&size=99999`` and ``model=nope&model=tiny`` silently used the last value."""
+    from .test_live_video import make_clip
+    from .test_server_api import png_bytes
+
+    files = [
+        ("content", ("p.png", png_bytes(), "image/png")),
+        ("style", ("s.png", png_bytes(36, 36, seed=1), "image/png")),
+        ("seed", (None, "1")),
+        ("seed", (None, "2")),
+    ]
+    response = jobs.post("/api/jobs", files=files, data={"size": "32", "iterations": "3"})
+    assert response.status_code == 400 and "more than once" in response.json()["detail"]
+    clip = make_clip(tmp_path / "clip.mp4", seconds=0.3)
+    files = [
+        ("video", ("c.mp4", clip.read_bytes(), "video/mp4")),
+        ("model", (None, "nope")),
+        ("model", (None, "tiny")),
+    ]
+    response = videos.post("/api/videos", files=files)
+    assert response.status_code == 400 and "more than once" in response.json()["detail"]
+    assert list((tmp_path / "data" / "uploads").iterdir()) == []
