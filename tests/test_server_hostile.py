@@ -155,6 +155,7 @@ def test_videos_a_two_pixel_clip_runs(videos, tmp_path) -> None:
         '{"type": "config", "temporal_strength": 1e999}',
         "[]",
         "null",
+        '{"type": "config", "\\r\\n": 1}',
         '"config"',
     ],
 )

@@ -33,6 +33,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from painterly.errors import PainterlyError
+from painterly.numbers import quoted
 from painterly.server.live import (
     DEFAULT_STRENGTH,
     MAX_CONTROL_TEXT,
@@ -145,7 +146,8 @@ class _Connection:
     async def _configure(self, message: dict[str, Any], announce: bool = True) -> None:
         unknown = set(message) - {"type", "model", "temporal_strength", "blend"}
         if unknown:
-            raise PainterlyError(f"unknown config field(s): {', '.join(sorted(map(str, unknown)))[:80]}")
+            shown = ", ".join(quoted(str(name), 40) for name in sorted(map(str, unknown))[:3])  # escaped
+            raise PainterlyError(f"unknown config field(s): {shown}")
         models = self.state.live_models
         name = models.check(message.get("model", self.model_name))
         mix = None
