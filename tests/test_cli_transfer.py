@@ -199,9 +199,9 @@ def test_huge_size_is_one_line(run_cli, tmp_path: Path, photo_path: Path, painti
 def test_size_beyond_memory_is_refused_before_work(
     run_cli, tmp_path: Path, photo_path: Path, painting_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from painterly.cli import transfer as cli_transfer
+    from painterly import memory
 
-    monkeypatch.setattr(cli_transfer, "_physical_memory", lambda: 2**30)
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**30)
     _forbid_running(monkeypatch)
     code, _, err = run_cli(photo_path, "-s", painting_path, "-o", tmp_path / "o.png", "--size", "4096")
     _one_line_error(code, err)
@@ -254,7 +254,7 @@ def test_output_hard_linked_to_an_input_is_refused(
     os.link(painting_path, link)
     code, _, err = run_cli(photo_path, "-s", painting_path, "-o", link, *QUICK)
     _one_line_error(code, err)
-    assert "would overwrite an input" in err
+    assert "refusing to overwrite the input" in err
 
 
 def _weights_files(tmp_path: Path) -> dict[str, Path]:

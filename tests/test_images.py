@@ -148,9 +148,9 @@ def test_output_checks_before_work(tmp_path: Path) -> None:
     assert image_size(tmp_path / "missing.png") is None
     with pytest.raises(PainterlyError, match="unknown output format '.xyz'"):
         check_image_output(tmp_path / "out.xyz")
-    with pytest.raises(PainterlyError, match="would overwrite an input"):
+    with pytest.raises(PainterlyError, match="refusing to overwrite the input"):
         check_image_output(photo, [photo])
     os.link(photo, tmp_path / "hard.png")
-    with pytest.raises(PainterlyError, match="would overwrite an input"):
+    with pytest.raises(PainterlyError, match="refusing to overwrite the input"):
         check_image_output(tmp_path / "hard.png", [photo])
     assert check_image_output(tmp_path / "new.jpg", [photo]) == tmp_path / "new.jpg"

@@ -492,7 +492,7 @@ def test_real_feedforward_module_is_listed(settings):
         ({"strength": "inf"}, "strength must be a number from 0 to 1"),
         ({"strength": "a lot"}, "strength must be a number from 0 to 1"),
         ({"style_mix": "a:0.5,:0.5"}, "expected NAME[:WEIGHT]"),
-        ({"style_mix": "a:lots"}, "is not a number"),
+        ({"style_mix": "a:lots"}, "must be a number"),
         ({"style_mix": "a," * 600}, "style_mix is too long"),
     ],
 )

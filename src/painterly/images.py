@@ -6,7 +6,6 @@ import errno
 import io
 import os
 import stat
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -17,6 +16,8 @@ from PIL import Image, ImageOps, PngImagePlugin
 
 from painterly.atomic import atomic_write
 from painterly.errors import PainterlyError, shown
+from painterly.outputs import check_not_an_input as check_not_an_input  # the one output check
+from painterly.outputs import check_output_path as check_output_path
 
 if TYPE_CHECKING:
     import torch
@@ -194,39 +195,6 @@ def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
     if size == image.size:
         return image
     return image.resize(size, Image.Resampling.LANCZOS)
-
-
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Fail early, before any work, if ``path`` cannot be written."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.exists():
-        raise PainterlyError(f"output folder does not exist: {shown(folder)}")
-    if not folder.is_dir():
-        raise PainterlyError(f"output folder is not a folder: {shown(folder)}")
-    try:  # a real probe: os.access says yes to root even on read-only file systems
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError:
-        raise PainterlyError(f"output folder is not writable: {shown(folder)}") from None
-    if path.is_dir():
-        raise PainterlyError(f"output path is a folder: {shown(path)}")
-    return path
-
-
-def check_not_an_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> Path:
-    """An output may never overwrite one of the inputs (the same path, a symlink or a hard link)."""
-    output = Path(output)
-    if not output.exists():
-        return output
-    for item in inputs:
-        try:
-            same = os.path.samefile(output, item)
-        except OSError:
-            same = False
-        if same:
-            raise PainterlyError(f"output {shown(output)} would overwrite an input ({shown(item)})")
-    return output
 
 
 def image_format(path: str | os.PathLike) -> str:

@@ -22,6 +22,7 @@ from PIL import Image
 
 from painterly.color import PRESERVE_COLORS
 from painterly.errors import PainterlyError, check_weight, did_you_mean
+from painterly.numbers import check_range, parse_decimal, parse_whole
 from painterly.presets import PRESETS
 from painterly.presets import preset as preset_settings
 from painterly.vgg.layers import ARCHITECTURES, CONVENTIONS, layer_names
@@ -51,6 +52,11 @@ MULTISCALE_ABOVE = 400
 MIN_SCALE = 256
 #: Largest output long side accepted at all; the memory check (:func:`check_memory`) is stricter.
 MAX_SIZE = 16384
+#: Largest loss weight (and style blend weight) accepted: far above any useful one, and low enough
+#: that a weighted loss stays finite in float32 (``style_weight=1e308`` made every loss infinite).
+MAX_WEIGHT = 1e15
+#: Longest time limit accepted, in seconds (some 30 years; ``1e308`` overflowed the schedule's sums).
+MAX_TIME_LIMIT = 1e9
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,7 @@ class TransferSettings:
         "speed, and the best image so far is the result when time is up",
         "basic",
         minimum=0,
+        maximum=MAX_TIME_LIMIT,
         exclusive_minimum=True,
         optional=True,
         default_help="none",
@@ -171,10 +178,20 @@ class TransferSettings:
         metavar="NAME",
     )
     content_weight: float = setting(
-        DEFAULT_CONTENT_WEIGHT, "float", "content loss weight", "loss", minimum=0, server=True
+        DEFAULT_CONTENT_WEIGHT,
+        "float",
+        "content loss weight",
+        "loss",
+        minimum=0,
+        maximum=MAX_WEIGHT,
+        server=True,
     )
-    style_weight: float = setting(100.0, "float", "style loss weight", "loss", minimum=0, server=True)
-    tv_weight: float = setting(1e-3, "float", "total-variation weight", "loss", minimum=0, server=True)
+    style_weight: float = setting(
+        100.0, "float", "style loss weight", "loss", minimum=0, maximum=MAX_WEIGHT, server=True
+    )
+    tv_weight: float = setting(
+        1e-3, "float", "total-variation weight", "loss", minimum=0, maximum=MAX_WEIGHT, server=True
+    )
     tv_form: str = setting("squared", "str", "TV loss form", "loss", choices=TV_FORMS)
     loss_convention: str = setting(
         "classic",
@@ -190,6 +207,7 @@ class TransferSettings:
         "comma-separated blend weights, one per --style",
         "loss",
         minimum=0,
+        maximum=MAX_WEIGHT,
         optional=True,
         default_help="equal",
         server=True,
@@ -364,7 +382,10 @@ def parse_layers(text: str, what: str) -> list[str] | dict[str, float]:
         out = {}
         for item in items:
             name, _, weight = item.partition(":")
-            out[name.strip()] = check_weight(f"weight of {what} layer {_shorten(name)}", weight or 1.0)
+            label = f"weight of {what} layer {_shorten(name)}"
+            out[name.strip()] = (
+                parse_decimal(weight, label, minimum=0, maximum=MAX_WEIGHT) if weight.strip() else 1.0
+            )
         return out
     return items
 
@@ -373,15 +394,23 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
 
-def parse_value(field: SettingField, text: str) -> Any:
-    """One setting from a string (a CLI argument or a form field); checked by :func:`validate` later."""
+def parse_value(field: SettingField, text: str, maximum: float | None = None) -> Any:
+    """One setting from a string (a CLI argument or a form field), numbers checked against their
+    range here (``maximum``: a caller's stricter cap, such as a server's, named in the message); the
+    rest is checked by :func:`validate` later."""
     text = text.strip()
+    high = field.maximum if maximum is None else min(maximum, field.maximum or maximum)
     if field.kind == "int":
-        if not re.fullmatch(r"[+-]?\d{1,40}", text):
-            raise PainterlyError(f"{field.label} must be a whole number, got {_shorten(text)}")
-        return int(text)
+        low = None if field.minimum is None else int(field.minimum)
+        return parse_whole(text, field.label, minimum=low, maximum=None if high is None else int(high))
     if field.kind == "float":
-        return _number(field.label, text)
+        return parse_decimal(
+            text,
+            field.label,
+            minimum=field.minimum,
+            maximum=high,
+            exclusive_minimum=field.exclusive_minimum,
+        )
     if field.kind == "bool":
         if text.lower() in _TRUE:
             return True
@@ -392,13 +421,16 @@ def parse_value(field: SettingField, text: str) -> Any:
         return parse_layers(text, field.name.split("_")[0])
     if field.kind == "floats":
         items = text.split(",")
-        return [_number(f"{field.label} weight", item) for item in items]
+        label = f"{field.label} weight"
+        return [parse_decimal(item, label, minimum=field.minimum, maximum=high) for item in items]
     return text
 
 
 def _number(label: str, value: object) -> float:
     if isinstance(value, bool):
         raise PainterlyError(f"{label} must be a number, got {_shorten(value)}")
+    if isinstance(value, str):  # the library given text: the same rules as the CLI and the forms
+        return parse_decimal(value, label)
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
@@ -424,11 +456,15 @@ def make_settings(preset: str | None = None, **options: Any) -> TransferSettings
     return settings
 
 
-def settings_from_strings(values: Mapping[str, str], *, preset: str | None = None) -> TransferSettings:
+def settings_from_strings(
+    values: Mapping[str, str], *, preset: str | None = None, caps: Mapping[str, float] | None = None
+) -> TransferSettings:
     """Settings from untrusted strings (an HTML form): only the server's fields, all validated.
 
-    Empty strings mean "not given". Unknown names (and settings the server does not expose) get a
-    "did you mean"; every message is one short line.
+    Empty strings mean "not given". ``caps`` lowers fields' maximums (a server's limits, e.g.
+    ``{"size": 1024}``), so that a value over them is refused naming the cap that applies. Unknown
+    names (and settings the server does not expose) get a "did you mean"; every message is one short
+    line.
     """
     allowed = {f.name: f for f in SERVER_FIELDS}
     options: dict[str, Any] = {}
@@ -440,7 +476,7 @@ def settings_from_strings(values: Mapping[str, str], *, preset: str | None = Non
             raise PainterlyError(f"{field.label} must be given as text")
         if text.strip() == "":
             continue
-        value = parse_value(field, text)
+        value = parse_value(field, text, (caps or {}).get(key))
         if field.choices is not None and value not in field.choices:  # strict here, even for init
             _choice(field, value)
         options[key] = value
@@ -483,14 +519,7 @@ def _choice(field: SettingField, value: object) -> None:
 
 
 def _check_range(field: SettingField, value: float) -> None:
-    low, high = field.minimum, field.maximum
-    if low is not None and (value <= low if field.exclusive_minimum else value < low):
-        if low == 0:
-            word = "must be positive" if field.exclusive_minimum else "must not be negative"
-            raise PainterlyError(f"{field.label} {word}, got {_shorten(value)}")
-        raise PainterlyError(f"{field.label} must be at least {low:g}, got {_shorten(value)}")
-    if high is not None and value > high:
-        raise PainterlyError(f"{field.label} must be at most {high:g}, got {_shorten(value)}")
+    check_range(field.label, value, field.minimum, field.maximum, exclusive_minimum=field.exclusive_minimum)
 
 
 def _check_field(field: SettingField, value: Any) -> None:
@@ -525,7 +554,7 @@ def check_device_name(name: str) -> str:
     base, colon, index = name.partition(":")
     if base not in DEVICES:
         raise PainterlyError(f"unknown device {_shorten(name)}{did_you_mean(base, DEVICES)}")
-    if colon and (base == "auto" or not re.fullmatch(r"\d{1,4}", index)):
+    if colon and (base == "auto" or not re.fullmatch(r"[0-9]{1,4}", index)):
         raise PainterlyError(f"device {_shorten(name)} should be {base} or {base}:N with N a device number")
     return name
 
@@ -558,14 +587,23 @@ def estimated_bytes(width: int, height: int) -> int:
     return width * height * BYTES_PER_PIXEL
 
 
-def check_memory(width: int, height: int, available: int | None) -> None:
-    """Refuse a run that cannot fit in ``available`` bytes, before any work (one clear line)."""
-    need = estimated_bytes(width, height)
+def check_memory(
+    width: int,
+    height: int,
+    available: int | None,
+    bytes_per_pixel: int = BYTES_PER_PIXEL,
+    what: str = "image",
+) -> None:
+    """Refuse a run that cannot fit in ``available`` bytes, before any work (one clear line).
+
+    ``bytes_per_pixel``: what the method needs per output pixel (video by a trained network needs
+    far less than image optimization)."""
+    need = width * height * bytes_per_pixel
     if available is not None and need > available:
         side = max(width, height)
         fits = int(side * math.sqrt(available / need))
         raise PainterlyError(
-            f"a {width}x{height} image needs about {need / 2**30:.1f} GiB of memory, more than the "
+            f"a {width}x{height} {what} needs about {need / 2**30:.1f} GiB of memory, more than the "
             f"{available / 2**30:.1f} GiB here; try --size {max(16, fits)} or less"
         )
 

@@ -217,6 +217,7 @@ def _check_inputs(args: argparse.Namespace, settings: Any) -> list[Path]:
 def _check_memory(content: Path, settings: Any) -> None:
     """Refuse an output too large for this machine's memory, from the image header (no decoding)."""
     from painterly.images import image_size
+    from painterly.memory import available_memory
     from painterly.settings import check_memory
 
     if not str(settings.device).startswith(("auto", "cpu")):
@@ -230,14 +231,7 @@ def _check_memory(content: Path, settings: Any) -> None:
         width = height = settings.size
     else:
         width, height = max(1, round(width * scale)), max(1, round(height * scale))
-    check_memory(width, height, _physical_memory())
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    check_memory(width, height, available_memory())
 
 
 class _Signals:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from painterly.errors import PainterlyError
+from painterly.outputs import check_not_an_input
 
 
 def require_regular_file(path: str | os.PathLike, what: str) -> Path:
@@ -31,21 +32,9 @@ def require_regular_file(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def refuse_overwriting_inputs(output: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
     """Raise if writing ``output`` would replace any of ``inputs`` (same path, link or file)."""
-    target = Path(output)
-    resolved = target.resolve()
-    for item in inputs:
-        source = Path(item)
-        if source.resolve() == resolved or _same(source, target):
-            raise PainterlyError(f"refusing to overwrite the input {source}; choose another output")
+    check_not_an_input(output, inputs)
 
 
 def check_seed(seed: object) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -379,11 +380,26 @@ def load_model(
     :class:`~painterly.feedforward.record.ModelRecord` (which may also be given here).
     """
     record = resolve_record(name_or_path)
-    if record.style is not None and style_mix is None:  # a style of a multi-style model, by name
-        style_mix = {record.style: 1.0}
+    if record.style is not None:  # a style of a multi-style model, by name
+        style_mix = _mix_of_a_style(record.style, Path(record.path), style_mix)
     return StyleModel(
         record, device=device, backend=backend, precision=precision, style_mix=style_mix, strength=strength
     )
+
+
+def _mix_of_a_style(name: str, model: Path, style_mix: str | StyleMix | None) -> StyleMix:
+    """The mix of a model named by one of its styles: that style; a mix naming others contradicts
+    the name (``-m udnie --style-mix the_wave`` painted the_wave) and is refused, naming the model."""
+    mix = parse_style_mix(style_mix)
+    if mix is None:
+        return {name: 1.0}
+    if set(mix) != {name}:
+        text = style_mix if isinstance(style_mix, str) else ",".join(f"{k}:{v}" for k, v in mix.items())
+        raise PainterlyError(
+            f"{name!r} is one style of the multi-style model {model.stem!r}, so a style mix of other "
+            f"styles contradicts it: name the model to mix its styles (-m {model.stem} --style-mix {text})"
+        )
+    return mix
 
 
 def stylize(image: ImageInput, model: str | os.PathLike | StyleModel, **options: Any) -> Image.Image:

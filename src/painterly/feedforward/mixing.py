@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from painterly.errors import PainterlyError, did_you_mean
+from painterly.numbers import parse_decimal, quoted
 
 StyleMix = Mapping[str, float]
 
@@ -52,10 +53,12 @@ def parse_style_mix(text: str | StyleMix | None) -> dict[str, float] | None:
         name = name.strip()
         if not name:
             raise PainterlyError(f"style mix {text!r}: expected NAME[:WEIGHT],NAME[:WEIGHT],...")
-        try:
-            value = float(weight) if weight.strip() else 1.0
-        except ValueError:
-            raise PainterlyError(f"style mix {text!r}: {weight!r} is not a number") from None
+        try:  # the shared parser: ASCII digits only, finite
+            value = parse_decimal(weight, "weight", minimum=0) if weight.strip() else 1.0
+        except PainterlyError as exc:
+            raise PainterlyError(
+                f"style mix {quoted(text)}: {quoted(weight)} is not a number ({exc})"
+            ) from None
         if name in mix:
             raise PainterlyError(f"style mix {text!r}: {name!r} is named twice")
         mix[name] = value

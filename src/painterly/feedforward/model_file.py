@@ -154,6 +154,7 @@ def build_network(
         raise PainterlyError(f"{path}: {exc}") from None
     loaded = tensors()
     state = {k[4:]: v for k, v in loaded.items() if k.startswith("net/")}
+    check_finite_weights(state, path)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -166,6 +167,19 @@ def build_network(
     others = {k: v for k, v in loaded.items() if not k.startswith("net/")}
     net.eval()
     return net, dict(metadata), others
+
+
+def check_finite_weights(state: Mapping[str, torch.Tensor], source: object) -> None:
+    """Refuse weights holding NaN or infinity (a damaged file, or training that diverged): such a
+    network paints garbage, or NaN that becomes black, with no error (``stylize`` exited 0)."""
+    import torch
+
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise PainterlyError(
+                f"{source}: the weight {name} holds NaN or infinite values; the file is damaged or its "
+                "training diverged (retrain, or use an earlier checkpoint)"
+            )
 
 
 def _check_path(path: str | os.PathLike) -> Path:

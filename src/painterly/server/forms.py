@@ -44,8 +44,9 @@ def parse_job_form(
         raise PainterlyError(f"at most {limits.max_styles} style images, got {styles}")
     preset = values.get("preset")
     given = {key: text for key, text in values.items() if key != "preset"}
-    resolved = settings_from_strings(given, preset=preset)
-    if resolved.size > limits.max_size:
+    caps = {"size": limits.max_size, "iterations": limits.max_iterations, "scales": limits.max_scales}
+    resolved = settings_from_strings(given, preset=preset, caps=caps)  # a value over a cap names it
+    if resolved.size > limits.max_size:  # a preset's size
         raise PainterlyError(
             f"size must be at most {limits.max_size} pixels on this server, got {resolved.size}"
         )

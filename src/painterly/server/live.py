@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import threading
 import warnings
 from collections.abc import Callable
@@ -163,6 +164,68 @@ class LiveModels:
                 return self._loaded[key]
 
         return choose_runtime(name, width, height, device=device, loader=load).model
+
+
+#: Largest control message, in characters.
+MAX_CONTROL_TEXT = 2048
+#: Deepest nesting of a control message's JSON (``{"blend": {...}}`` needs 2). Python's ``json``
+#: recurses once per level: 1000 ``[`` under the size cap raised RecursionError in the ASGI app.
+MAX_CONTROL_DEPTH = 4
+#: Longest whole number in a control message (``float()`` of a 400-digit one raises OverflowError).
+MAX_CONTROL_DIGITS = 20
+
+
+def _nesting(text: str) -> int:
+    """The deepest ``[``/``{`` nesting of JSON text, outside strings (stops counting past the limit)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_CONTROL_DEPTH:
+                break
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _refuse_constant(name: str) -> Any:
+    raise PainterlyError(f"control messages may not hold {name}: use finite numbers")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_CONTROL_DIGITS:
+        raise PainterlyError(f"numbers in control messages may have at most {MAX_CONTROL_DIGITS} digits")
+    return int(text)
+
+
+def parse_control(text: object) -> dict[str, Any]:
+    """A client's control message, parsed with bounded work: at most :data:`MAX_CONTROL_TEXT`
+    characters nested at most :data:`MAX_CONTROL_DEPTH` deep, no NaN or Infinity, no huge integers,
+    a JSON object with ``"type": "config"``; anything else is one :class:`PainterlyError`."""
+    if not isinstance(text, str):
+        raise PainterlyError("control messages must be text")
+    if len(text) > MAX_CONTROL_TEXT:
+        raise PainterlyError(f"control messages may have at most {MAX_CONTROL_TEXT} characters")
+    if _nesting(text) > MAX_CONTROL_DEPTH:
+        raise PainterlyError(f"control messages may nest at most {MAX_CONTROL_DEPTH} levels deep")
+    try:
+        message = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
+    except (ValueError, RecursionError):  # RecursionError: cannot happen past the depth check
+        raise PainterlyError("control messages must be JSON") from None
+    if not isinstance(message, dict) or message.get("type") != "config":
+        raise PainterlyError('the only control message is {"type": "config", ...}')
+    return message
 
 
 def check_blend(blend: object, styles: list[str]) -> dict[str, float]:

@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from PIL import Image
 
 from painterly.errors import PainterlyError
+from painterly.numbers import parse_decimal, parse_whole, quoted
 from painterly.server.config import ServerSettings
 from painterly.server.jobs import JobContext, TaskOutcome, new_job_id
 from painterly.server.live import MAX_STRENGTH, LiveModels
@@ -86,30 +87,19 @@ def parse_options(values: dict[str, str], settings: ServerSettings, models: Live
     ``temporal_strength`` from form strings."""
     unknown = set(values) - {"model", "size", "temporal_strength"}
     if unknown:
-        raise PainterlyError(f"unknown form field(s): {', '.join(sorted(unknown))[:80]}")
+        shown = ", ".join(quoted(name, 40) for name in sorted(unknown)[:3])  # control characters escaped
+        raise PainterlyError(f"unknown form field(s): {shown}")
     model = models.check(values.get("model") or "")
-    size_text = (values.get("size") or "").strip()
+    size_text = values.get("size") or ""
     size = None
-    if size_text:
-        if not size_text.isdigit() or len(size_text) > 6:
-            raise PainterlyError(
-                f"size must be a whole number of pixels from 16 to {settings.video_max_size}, "
-                f"got {size_text[:20]!r}"
-            )
-        size = int(size_text)
-        if not 16 <= size <= settings.video_max_size:
-            raise PainterlyError(f"size must be between 16 and {settings.video_max_size} pixels, got {size}")
-    strength_text = (values.get("temporal_strength") or "").strip()
+    if size_text.strip():
+        size = parse_whole(size_text, "size", minimum=16, maximum=settings.video_max_size, unit="px")
+    strength_text = values.get("temporal_strength") or ""
     from painterly.video.feedforward import DEFAULT_STRENGTH as VIDEO_STRENGTH  # needs OpenCV: only here
 
     strength = VIDEO_STRENGTH  # the library's and the CLI's default, not the live page's
-    if strength_text:
-        try:
-            strength = float(strength_text)
-        except ValueError:
-            raise PainterlyError(f"temporal_strength must be a number, got {strength_text[:20]!r}") from None
-    if not 0.0 <= strength <= MAX_STRENGTH:
-        raise PainterlyError(f"temporal_strength must be between 0 and {MAX_STRENGTH}, got {strength}")
+    if strength_text.strip():
+        strength = parse_decimal(strength_text, "temporal_strength", minimum=0.0, maximum=MAX_STRENGTH)
     return {"model": model, "size": size, "temporal_strength": strength}
 
 

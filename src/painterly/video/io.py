@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from painterly.errors import PainterlyError
+from painterly.outputs import check_not_an_input, check_output_path
 
 #: Output suffix -> (FFmpeg muxer, kind). ``kind`` picks the codecs.
 FORMATS = {
@@ -194,16 +195,8 @@ def check_output(path: str | os.PathLike[str], inputs: tuple[Path, ...] = ()) ->
         raise PainterlyError(
             f"unknown video format {suffix or '(none)'!r} for {path}: use {', '.join(FORMATS)}"
         )
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise PainterlyError(f"output folder does not exist: {folder}")
-    if not os.access(folder, os.W_OK):
-        raise PainterlyError(f"output folder is not writable: {folder}")
-    if path.is_dir():
-        raise PainterlyError(f"output is a folder: {path}")
-    for source in inputs:
-        if path.exists() and source.exists() and os.path.samefile(path, source):
-            raise PainterlyError(f"the output would overwrite the input {source}")
+    check_output_path(path)  # the check every command makes: folder, writable, not a folder
+    check_not_an_input(path, inputs)
     muxer, kind = FORMATS[suffix]
     return path, muxer, _video_codec(kind)
 

@@ -13,6 +13,7 @@ settings, so that an interrupted video resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -26,8 +27,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.errors import PainterlyError, check_weight
-from painterly.images import ImageInput
+from painterly.images import ImageInput, check_input_file
 from painterly.losses import LossTerm
+from painterly.settings import MAX_WEIGHT
 from painterly.video.flow import FlowEstimator, FlowPair, consistent, motion_boundaries, warp
 
 #: Weight of the temporal loss (mean squared difference in 0-255 units, as Ruder et al.'s 1e3 with
@@ -110,10 +112,18 @@ class OptimizationPainter:
         if self.iterations < 1 or self.later_iterations < 1:
             raise PainterlyError("iterations must be at least 1")
         self.temporal_weight = check_weight("temporal weight", temporal_weight)
+        if self.temporal_weight > MAX_WEIGHT:  # 1e308 made the first later frame's loss NaN
+            raise PainterlyError(f"temporal weight must be at most {MAX_WEIGHT:g}, got {temporal_weight!r}")
         self.temporal = temporal and self.temporal_weight > 0
         self.long_term = long_term
         self.settings = settings
         self.workdir = Path(workdir) if workdir is not None else Path(f"{output}.frames")
+        _check_workdir(self.workdir, Path(output))
+        for item in self.styles:  # a missing style image: one line now, not after the first frame
+            if isinstance(item, str | os.PathLike):
+                check_input_file(item, "style image")
+        #: What this run created in the work folder (removed again if it fails before a frame is kept).
+        self._created: list[Path] = []
         self.run_key = dict(run_key or {})
         self.run_key.update(
             iterations=self.iterations,
@@ -140,15 +150,19 @@ class OptimizationPainter:
         """At the first frame: the work folder, and the painter with its loss network and style targets."""
         from painterly.optimization import Painter, make_settings
 
-        self.workdir.mkdir(parents=True, exist_ok=True)
         note = self.workdir / "run.json"
         key = json.dumps(self.run_key, sort_keys=True, default=str)
-        if note.exists() and note.read_text() != key:
+        if note.is_file() and note.read_text(errors="replace") != key:
             raise PainterlyError(
                 f"the work folder {self.workdir} holds frames of a different run: delete it or choose "
                 "another --workdir"
             )
-        note.write_text(key)
+        if not note.exists() and any(self.workdir.glob("frame??????.png")):
+            # Someone else's frames (ffmpeg's frame%06d.png, say) are not this run's to resume from.
+            raise PainterlyError(
+                f"the work folder {self.workdir} holds frame PNGs that painterly did not write (no "
+                "run.json): choose another --workdir"
+            )
         settings = make_settings(
             size=max(frame.shape[:2]),
             scales=1,
@@ -156,7 +170,33 @@ class OptimizationPainter:
             device=self.device,
             **self.settings,
         )
-        self.painter = Painter(settings, self.styles)
+        # The style images are read (and refused if broken) before anything is written.
+        painter = Painter(settings, self.styles)
+        missing = [folder for folder in (self.workdir, *self.workdir.parents) if not folder.exists()]
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self._created += reversed(missing)
+            if not note.exists():
+                note.write_text(key)
+                self._created.append(note)
+        except OSError as exc:
+            self.discard()
+            raise PainterlyError(
+                f"cannot write the work folder {self.workdir}: {exc.strerror or exc}"
+            ) from None
+        self.painter = painter
+
+    def discard(self) -> None:
+        """Remove what this run created in the work folder while it holds no finished frame; a
+        user's folder and frames of earlier runs are never touched."""
+        if not self._created or any(self.workdir.glob("frame??????.png")):
+            return
+        for partial in self.workdir.glob("frame??????.tmp.png"):  # Ctrl-C while the first was saved
+            partial.unlink(missing_ok=True)
+        for path in reversed(self._created):
+            with contextlib.suppress(OSError):
+                path.rmdir() if path.is_dir() else path.unlink()
+        self._created.clear()
 
     def _frame_path(self, index: int) -> Path:
         return self.workdir / f"frame{index:06d}.png"
@@ -164,6 +204,14 @@ class OptimizationPainter:
     def paint(self, frame: np.ndarray, index: int, pair: FlowPair | None) -> np.ndarray:
         if self.painter is None:
             self._prepare(frame)
+        try:
+            return self._paint(frame, index, pair)
+        except BaseException:  # a failure or Ctrl-C before the first frame: no empty work folder left
+            if not self.history:
+                self.discard()
+            raise
+
+    def _paint(self, frame: np.ndarray, index: int, pair: FlowPair | None) -> np.ndarray:
         started = time.perf_counter()
         done = self._frame_path(index)
         if done.exists():
@@ -220,3 +268,18 @@ class OptimizationPainter:
             covered = np.maximum(covered, valid)
             targets.append((warp(old_output, backward), weight))
         return targets
+
+
+def _check_workdir(workdir: Path, output: Path) -> None:
+    """One line, before any work, for a work folder that cannot be one (an existing file, the output)."""
+    if workdir.resolve() == output.resolve():
+        raise PainterlyError(f"the work folder cannot be the output itself: {workdir}")
+    for folder in (workdir, *workdir.parents):
+        try:
+            if folder.exists():
+                if not folder.is_dir():
+                    what = "the work folder" if folder == workdir else "a folder above the work folder"
+                    raise PainterlyError(f"{what} is a file, not a folder: {folder}")
+                return
+        except OSError as exc:
+            raise PainterlyError(f"cannot use the work folder {workdir}: {exc.strerror or exc}") from None

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from painterly.errors import PainterlyError
+from painterly.settings import BYTES_PER_PIXEL
 from painterly.video.feedforward import DEFAULT_STRENGTH, FeedForwardPainter
 from painterly.video.flow import FlowEstimator
 from painterly.video.pipeline import FramePainter, VideoProgress, VideoResult, Window, run
@@ -21,6 +22,10 @@ FEEDFORWARD_FLOW_SCALE = 0.5
 #: 0.5) "fast" steadied as well as "medium" (warping error 0.00420 against 0.00452; per-frame 0.01066)
 #: for about a third of the flow's time; "ultrafast" was less steady (0.00630).
 FEEDFORWARD_FLOW_PRESET = "fast"
+#: Memory a trained network needs per frame pixel, at most: peak RSS grew by 400 bytes a pixel with
+#: torch and 290 with onnxruntime between 256 and 1024 px frames (starry_night, no tiling, which is
+#: how video frames are painted), rounded up for the frames and flows in flight.
+FEEDFORWARD_BYTES_PER_PIXEL = 512
 
 
 def stylize_video(
@@ -57,6 +62,9 @@ def stylize_video(
         raise PainterlyError("give either a model (feed-forward) or a style image (optimization)")
     window = Window(start, duration, max_frames)
     window.check()
+    _check_before_work(
+        source, output, size, device, FEEDFORWARD_BYTES_PER_PIXEL if model is not None else BYTES_PER_PIXEL
+    )
     painter: FramePainter
     runtime: str | None = None
     if model is not None:
@@ -102,6 +110,26 @@ def stylize_video(
     )
     result.runtime = runtime
     return result
+
+
+def _check_before_work(
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    size: int | None,
+    device: str,
+    bytes_per_pixel: int,
+) -> None:
+    """What can be known from the input's header, checked before any model is loaded or timed: the
+    input is a video, the output can be written and is not the input, the frames fit in memory."""
+    from painterly.memory import available_memory
+    from painterly.settings import check_memory
+    from painterly.video import io
+
+    info = io.probe(source)
+    io.check_output(output, (info.path,))
+    width, height = io.output_size(info.width, info.height, size)
+    if str(device).startswith(("auto", "cpu")):  # a GPU's memory is known to torch only
+        check_memory(width, height, available_memory(), bytes_per_pixel, what="video frame")
 
 
 def _fastest(

@@ -122,6 +122,8 @@ async def submit(request: Request, state: State) -> JSONResponse:
             elif key in SETTING_NAMES or key in EXTRA_FIELDS:
                 if not isinstance(value, str):
                     raise PainterlyError(f"{key} must be text, not a file")
+                if key in values:  # size=32&size=99999 took the last one silently
+                    raise PainterlyError(f"the form field {shorten(key)} is given more than once")
                 values[key] = value
             else:
                 known = (*FILE_FIELDS, *EXTRA_FIELDS, *SETTING_NAMES)

@@ -33,13 +33,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from painterly.errors import PainterlyError
+from painterly.numbers import quoted
 from painterly.server.live import (
     DEFAULT_STRENGTH,
+    MAX_CONTROL_TEXT,
     FrameRefused,
     LivePainter,
     check_blend,
     decode_frame,
     encode_frame,
+    parse_control,
 )
 from painterly.server.state import ServerState
 
@@ -47,7 +50,7 @@ log = logging.getLogger("painterly.server")
 router = APIRouter(tags=["live"])
 
 #: Largest text (control) message.
-MAX_TEXT = 2048
+MAX_TEXT = MAX_CONTROL_TEXT
 #: A client sending more messages than this many times ``live_max_fps`` in a second is cut off.
 FLOOD_FACTOR = 3
 #: WebSocket close codes: policy violation, message too big, going away, try again later.
@@ -136,22 +139,15 @@ class _Connection:
 
     async def _text(self, text: str) -> None:
         try:
-            if len(text) > MAX_TEXT:
-                raise PainterlyError(f"control messages may have at most {MAX_TEXT} characters")
-            try:
-                message = json.loads(text)
-            except ValueError:
-                raise PainterlyError("control messages must be JSON") from None
-            if not isinstance(message, dict) or message.get("type") != "config":
-                raise PainterlyError('the only control message is {"type": "config", ...}')
-            await self._configure(message)
+            await self._configure(parse_control(text))
         except PainterlyError as exc:
             await self.send({"type": "error", "detail": str(exc)})
 
     async def _configure(self, message: dict[str, Any], announce: bool = True) -> None:
         unknown = set(message) - {"type", "model", "temporal_strength", "blend"}
         if unknown:
-            raise PainterlyError(f"unknown config field(s): {', '.join(sorted(map(str, unknown)))[:80]}")
+            shown = ", ".join(quoted(str(name), 40) for name in sorted(map(str, unknown))[:3])  # escaped
+            raise PainterlyError(f"unknown config field(s): {shown}")
         models = self.state.live_models
         name = models.check(message.get("model", self.model_name))
         mix = None

@@ -8,7 +8,6 @@ for download under a quota (``ServerSettings.stylize_keep``), the oldest deleted
 from __future__ import annotations
 
 import math
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,6 +17,7 @@ from starlette.datastructures import UploadFile
 
 from painterly.errors import PainterlyError, did_you_mean
 from painterly.feedforward.mixing import check_strength, parse_style_mix
+from painterly.numbers import parse_decimal, parse_whole
 from painterly.server.models import Busy
 from painterly.server.routes.openapi import MODEL_FIELD, multipart_body
 from painterly.server.security import shorten
@@ -68,14 +68,7 @@ STYLIZE_FIELDS = ("image", "model", "size", "preserve_colors", "style_mix", "str
 def _parse_size(text: str | None, max_size: int) -> int | None:
     if text is None or not text.strip():
         return None
-    if not re.fullmatch(r"\s*\d{1,9}\s*", text):
-        raise PainterlyError(
-            f"size must be a whole number of pixels from {MIN_SIDE} to {max_size}, got {shorten(text)}"
-        )
-    size = int(text)
-    if not MIN_SIDE <= size <= max_size:
-        raise PainterlyError(f"size must be between {MIN_SIDE} and {max_size} pixels, got {size}")
-    return size
+    return parse_whole(text, "size", minimum=MIN_SIDE, maximum=max_size, unit="px")
 
 
 def _parse_style_mix(text: str | None) -> str | None:
@@ -94,8 +87,8 @@ def _parse_strength(text: str | None) -> float:
     if text is None or not text.strip():
         return 1.0
     try:
-        value = float(text) if len(text) <= 40 else math.nan
-    except ValueError:
+        value = parse_decimal(text, "strength")
+    except PainterlyError:
         value = math.nan
     if not math.isfinite(value):
         raise PainterlyError(f"strength must be a number from 0 to 1, got {shorten(text)}")

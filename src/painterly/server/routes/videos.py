@@ -14,6 +14,7 @@ from painterly.errors import PainterlyError
 from painterly.server.jobs import QueueFull
 from painterly.server.routes.jobs import job_or_404, public, queue_full
 from painterly.server.routes.openapi import MODEL_FIELD, multipart_body
+from painterly.server.security import shorten
 from painterly.server.state import ServerState, get_state
 from painterly.server.videos import (
     VideoTask,
@@ -57,6 +58,8 @@ async def submit_video(request: Request, state: State) -> JSONResponse:
             if key == "video" and isinstance(value, UploadFile):
                 upload = value
             elif isinstance(value, str) and key != "video":
+                if key in values:  # as /api/stylize and /api/jobs: never silently the last one
+                    raise PainterlyError(f"the form field {shorten(key)} is given more than once")
                 values[key] = value
             else:
                 raise PainterlyError(f"form field {key[:40]!r} has the wrong kind (file or text)")
