@@ -230,7 +230,7 @@ def _check_memory(content: Path, settings: Any) -> None:
         width = height = settings.size
     else:
         width, height = max(1, round(width * scale)), max(1, round(height * scale))
-    check_memory(width, height, _physical_memory())
+    check_memory(width, height, _physical_memory(), settings.tile_size)
 
 
 def _physical_memory() -> int | None:

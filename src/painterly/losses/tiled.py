@@ -45,12 +45,12 @@ from painterly.losses.gram import gram_matrix
 from painterly.losses.guides import GuidedGramStyleLoss
 from painterly.losses.style import GramStyleLoss
 from painterly.losses.tv import PowerTVLoss, SquaredTVLoss
+from painterly.settings import DEFAULT_TILE_SIZE, needs_tiles
 from painterly.vgg.layers import layer_names
 from painterly.vgg.network import VGG
 
-#: The default core of a tile (px, a side): 512 + 2 x 80 px of halo is a 672 px region, whose VGG19
-#: graph to relu5_1 takes about 1.5 GB in float32.
-DEFAULT_TILE = 512
+#: The default core of a tile (px, a side): 512 + 2 x 80 px of halo is a 672 px region.
+DEFAULT_TILE = DEFAULT_TILE_SIZE
 
 #: What a tiled evaluation does to each region before the network sees it (e.g. a memory layout).
 Prepare = Callable[[torch.Tensor], torch.Tensor]
@@ -164,9 +164,7 @@ class TiledLoss:
         """About how much one tiled evaluation costs against a whole-image one of the same size: the
         regions' pixels over the image's, for a forward+backward pass and a forward pass (about a
         third of the former)."""
-        area = sum(
-            (t.rows.hi - t.rows.lo) * (t.cols.hi - t.cols.lo) for t in self.tiles(height, width)
-        )
+        area = sum((t.rows.hi - t.rows.lo) * (t.cols.hi - t.cols.lo) for t in self.tiles(height, width))
         return area / (height * width) * (1 + 1 / 3)
 
     def _shape_at(self, size: int, layer: str) -> int:
@@ -205,7 +203,9 @@ class TiledLoss:
         for tile in self.tiles(height, width):
             features = self.network(prepare(tile.region(image)), layers)
             for layer in layers:
-                part = self._gram_share(tile.core_at(features[layer], strides[layer]), height, width, strides[layer])
+                part = self._gram_share(
+                    tile.core_at(features[layer], strides[layer]), height, width, strides[layer]
+                )
                 sums[layer] = part if layer not in sums else sums[layer] + part
         return sums
 
@@ -218,10 +218,14 @@ class TiledLoss:
     # -- the loss and its gradient -----------------------------------------------------------------
 
     def evaluate(
-        self, image: torch.Tensor, prepare: Prepare = _identity
+        self,
+        image: torch.Tensor,
+        prepare: Prepare = _identity,
+        between_tiles: Callable[[], None] | None = None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The weighted losses (``{name: value, ..., "total": sum}``, detached) of ``image`` and the
-        gradient of ``"total"`` with respect to it (float32, the image's shape)."""
+        gradient of ``"total"`` with respect to it (float32, the image's shape). ``between_tiles`` is
+        called after each tile of pass 2 (it may raise to abandon the evaluation, e.g. when time is up)."""
         image = image.detach()
         height, width = image.shape[-2:]
         values = {name: torch.zeros((), device=image.device) for name, _ in self.criterion.items()}
@@ -249,6 +253,8 @@ class TiledLoss:
                 surrogate.backward()
                 assert region.grad is not None
                 tile.region(grad).add_(region.grad)
+            if between_tiles is not None:
+                between_tiles()
         values[TOTAL] = torch.stack(list(values.values())).sum()
         return values, grad
 
@@ -266,7 +272,9 @@ class TiledLoss:
                     gram = grams[layer].detach().float().requires_grad_(True)
                     positions = self._shape_at(height, layer) * self._shape_at(width, layer)
                     with torch.enable_grad():
-                        score = term.gram_score(layer, gram, positions, height * width) * (layer_weight * weight)
+                        score = term.gram_score(layer, gram, positions, height * width) * (
+                            layer_weight * weight
+                        )
                         (slopes[layer],) = torch.autograd.grad(score, gram)
                     values[name] = values[name] + score.detach()
                 return name, term, slopes
@@ -323,6 +331,22 @@ def unsupported(criterion: LossCriterion) -> str | None:
     return None
 
 
+def tiling_for(
+    criterion: LossCriterion, width: int, height: int, tile_size: int | None, available: int | None
+) -> TiledLoss | None:
+    """The tiled evaluation of a ``width`` x ``height`` image, or None for the whole image (see
+    :func:`painterly.settings.needs_tiles`). Automatic tiling leaves a loss that tiles cannot take
+    (:func:`unsupported`) to the whole image; asked-for tiling refuses it."""
+    if not needs_tiles(width, height, available, tile_size):
+        return None
+    problem = unsupported(criterion)
+    if problem is None:
+        return TiledLoss(criterion, tile_size or DEFAULT_TILE)
+    if tile_size is None:
+        return None
+    raise PainterlyError(f"--tile-size cannot be used with {problem}")
+
+
 def lbfgs_history_for(pixels: int, requested: int, budget: int) -> int:
     """L-BFGS history pairs that fit in ``budget`` bytes for an RGB float32 image of ``pixels``
     (each pair is two image-sized vectors); at least 3, at most ``requested``."""
@@ -340,5 +364,6 @@ __all__ = [
     "layer_stride",
     "lbfgs_history_for",
     "spans",
+    "tiling_for",
     "unsupported",
 ]
