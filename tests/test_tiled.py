@@ -17,8 +17,13 @@ from .conftest import make_painting, make_photo
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 #: Shallow layers keep the tests fast (a 12 px halo, stride 4); the same code as relu5_1's 80 px.
-SHALLOW = {"content": ["relu2_2"], "style": ["relu1_1", "relu2_1", "relu3_1"], "size": (38, 54), "tile": 8}
-DEEP = {"content": ["relu4_2"], "style": list(STYLE_LAYERS), "size": (100, 150), "tile": 48}
+SHALLOW: dict[str, Any] = {
+    "content": ["relu2_2"],
+    "style": ["relu1_1", "relu2_1", "relu3_1"],
+    "size": (38, 54),
+    "tile": 8,
+}
+DEEP: dict[str, Any] = {"content": ["relu4_2"], "style": list(STYLE_LAYERS), "size": (100, 150), "tile": 48}
 
 
 @pytest.fixture(autouse=True)
