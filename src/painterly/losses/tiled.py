@@ -147,10 +147,12 @@ class TiledLoss:
         self.criterion = criterion
         self.network: VGG = criterion.vgg
         arch = self.network.arch
-        self.layers = criterion.layers
-        self.strides = {layer: layer_stride(arch, layer) for layer in self.layers}
-        self.align = alignment(arch, self.layers)
-        self.halo = halo_for(arch, self.layers)
+        self.layers = criterion.layers  # evaluated: the layers of the weighted terms
+        # The geometry holds for every term's layers (targets may be asked for those of weight 0).
+        every = list(dict.fromkeys(layer for _, term in criterion.items() for layer in term.layers))
+        self.strides = {layer: layer_stride(arch, layer) for layer in every}
+        self.align = alignment(arch, every)
+        self.halo = halo_for(arch, every)
         self.tile = max(self.align, -(-int(tile) // self.align) * self.align)
 
     def tiles(self, height: int, width: int) -> list[Tile]:
@@ -193,7 +195,11 @@ class TiledLoss:
 
     @torch.no_grad()
     def grams(
-        self, image: torch.Tensor, layers: Sequence[str], prepare: Prepare = _identity
+        self,
+        image: torch.Tensor,
+        layers: Sequence[str],
+        prepare: Prepare = _identity,
+        between_tiles: Callable[[], None] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Each layer's Gram matrix of the whole image (as :func:`~painterly.losses.gram_matrix`),
         summed over the tiles' cores: pass 1, and style targets of large style images."""
@@ -207,6 +213,8 @@ class TiledLoss:
                     tile.core_at(features[layer], strides[layer]), height, width, strides[layer]
                 )
                 sums[layer] = part if layer not in sums else sums[layer] + part
+            if between_tiles is not None:
+                between_tiles()
         return sums
 
     @staticmethod
@@ -225,11 +233,11 @@ class TiledLoss:
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The weighted losses (``{name: value, ..., "total": sum}``, detached) of ``image`` and the
         gradient of ``"total"`` with respect to it (float32, the image's shape). ``between_tiles`` is
-        called after each tile of pass 2 (it may raise to abandon the evaluation, e.g. when time is up)."""
+        called after each tile of both passes (it may raise to abandon the evaluation: time is up)."""
         image = image.detach()
         height, width = image.shape[-2:]
         values = {name: torch.zeros((), device=image.device) for name, _ in self.criterion.items()}
-        style_name, style, slopes = self._style_slopes(image, prepare, values)
+        style_name, style, slopes = self._style_slopes(image, prepare, values, between_tiles)
         grad = torch.zeros(image.shape, dtype=torch.float32, device=image.device)
         for tile in self.tiles(height, width):
             region = tile.region(image).clone().requires_grad_(True)
@@ -259,13 +267,17 @@ class TiledLoss:
         return values, grad
 
     def _style_slopes(
-        self, image: torch.Tensor, prepare: Prepare, values: dict[str, torch.Tensor]
+        self,
+        image: torch.Tensor,
+        prepare: Prepare,
+        values: dict[str, torch.Tensor],
+        between_tiles: Callable[[], None] | None,
     ) -> tuple[str | None, GramStyleLoss | None, dict[str, torch.Tensor]]:
         """Pass 1: the style term's value from the whole Grams, and ``dL/dG`` per layer (weighted)."""
         for name, term in self.criterion.items():
             weight = self.criterion.weights[name]
             if isinstance(term, GramStyleLoss) and weight:
-                grams = self.grams(image, term.layers, prepare)
+                grams = self.grams(image, term.layers, prepare, between_tiles)
                 height, width = image.shape[-2:]
                 slopes = {}
                 for layer, layer_weight in term.layer_weights.items():
