@@ -115,7 +115,8 @@ def worker(case: str, sample: int) -> dict:
     # What L-BFGS holds at this size: the history pairs, and d, the previous gradient, the line
     # search's start and trial step (filled, so that their pages count).
     state = [torch.empty_like(content).fill_(1.0) for _ in range(2 * history + 4)]
-    image = (content + 0.05 * torch.randn_like(content)).clamp(0, 1)
+    noise = torch.randn(content.shape, generator=torch.Generator().manual_seed(0))
+    image = (content + 0.05 * noise).clamp(0, 1)
     started = time.perf_counter()
     if tiled is None:
         leaf = image.clone().requires_grad_(True)

@@ -302,7 +302,7 @@ class TransferSettings:
         None,
         "int",
         "evaluate the loss in tiles of this side (px) so that memory is bounded by a tile, not by "
-        "the picture (same result; about 1.5-2x the time); 0: never",
+        "the picture (same result, about twice the time or more); 0: never",
         "output-and-other",
         minimum=0,
         maximum=MAX_SIZE,
