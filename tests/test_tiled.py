@@ -197,3 +197,10 @@ def test_a_tiled_painting_equals_the_whole_image_painting() -> None:
     assert difference.max() <= 1 and tiled.image.size == whole.image.size
     assert tiled.last is not None and whole.last is not None
     assert tiled.last.losses["total"] == pytest.approx(whole.last.losses["total"], rel=1e-3)
+
+
+def test_the_cost_of_tiles_counts_the_halos() -> None:
+    tiled = TiledLoss(_criterion(config=DEEP), 512)
+    assert tiled.halo == 80 and len(tiled.tiles(2160, 3840)) == 8 * 5
+    # regions cover 4960 x 2800 px of the 3840 x 2160 image (halos overlap), each pixel costing 1.8
+    assert tiled.cost_factor(2160, 3840) == pytest.approx(4960 * 2800 / (3840 * 2160) * 1.8)

@@ -52,6 +52,12 @@ from painterly.vgg.network import VGG
 #: The default core of a tile (px, a side): 512 + 2 x 80 px of halo is a 672 px region.
 DEFAULT_TILE = DEFAULT_TILE_SIZE
 
+#: The time of a region pixel in a tiled evaluation against a pixel of a whole-image one: pass 2 is a
+#: forward and backward pass like the whole image's, pass 1 one more forward pass (a third in theory);
+#: smaller convolutions and per-tile work add to it. benchmarks/bench_large.py measured 1.8 (4K, 512 px
+#: tiles) and 2.4 (1024x576) on a busy 2-core EPYC.
+REGION_PIXEL_COST = 1.8
+
 #: What a tiled evaluation does to each region before the network sees it (e.g. a memory layout).
 Prepare = Callable[[torch.Tensor], torch.Tensor]
 
@@ -164,10 +170,9 @@ class TiledLoss:
 
     def cost_factor(self, height: int, width: int) -> float:
         """About how much one tiled evaluation costs against a whole-image one of the same size: the
-        regions' pixels over the image's, for a forward+backward pass and a forward pass (about a
-        third of the former)."""
+        regions' pixels over the image's, times :data:`REGION_PIXEL_COST`."""
         area = sum((t.rows.hi - t.rows.lo) * (t.cols.hi - t.cols.lo) for t in self.tiles(height, width))
-        return area / (height * width) * (1 + 1 / 3)
+        return area / (height * width) * REGION_PIXEL_COST
 
     def _shape_at(self, size: int, layer: str) -> int:
         return -(-size // self.strides[layer])
@@ -368,6 +373,7 @@ def lbfgs_history_for(pixels: int, requested: int, budget: int) -> int:
 
 __all__ = [
     "DEFAULT_TILE",
+    "REGION_PIXEL_COST",
     "Span",
     "Tile",
     "TiledLoss",
