@@ -1,5 +1,8 @@
 """The tiled loss evaluation (painterly.losses.tiled): the same loss and gradient as the whole image."""
 
+import sys
+import types
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -204,3 +207,27 @@ def test_the_cost_of_tiles_counts_the_halos() -> None:
     assert tiled.halo == 80 and len(tiled.tiles(2160, 3840)) == 8 * 5
     # regions cover 4960 x 2800 px of the 3840 x 2160 image (halos overlap), each pixel costing 1.8
     assert tiled.cost_factor(2160, 3840) == pytest.approx(4960 * 2800 / (3840 * 2160) * 1.8)
+
+
+def test_the_cli_starts_a_4k_run_in_tiles_and_refuses_it_without(
+    run_cli: Any, tmp_path: Path, photo_path: Path, painting_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.cli import transfer as cli_transfer
+
+    started: list[Any] = []
+
+    def run_transfer(content: object, style: object, settings: Any, *args: object, **kwargs: object) -> None:
+        started.append(settings)
+        raise PainterlyError("the run started")
+
+    fake = types.ModuleType("painterly.optimization")
+    fake.run_transfer = run_transfer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "painterly.optimization", fake)
+    monkeypatch.setattr(cli_transfer, "_physical_memory", lambda: 24 * 2**30)
+    args = (photo_path, "-s", painting_path, "-o", tmp_path / "o.png", "--size", "3840")
+    code, _, err = run_cli(*args)
+    assert code == 2 and "the run started" in err and started[0].tile_size is None
+    code, _, err = run_cli(*args, "--tile-size", "0")
+    assert code == 2 and "GiB of memory" in err and len(started) == 1
+    code, _, err = run_cli(*args, "--tile-size", "384")
+    assert code == 2 and "the run started" in err and started[1].tile_size == 384
