@@ -231,3 +231,15 @@ def test_the_cli_starts_a_4k_run_in_tiles_and_refuses_it_without(
     assert code == 2 and "GiB of memory" in err and len(started) == 1
     code, _, err = run_cli(*args, "--tile-size", "384")
     assert code == 2 and "the run started" in err and started[1].tile_size == 384
+
+
+def test_a_time_limit_stops_a_tiled_evaluation_between_tiles() -> None:
+    content, style = make_photo(48, 40), make_painting(32, 32)
+    settings = make_settings(
+        size=48, scales=1, iterations=50, time_limit=1e-3, tile_size=16, precision="fp32", device="cpu"
+    )
+    result = Painter(settings, style).paint(content)
+    # Time was up before the first evaluation's first tile was done: no evaluation completed, and
+    # the best image so far (the start, the photo) is the result.
+    assert result.last is None and result.image.size == content.size
+    assert np.abs(np.asarray(result.image, dtype=float) - np.asarray(content, dtype=float)).mean() < 2
