@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from painterly.errors import PainterlyError, did_you_mean
@@ -56,3 +58,16 @@ def pick_precision(name: str, device: torch.device) -> torch.dtype | None:
             return torch.bfloat16
         return None
     return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def device_memory(device: torch.device) -> int | None:
+    """Bytes of memory of ``device``: the machine's physical memory for the CPU, the GPU's own for
+    CUDA; None where unknown (MPS shares the machine's memory in ways torch does not report)."""
+    if device.type == "cpu":
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    return None

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.color import match_color_histogram, transfer_luminance
-from painterly.devices import pick_device
+from painterly.devices import device_memory, pick_device
 from painterly.errors import PainterlyError
 from painterly.images import ImageInput, open_image, pil_to_tensor, resize_long_side, tensor_to_pil
 from painterly.losses import (
@@ -39,12 +39,14 @@ from painterly.losses import (
     loss_values,
     propagate_mask,
 )
+from painterly.losses.tiled import TiledLoss, lbfgs_history_for, tiling_for
 from painterly.progress import Progress
 from painterly.schedule import Schedule
 from painterly.settings import (  # re-exported: the method's settings live in a torch-free module
     INITS,
     OPTIMIZERS,
     POOLINGS,
+    TILED_HISTORY_BYTES,
     TransferSettings,
     iterations_per_scale,
     make_settings,
@@ -182,6 +184,8 @@ class Painter:
             else None
         )
         self.device = torch.device(device) if device is not None else pick_device(s.device)
+        #: Bytes of memory of the device: sizes above what fits are evaluated in tiles.
+        self.memory = device_memory(self.device)
         layers = [*s.content_layers, *s.style_layers]
         vgg = load_vgg(
             s.network,
@@ -241,8 +245,21 @@ class Painter:
         if long_side not in self._style_targets:
             with self._autocast():
                 tensors = self._style_tensors(self.style_images, long_side)
-                self._style_targets[long_side] = self.criterion.style_targets(tensors, self.blend)
+                self._style_targets[long_side] = self.criterion.style_targets(
+                    tensors, self.blend, self._grams_of
+                )
         return self._style_targets[long_side]
+
+    def _tiling(self, criterion: LossCriterion, width: int, height: int) -> TiledLoss | None:
+        """The tiled evaluation for an image of this size, if it needs one (painterly.losses.tiled)."""
+        return tiling_for(criterion, width, height, self.settings.tile_size, self.memory)
+
+    def _grams_of(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A style image's Grams: in tiles when it is too large to evaluate whole."""
+        tiled = self._tiling(self.criterion, image.shape[-1], image.shape[-2])
+        if tiled is None:
+            return self.criterion.style_grams(image)
+        return tiled.grams(image, self.criterion.style_layers)
 
     @torch.no_grad()
     def guided_style_targets(self, long_side: int) -> list[dict[str, torch.Tensor]]:
@@ -300,8 +317,13 @@ class Painter:
         given = iterations if iterations is not None else s.iterations
         budget = iterations_per_scale(given, len(sizes))
         frames = [_resize_to(content_image, long_side, s.square).size for long_side in sizes]
+        tilings = [self._tiling(criterion, w, h) for w, h in frames]
         schedule = Schedule(
-            [w * h for w, h in frames],
+            # A tiled evaluation costs more per pixel (halo, two passes): planned for what it costs.
+            [
+                round(w * h * (1 if t is None else t.cost_factor(h, w)))
+                for (w, h), t in zip(frames, tilings, strict=True)
+            ],
             budget,
             time_limit=s.time_limit,
             stop_early=given is None,  # explicit iterations are run in full
@@ -316,14 +338,14 @@ class Painter:
                     break  # the time limit is up: the best image so far, resized, is the result
                 self.compute_for(long_side)
                 content_t = pil_to_tensor(_resize_to(content_image, long_side, s.square)).to(self.device)
-                self._set_targets(content_t, long_side, style_images, guided, masks)
+                self._set_targets(content_t, long_side, style_images, guided, masks, tilings[scale_index])
                 if run.best is None:
                     start = self._start_image(init, content_t, style_images, long_side)
                 else:
                     start = F.interpolate(
                         run.best[1], size=content_t.shape[-2:], mode="bicubic", align_corners=False
                     )
-                self._optimize_scale(criterion, start, run, scale_index, len(sizes))
+                self._optimize_scale(criterion, start, run, scale_index, len(sizes), tilings[scale_index])
         except StopTransfer:
             run.interrupted = True
         except KeyboardInterrupt:
@@ -349,15 +371,22 @@ class Painter:
         style_images: list[Image.Image],
         guided: GuidedGramStyleLoss | None,
         masks: list[Image.Image],
+        tiled: TiledLoss | None = None,
     ) -> None:
         """Content target of this image and scale; style targets (cached unless colour-matched)."""
         with self._autocast():
-            self.criterion.set_content(self._to_net_layout(content_t))
+            if tiled is None:
+                self.criterion.set_content(self._to_net_layout(content_t))
+            else:
+                layers = self.criterion.content_layers
+                self.criterion.set_content(
+                    content_t, lambda t: tiled.features(t, layers, self._to_net_layout)
+                )
             if style_images is self.style_images:
                 targets = self.style_targets(long_side)
             else:
                 targets = self.criterion.style_targets(
-                    self._style_tensors(style_images, long_side), self.blend
+                    self._style_tensors(style_images, long_side), self.blend, self._grams_of
                 )
             self._style_term().set_target(targets)
         if guided is not None:
@@ -387,23 +416,41 @@ class Painter:
         return _initial_image(self.settings, content_t, content_t)
 
     def _optimize_scale(
-        self, criterion: LossCriterion, start: torch.Tensor, run: _Run, scale_index: int, scales: int
+        self,
+        criterion: LossCriterion,
+        start: torch.Tensor,
+        run: _Run,
+        scale_index: int,
+        scales: int,
+        tiled: TiledLoss | None = None,
     ) -> None:
-        """Optimize one scale from ``start``, tracking the best image and reporting progress in ``run``."""
+        """Optimize one scale from ``start``, tracking the best image and reporting progress in ``run``
+        (with ``tiled``, the loss and its gradient are evaluated in tiles)."""
         s = self.settings
         image = start.detach().clone().contiguous().requires_grad_(True)
         run.best = (math.inf, image.detach().clone())
         schedule = run.schedule
         iterations = schedule.start_scale(scale_index)
-        optimizer = _make_optimizer(s, image, iterations)
+        history = s.lbfgs_history
+        if tiled is not None:  # the history of a large image is cut to fit (painterly.settings)
+            history = lbfgs_history_for(image.shape[-1] * image.shape[-2], history, TILED_HISTORY_BYTES)
+        optimizer = _make_optimizer(s, image, iterations, history)
         evaluations = 0
         counted = 0  # iterations already reported to the schedule
+
+        def time_up() -> None:  # between tiles: a tiled evaluation may take minutes
+            if schedule.scale_time_up():
+                raise _ScaleDone
 
         def closure() -> torch.Tensor:
             nonlocal evaluations, counted
             optimizer.zero_grad(set_to_none=True)
+            gradient = None
             with self._autocast():
-                losses = criterion(self._to_net_layout(image))
+                if tiled is None:
+                    losses = criterion(self._to_net_layout(image))
+                else:
+                    losses, gradient = tiled.evaluate(image, self._to_net_layout, time_up)
             values = loss_values(losses)
             done = _iterations_done(optimizer, image)
             if not math.isfinite(values["total"]):
@@ -412,7 +459,10 @@ class Painter:
                     "lower the weights or the learning rate"
                 )
             total = losses["total"]
-            total.backward()
+            if gradient is None:
+                total.backward()
+            else:
+                image.grad = gradient
             assert image.grad is not None  # set by backward()
             image.grad = image.grad.contiguous()  # L-BFGS flattens it with view()
             evaluations += 1
@@ -564,7 +614,9 @@ def _run_lbfgs(
         optimizer.step(closure)  # type: ignore[arg-type]
 
 
-def _make_optimizer(s: TransferSettings, image: torch.Tensor, iterations: int) -> torch.optim.Optimizer:
+def _make_optimizer(
+    s: TransferSettings, image: torch.Tensor, iterations: int, history: int | None = None
+) -> torch.optim.Optimizer:
     if s.optimizer == "lbfgs":
         # A strong-Wolfe line search: from a photo, the style loss has directions of negative
         # curvature where L-BFGS without it takes wild steps.
@@ -573,7 +625,7 @@ def _make_optimizer(s: TransferSettings, image: torch.Tensor, iterations: int) -
             lr=s.learning_rate or 1.0,
             max_iter=iterations,
             max_eval=iterations * 2 + 20,
-            history_size=s.lbfgs_history,
+            history_size=history or s.lbfgs_history,
             tolerance_grad=-1.0,
             tolerance_change=-1.0,
             line_search_fn="strong_wolfe",

@@ -316,6 +316,18 @@ class TransferSettings:
         choices=PRESERVE_COLORS,
         server=True,
     )
+    tile_size: int | None = setting(
+        None,
+        "int",
+        "evaluate the loss in tiles of this side (px) so that memory is bounded by a tile, not by "
+        "the picture (same result, about twice the time or more); 0: never",
+        "output-and-other",
+        minimum=0,
+        maximum=MAX_SIZE,
+        optional=True,
+        default_help="when the whole image would not fit in memory",
+        metavar="PX",
+    )
     device: str = setting(
         "auto",
         "str",
@@ -587,19 +599,61 @@ def estimated_bytes(width: int, height: int) -> int:
     return width * height * BYTES_PER_PIXEL
 
 
+#: The core of a loss-evaluation tile (px, a side) when tiling is automatic (``tile_size`` None).
+DEFAULT_TILE_SIZE = 512
+#: The widest halo a tile needs (VGG19 to relu5_1: 80 px; see :mod:`painterly.losses.tiled`).
+TILE_HALO = 80
+#: Tiling is automatic when the whole-image estimate exceeds this share of the memory: the rest is
+#: left to the system and to whatever else runs.
+TILE_ABOVE_SHARE = 0.75
+#: Bytes per output pixel of a tiled run besides one tile's graph and the L-BFGS history: about 16
+#: image-sized float32 vectors (image, gradient, best image, L-BFGS and line-search vectors, the
+#: gradient being accumulated) and the content target at relu4_2 (512 channels at stride 8: 32 B).
+TILED_BYTES_PER_PIXEL = 256
+#: The L-BFGS history of a tiled run is cut to as many pairs as fit in this (at least 3 pairs): 50
+#: pairs of a 3840x2160 image would take 10 GB.
+TILED_HISTORY_BYTES = 3 * 2**30
+
+
+def estimated_tiled_bytes(width: int, height: int, tile_size: int | None = None) -> int:
+    """Memory a tiled run needs: one tile's graph, the image-sized vectors and the L-BFGS history."""
+    region = (tile_size or DEFAULT_TILE_SIZE) + 2 * TILE_HALO
+    pixels = width * height
+    history = max(3 * 2 * 12 * pixels, min(TILED_HISTORY_BYTES, 50 * 2 * 12 * pixels))
+    return region * region * BYTES_PER_PIXEL + pixels * TILED_BYTES_PER_PIXEL + history
+
+
+def needs_tiles(width: int, height: int, available: int | None, tile_size: int | None) -> bool:
+    """Whether a run evaluates its loss in tiles: asked for (``tile_size`` smaller than the image), or
+    automatic (``None``) when the whole image would take more than :data:`TILE_ABOVE_SHARE` of
+    ``available`` bytes; never with ``tile_size`` 0."""
+    if tile_size == 0:
+        return False
+    if tile_size is not None:
+        return max(width, height) > tile_size
+    return available is not None and estimated_bytes(width, height) > TILE_ABOVE_SHARE * available
+
+
 def check_memory(
     width: int,
     height: int,
     available: int | None,
     bytes_per_pixel: int = BYTES_PER_PIXEL,
     what: str = "image",
+    tile_size: int | None = None,
 ) -> None:
     """Refuse a run that cannot fit in ``available`` bytes, before any work (one clear line).
 
     ``bytes_per_pixel``: what the method needs per output pixel (video by a trained network needs
-    far less than image optimization)."""
+    far less than image optimization). An image optimization that may evaluate its loss in tiles
+    (``tile_size`` not 0, :func:`needs_tiles`) is measured by its tiled estimate; other methods
+    pass ``tile_size=0``."""
+    if available is None:
+        return
     need = width * height * bytes_per_pixel
-    if available is not None and need > available:
+    if tile_size != 0 and need > TILE_ABOVE_SHARE * available:
+        need = estimated_tiled_bytes(width, height, tile_size)
+    if need > available:
         side = max(width, height)
         fits = int(side * math.sqrt(available / need))
         raise PainterlyError(

@@ -231,7 +231,7 @@ def _check_memory(content: Path, settings: Any) -> None:
         width = height = settings.size
     else:
         width, height = max(1, round(width * scale)), max(1, round(height * scale))
-    check_memory(width, height, available_memory())
+    check_memory(width, height, available_memory(), tile_size=settings.tile_size)
 
 
 class _Signals:

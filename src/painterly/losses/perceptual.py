@@ -8,7 +8,7 @@ scale (:meth:`PerceptualLoss.set_content`); feed-forward training sets it per ba
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
@@ -103,9 +103,13 @@ class PerceptualLoss(LossCriterion):
 
     @torch.no_grad()
     def style_targets(
-        self, images: Sequence[torch.Tensor], blend: Sequence[float] | None = None
+        self,
+        images: Sequence[torch.Tensor],
+        blend: Sequence[float] | None = None,
+        grams_of: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The Gram targets of one or more style images, mixed by ``blend`` weights."""
+        """The Gram targets of one or more style images, mixed by ``blend`` weights (``grams_of``: how
+        an image's Grams are computed, :meth:`style_grams` by default; e.g. in tiles)."""
         weights = (
             [check_weight("style blend weight", b) for b in blend]
             if blend is not None
@@ -113,7 +117,8 @@ class PerceptualLoss(LossCriterion):
         )
         if not images or sum(weights) <= 0:
             raise PainterlyError("need at least one style image with a positive blend weight")
-        return blend_grams([self.style_grams(image) for image in images], weights)
+        grams_of = grams_of or self.style_grams
+        return blend_grams([grams_of(image) for image in images], weights)
 
     def set_style(self, images: Sequence[torch.Tensor], blend: Sequence[float] | None = None) -> None:
         """Set the style term's Gram targets from one or more style images."""
@@ -121,11 +126,16 @@ class PerceptualLoss(LossCriterion):
         assert isinstance(style, GramStyleLoss)
         style.set_target(self.style_targets(images, blend))
 
-    def set_content(self, image: torch.Tensor) -> None:
-        """Set the content target: an image (or a batch) whose activations the output should keep."""
+    def set_content(
+        self,
+        image: torch.Tensor,
+        features_of: Callable[[torch.Tensor], dict[str, torch.Tensor]] | None = None,
+    ) -> None:
+        """Set the content target: an image (or a batch) whose activations the output should keep
+        (``features_of``: how they are computed, :meth:`content_features` by default)."""
         content = self._term("content")
         assert isinstance(content, ContentLoss)
-        content.set_target(self.content_features(image))
+        content.set_target((features_of or self.content_features)(image))
 
 
 #: The content + style + TV criterion of a method's settings (see :class:`PerceptualLoss`).

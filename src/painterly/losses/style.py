@@ -39,9 +39,15 @@ class GramStyleLoss(LayerWeightedTerm):
         self.image_weights = None if image_weights is None else image_weights.detach().float()
 
     def layer_score(self, layer: str, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        positions = features.shape[2] * features.shape[3]
+        return self.gram_score(layer, gram_matrix(features), positions, image.shape[-1] * image.shape[-2])
+
+    def gram_score(self, layer: str, gram: torch.Tensor, positions: int, image_pixels: int) -> torch.Tensor:
+        """A layer's score from its Gram matrix ``gram`` (of ``positions`` = H*W activations of an
+        image of ``image_pixels`` pixels): what a tiled evaluation, which sums a Gram over tiles, uses."""
         if layer not in self.targets:
             raise PainterlyError("the style loss has no target: set it before evaluating")
-        squared = (gram_matrix(features) - self.targets[layer]).pow(2)
+        squared = (gram - self.targets[layer]).pow(2)
         if self.image_weights is None:
             return squared.mean()
         if self.image_weights.shape != squared.shape[:1]:
@@ -54,9 +60,8 @@ class GramStyleLoss(LayerWeightedTerm):
 class KerasStyleLoss(GramStyleLoss):
     """The Keras example's style loss: raw Gram matrices, over 4 * 3^2 * (image pixels)^2."""
 
-    def layer_score(self, layer: str, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        mse = super().layer_score(layer, features, image)
-        channels, positions = features.shape[1], features.shape[2] * features.shape[3]
-        image_pixels = image.shape[-1] * image.shape[-2]
+    def gram_score(self, layer: str, gram: torch.Tensor, positions: int, image_pixels: int) -> torch.Tensor:
+        mse = super().gram_score(layer, gram, positions, image_pixels)
+        channels = gram.shape[-1]
         # From normalized to raw Gram matrices, summed, over 4 * 3^2 * image_pixels^2.
         return mse * (channels**4 * positions**2) / (36.0 * image_pixels**2)

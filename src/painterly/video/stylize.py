@@ -129,7 +129,7 @@ def _check_before_work(
     io.check_output(output, (info.path,))
     width, height = io.output_size(info.width, info.height, size)
     if str(device).startswith(("auto", "cpu")):  # a GPU's memory is known to torch only
-        check_memory(width, height, available_memory(), bytes_per_pixel, what="video frame")
+        check_memory(width, height, available_memory(), bytes_per_pixel, what="video frame", tile_size=0)
 
 
 def _fastest(
