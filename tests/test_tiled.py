@@ -212,7 +212,6 @@ def test_the_cost_of_tiles_counts_the_halos() -> None:
 def test_the_cli_starts_a_4k_run_in_tiles_and_refuses_it_without(
     run_cli: Any, tmp_path: Path, photo_path: Path, painting_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from painterly.cli import transfer as cli_transfer
 
     started: list[Any] = []
 
@@ -223,7 +222,7 @@ def test_the_cli_starts_a_4k_run_in_tiles_and_refuses_it_without(
     fake = types.ModuleType("painterly.optimization")
     fake.run_transfer = run_transfer  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "painterly.optimization", fake)
-    monkeypatch.setattr(cli_transfer, "_physical_memory", lambda: 24 * 2**30)
+    monkeypatch.setattr("painterly.memory.available_memory", lambda: 24 * 2**30)
     args = (photo_path, "-s", painting_path, "-o", tmp_path / "o.png", "--size", "3840")
     code, _, err = run_cli(*args)
     assert code == 2 and "the run started" in err and started[0].tile_size is None
