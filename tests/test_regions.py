@@ -1,0 +1,229 @@
+"""Regions: masks loaded and checked (painterly.regions), each style painted into its own region,
+a kept region held closer to the photo, through the library and the CLI."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from painterly.errors import PainterlyError
+from painterly.images import pil_to_tensor
+from painterly.losses import gram_matrix, guided_gram, propagate_mask
+from painterly.optimization import Painter, make_settings, transfer
+from painterly.regions import check_style_masks, load_keep_mask, load_style_masks, open_mask
+from painterly.vgg import load_vgg
+
+from .conftest import make_painting, make_photo
+
+FAST: dict[str, Any] = {"size": 64, "precision": "fp32", "device": "cpu"}
+STYLE_LAYERS = ("relu1_1", "relu2_1")
+#: A shallow loss network and Adam: a few seconds per painting on a busy 2-core CPU.
+SHALLOW: dict[str, Any] = {
+    **FAST,
+    "size": 32,
+    "content_layers": ["relu2_1"],
+    "style_layers": list(STYLE_LAYERS),
+    "optimizer": "adam",
+    "learning_rate": 0.05,
+}
+
+
+def halves(width: int = 64, height: int = 48) -> tuple[Image.Image, Image.Image]:
+    """Left-half and right-half masks (white inside)."""
+    left = Image.new("L", (width, height), 0)
+    left.paste(255, (0, 0, width // 2, height))
+    return left, Image.eval(left, lambda v: 255 - v)
+
+
+def speckle_painting(size: int = 64, seed: int = 5) -> Image.Image:
+    """A 'painting' unlike make_painting's saturated stripes: fine grey-green speckle, no stripes."""
+    rng = np.random.default_rng(seed)
+    grey = rng.integers(0, 2, (size // 2, size // 2)).repeat(2, 0).repeat(2, 1) * 150 + 40
+    array = np.stack([grey * 0.5, grey, grey * 0.6], axis=-1)
+    return Image.fromarray(array.astype(np.uint8), "RGB")
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# loading and checking ------------------------------------------------------------------------
+
+
+def test_mask_inputs_of_every_kind_become_greyscale() -> None:
+    left, _ = halves(8, 4)
+    as_array = np.asarray(left) / 255.0
+    assert np.array_equal(np.asarray(open_mask(as_array)), np.asarray(left))
+    assert np.array_equal(np.asarray(open_mask(as_array > 0.5)), np.asarray(left))
+    assert np.array_equal(np.asarray(open_mask(torch.from_numpy(as_array)[None, None])), np.asarray(left))
+    assert np.array_equal(np.asarray(open_mask(png(left))), np.asarray(left))
+    assert open_mask(left.convert("RGB")).mode == "L"
+
+
+def test_transparent_pixels_are_outside_and_strokes_inside(tmp_path: Path) -> None:
+    """A brush stroke on a transparent layer (as a drawing program saves it) is the region."""
+    stroke = Image.new("RGBA", (8, 4), (0, 0, 0, 0))
+    stroke.paste((255, 255, 255, 255), (0, 0, 3, 4))
+    path = tmp_path / "stroke.png"
+    stroke.save(path)
+    mask = np.asarray(open_mask(path))
+    assert mask[:, :3].min() == 255 and mask[:, 3:].max() == 0
+
+
+@pytest.mark.parametrize(
+    ("masks", "styles", "message"),
+    [
+        (1, 2, "2 style image.* but 1 mask"),
+        (3, 2, "2 style image.* but 3 mask"),
+    ],
+)
+def test_mask_count_must_match_the_styles(masks: int, styles: int, message: str) -> None:
+    left, _ = halves()
+    with pytest.raises(PainterlyError, match=message):
+        load_style_masks([left] * masks, styles)
+
+
+def test_bad_masks_get_one_clear_error(tmp_path: Path) -> None:
+    left, right = halves()
+    black = Image.new("L", (64, 48), 0)
+    with pytest.raises(PainterlyError, match="mask 2 is all black"):
+        load_style_masks([left, black], 2)
+    with pytest.raises(PainterlyError, match=r"leave 50\.0% of the picture to no style"):
+        load_style_masks([left, left], 2)
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(PainterlyError, match="not an image"):
+        load_style_masks([left, text], 2)
+    with pytest.raises(PainterlyError, match="expected a path, PIL image or array"):
+        load_style_masks([left, 3], 2)  # type: ignore[list-item]
+    with pytest.raises(PainterlyError, match="not found"):
+        load_style_masks([left, tmp_path / "missing.png"], 2)
+    with pytest.raises(PainterlyError, match="keep mask is all black"):
+        load_keep_mask(black)
+
+
+def test_masks_of_different_sizes_and_soft_edges_may_cover_together() -> None:
+    """Sizes differ (each is resized to the picture), soft edges overlap: no pixel is uncovered."""
+    ramp = Image.fromarray(np.tile(np.linspace(0, 255, 300), (100, 1)).astype(np.uint8), "L")
+    inverse = Image.eval(ramp, lambda v: 255 - v).resize((30, 10))
+    check_style_masks([ramp, inverse], 2)
+    thin_gap = Image.new("L", (1000, 500), 255)
+    thin_gap.paste(0, (500, 0, 502, 500))  # a 2 px black line in a full mask: uncovered at full size
+    with pytest.raises(PainterlyError, match="to no style"):
+        check_style_masks([thin_gap], 1)
+
+
+def test_bad_masks_are_refused_before_the_loss_network_loads() -> None:
+    left, _ = halves()
+    with patch("painterly.optimization.load_vgg", side_effect=AssertionError("loaded")):
+        with pytest.raises(PainterlyError, match="to no style"):
+            transfer(make_photo(), [make_painting(), speckle_painting()], masks=[left, left], **FAST)
+        with pytest.raises(PainterlyError, match="keep mask is all black"):
+            transfer(make_photo(), make_painting(), keep=np.zeros((4, 4)), **FAST)
+
+
+# painting ------------------------------------------------------------------------------------
+
+
+def _region_gram_distances(image: Image.Image, mask: Image.Image, styles: list[Image.Image]) -> list[float]:
+    """The guided Gram distance of ``image``'s region ``mask`` to each style's whole-image Grams."""
+    vgg = load_vgg("vgg19")
+    tensor = pil_to_tensor(image)
+    features = vgg(tensor, STYLE_LAYERS)
+    guide = pil_to_tensor(mask.resize(image.size).convert("RGB")).mean(1, keepdim=True)
+    guides = propagate_mask(guide, "vgg19", STYLE_LAYERS)
+    distances = []
+    for style in styles:
+        # At the size the painter used: the style image's long side is the output's.
+        style_features = vgg(pil_to_tensor(style.resize((max(image.size),) * 2)), STYLE_LAYERS)
+        distances.append(
+            sum(
+                float(
+                    (guided_gram(features[layer], guides[layer]) - gram_matrix(style_features[layer]))
+                    .pow(2)
+                    .mean()
+                )
+                for layer in STYLE_LAYERS
+            )
+        )
+    return distances
+
+
+@torch.no_grad()
+def _distances(image: Image.Image, masks: tuple[Image.Image, Image.Image], styles: list[Image.Image]):
+    return [_region_gram_distances(image, mask, styles) for mask in masks]
+
+
+def test_each_region_takes_its_own_style() -> None:
+    """Left half painted from one painting, right half from the other: each region's Gram matrices
+    end closer to its own painting than to the other one (the photo's left half starts closer to
+    the right half's painting, so the left region's outcome is the mask's doing)."""
+    photo, styles = make_photo(), [make_painting(), speckle_painting()]
+    left, right = halves()
+    (left_a, left_b), _ = _distances(photo.resize((32, 24)), (left, right), styles)
+    assert left_b < left_a / 2
+    painted = Painter(make_settings(iterations=30, **SHALLOW), styles).paint(
+        photo, content_masks=[left, right]
+    )
+    (left_own, left_other), (right_other, right_own) = _distances(painted.image, (left, right), styles)
+    assert left_own < left_other / 2 and right_own < right_other / 2
+
+
+def test_kept_region_stays_closer_to_the_photo() -> None:
+    photo, style = make_photo(), make_painting()
+    left, _ = halves()
+    options = dict(iterations=30, **SHALLOW)
+    plain = np.asarray(transfer(photo, style, **options)).astype(float)
+    kept = np.asarray(transfer(photo, style, keep=left, **options)).astype(float)
+    target = np.asarray(photo.resize(kept.shape[1::-1])).astype(float)
+
+    def error(image: np.ndarray, columns: slice) -> float:
+        return float(np.abs(image[:, columns] - target[:, columns]).mean())
+
+    inside, outside = slice(0, 13), slice(19, 32)
+    assert error(kept, inside) < error(plain, inside) * 0.6
+    assert error(kept, outside) > error(kept, inside) * 1.5  # the rest is still painted
+
+
+# the command line ----------------------------------------------------------------------------
+
+
+def test_cli_paints_regions_and_refuses_bad_masks(tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    photo, first, second = tmp_path / "photo.png", tmp_path / "a.png", tmp_path / "b.png"
+    make_photo().save(photo)
+    make_painting().save(first)
+    speckle_painting().save(second)
+    left, right = halves()
+    left.save(tmp_path / "left.png")
+    right.save(tmp_path / "right.png")
+    out = tmp_path / "out.png"
+    common = ["--size", "32", "--iterations", "2", "--precision", "fp32", "--device", "cpu", "-q"]
+    code, _, err = run_cli(
+        photo, "--style", first, "--mask", tmp_path / "left.png", "--style", second, "--mask",
+        tmp_path / "right.png", "--keep", tmp_path / "left.png", "-o", out, *common,
+    )  # fmt: skip
+    assert code == 0, err
+    assert Image.open(out).size == (32, 24)
+    bad = [
+        (["--mask", tmp_path / "left.png"], "2 style image(s) but 1 mask(s)"),
+        (["--mask", tmp_path / "left.png", "--mask", tmp_path / "left.png"], "to no style"),
+        (["--mask", photo.parent / "nope.png", "--mask", tmp_path / "left.png"], "mask 1 not found"),
+        (["--mask", tmp_path / "left.png", "--mask", tmp_path / "right.png", "--keep", tmp_path], "folder"),
+    ]
+    for extra, message in bad:
+        code, _, err = run_cli(photo, "--style", first, "--style", second, *extra, "-o", out, *common)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    code, _, err = run_cli(
+        photo, "--style", first, "--style", second, "--mask", tmp_path / "left.png", "--mask",
+        tmp_path / "right.png", "-o", tmp_path / "left.png", *common,
+    )  # fmt: skip
+    assert code == 2 and "input" in err  # an output may never overwrite a mask
