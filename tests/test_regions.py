@@ -17,7 +17,7 @@ from painterly.errors import PainterlyError
 from painterly.images import pil_to_tensor
 from painterly.losses import gram_matrix, guided_gram, propagate_mask
 from painterly.optimization import Painter, make_settings, transfer
-from painterly.regions import check_style_masks, load_keep_mask, load_style_masks, open_mask
+from painterly.regions import check_style_masks, load_mask, load_style_masks, open_mask
 from painterly.vgg import load_vgg
 
 from .conftest import make_painting, make_photo
@@ -108,7 +108,7 @@ def test_bad_masks_get_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PainterlyError, match="not found"):
         load_style_masks([left, tmp_path / "missing.png"], 2)
     with pytest.raises(PainterlyError, match="keep mask is all black"):
-        load_keep_mask(black)
+        load_mask(black)
 
 
 def test_masks_of_different_sizes_and_soft_edges_may_cover_together() -> None:
@@ -227,3 +227,67 @@ def test_cli_paints_regions_and_refuses_bad_masks(tmp_path: Path, run_cli) -> No
         tmp_path / "right.png", "-o", tmp_path / "left.png", *common,
     )  # fmt: skip
     assert code == 2 and "input" in err  # an output may never overwrite a mask
+
+
+# the feed-forward path: stylize --mask ---------------------------------------------------------
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    from painterly.feedforward.model_file import write_model_file
+
+    from .conftest import tiny_style_net
+
+    return write_model_file(
+        tmp_path / "tiny.safetensors", tiny_style_net(), {"name": "tiny", "style": "s.png", "steps": 0}
+    )
+
+
+def test_stylize_mask_paints_only_the_region_with_a_feathered_edge(model_file: Path) -> None:
+    from painterly.feedforward import load_model
+
+    photo = make_photo(64, 48)
+    model = load_model(model_file, device="cpu", backend="torch", precision="fp32")
+    full = np.asarray(model.stylize(photo)).astype(float)
+    left, _ = halves(16, 12)  # any size: resized to the output
+    sharp = np.asarray(model.stylize(photo, mask=left, feather=0)).astype(float)
+    soft = np.asarray(model.stylize(photo, mask=left, feather=4)).astype(float)
+    original = np.asarray(photo).astype(float)
+    assert np.abs(sharp[:, :30] - full[:, :30]).max() <= 1  # inside: the painting
+    assert np.abs(sharp[:, 34:] - original[:, 34:]).max() <= 1  # outside: the photo
+    assert np.abs(full[:, 32:] - original[:, 32:]).mean() > 10  # (the painting differs from the photo)
+    # Feathered: across the edge the output moves from the painting to the photo gradually.
+    edge = np.abs(soft[:, 28:36] - original[:, 28:36]).mean(axis=(0, 2))
+    assert np.all(np.diff(edge) < 1) and 0 < edge[-1] < edge[0]
+    assert (
+        np.abs(soft[:, :20] - full[:, :20]).max() <= 1 and np.abs(soft[:, 44:] - original[:, 44:]).max() <= 1
+    )
+    with pytest.raises(PainterlyError, match="mask is all black"):
+        model.stylize(photo, mask=np.zeros((4, 4)))
+    with pytest.raises(PainterlyError, match="feather"):
+        model.stylize(photo, mask=left, feather=-1)
+
+
+def test_stylize_cli_mask(model_file: Path, tmp_path: Path, run_cli) -> None:  # noqa: ANN001
+    photo, mask, out = tmp_path / "photo.png", tmp_path / "mask.png", tmp_path / "out.png"
+    make_photo(64, 48).save(photo)
+    halves(64, 48)[1].save(mask)
+    base = ["stylize", photo, "-m", model_file, "--backend", "torch", "--device", "cpu"]
+    code, _, err = run_cli(*base, "--mask", mask, "--feather", "2", "-o", out)
+    assert code == 0, err
+    result, original = np.asarray(Image.open(out)).astype(float), np.asarray(Image.open(photo)).astype(float)
+    assert np.abs(result[:, :24] - original[:, :24]).max() <= 1  # left of the right-half mask: the photo
+    assert np.abs(result[:, 40:] - original[:, 40:]).mean() > 10
+    Image.new("L", (8, 8), 0).save(tmp_path / "black.png")
+    (tmp_path / "notes.png").write_text("no image")
+    for extra, message in [
+        (["--mask", tmp_path / "black.png"], "mask is all black"),
+        (["--mask", tmp_path / "notes.png"], "not an image"),
+        (["--mask", tmp_path / "none.png"], "not found"),
+        (["--feather", "3"], "give the mask too"),
+        (["--mask", mask, "--feather", "-2"], "from 0 to 1000"),
+    ]:
+        code, _, err = run_cli(*base, *extra, "-o", tmp_path / "x.png")
+        assert code == 2 and message in err and err.count("\n") == 1, err
+    code, _, err = run_cli(*base, "--mask", mask, "-o", mask)
+    assert code == 2 and not (tmp_path / "x.png").exists()

@@ -43,7 +43,7 @@ from painterly.losses import (
     propagate_mask,
 )
 from painterly.progress import Progress
-from painterly.regions import load_keep_mask, load_style_masks
+from painterly.regions import load_mask, load_style_masks
 from painterly.schedule import Schedule
 from painterly.settings import (  # re-exported: the method's settings live in a torch-free module
     INITS,
@@ -527,7 +527,7 @@ class Painter:
             guided.style = GuidedGramStyleLoss(self._style_term().layer_weights)
             extra["style"] = (guided.style, self.criterion.weights["style"])
         if keep is not None:
-            guided.keep = load_keep_mask(keep)
+            guided.keep = load_mask(keep)
             if guided.style is None and "style" in self.criterion.terms:
                 if self.criterion.convention != "classic":
                     raise PainterlyError("a keep mask needs the classic loss convention")
@@ -567,7 +567,7 @@ def run_transfer(
     if masks is not None:
         masks = load_style_masks(masks, len(styles))
     if keep is not None:
-        keep = load_keep_mask(keep)
+        keep = load_mask(keep)
     painter = Painter(settings, style)
     result = painter.paint(
         content_image, callback=callback, content_masks=masks, keep=keep, catch_interrupt=catch_interrupt

@@ -8,6 +8,9 @@ are resized to the picture at every scale by the painter, so only their shape ma
 Style masks come one per style image, in the same order; every pixel must belong to at least
 one of them (a pixel no style may paint has no meaning), and none may be empty. The keep mask
 marks where the output stays closer to the photo (a larger content weight there).
+
+For a trained network (``stylize --mask``) one mask says where the stylized picture replaces
+the photo: :func:`region_alpha` resizes it to the picture and feathers its edge.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from painterly.errors import PainterlyError
 from painterly.images import MAX_PIXELS, ImageInput, check_input_file, decode_image, read_input_file
@@ -148,8 +151,27 @@ def load_style_masks(sources: Sequence[ImageInput], styles: int) -> list[Image.I
     return masks
 
 
-def load_keep_mask(source: ImageInput) -> Image.Image:
-    """Open and check the keep mask: an image, not all black."""
-    mask = open_mask(source, "keep mask")
-    check_not_empty(mask, "keep mask")
+def load_mask(source: ImageInput, what: str = "keep mask") -> Image.Image:
+    """Open and check a single mask (the keep mask, or a stylize mask): an image, not all black."""
+    mask = open_mask(source, what)
+    check_not_empty(mask, what)
     return mask
+
+
+#: ``stylize --mask``'s default feather: the Gaussian blur radius of the mask's edge, in pixels.
+DEFAULT_FEATHER = 8.0
+
+
+def check_feather(feather: object) -> float:
+    if isinstance(feather, bool) or not isinstance(feather, int | float) or not 0 <= feather <= 1000:
+        raise PainterlyError(f"feather must be a number of pixels from 0 to 1000, got {feather!r}")
+    return float(feather)
+
+
+def region_alpha(mask: Image.Image, size: tuple[int, int], feather: float = DEFAULT_FEATHER) -> np.ndarray:
+    """The mask at ``size`` (width, height) as an HxW float32 array in 0-1, its edge blurred by a
+    Gaussian of radius ``feather`` px (0: as given); use it as ``photo + alpha * (styled - photo)``."""
+    resized = mask.convert("L").resize(size, Image.Resampling.BILINEAR)
+    if feather > 0:
+        resized = resized.filter(ImageFilter.GaussianBlur(feather))
+    return np.asarray(resized, dtype=np.float32) / 255.0

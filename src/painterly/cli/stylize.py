@@ -40,6 +40,17 @@ def _tile(text: str) -> int | str:
     return value
 
 
+def _feather(text: str) -> float:
+    from painterly.regions import check_feather
+
+    try:
+        return check_feather(float(text))
+    except (ValueError, PainterlyError):
+        raise argparse.ArgumentTypeError(
+            f"expected a number of pixels from 0 to 1000, got {text!r}"
+        ) from None
+
+
 def _strength(text: str) -> float:
     try:
         value = float(text)
@@ -109,6 +120,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_tile,
         default="auto",
         help="tile side in px for very large images, 'auto' or 'none' (default auto)",
+    )
+    stylize.add_argument(
+        "--mask",
+        metavar="IMAGE",
+        help="paint only this region (a greyscale image of any size, white inside, resized to each "
+        "output); outside it the photo is kept",
+    )
+    stylize.add_argument(
+        "--feather",
+        type=_feather,
+        default=None,
+        metavar="PX",
+        help="with --mask: blur the region's edge by a Gaussian of this radius in output pixels (default 8)",
     )
     stylize.add_argument("--format", default="png", help="output format for folders (png, jpg, webp)")
     stylize.set_defaults(handler=run_stylize)
@@ -180,9 +204,9 @@ def skip_earlier_outputs(inputs: list[Path], given: list[str]) -> list[Path]:
 
 
 def output_paths(
-    inputs: list[Path], output: str | None, model_name: str, fmt: str, model_path: Path | None = None
+    inputs: list[Path], output: str | None, model_name: str, fmt: str, *others: Path | None
 ) -> list[Path]:
-    """Where each result goes; never onto an input file (nor the model file)."""
+    """Where each result goes; never onto an input file (nor the model file, nor a mask: ``others``)."""
     suffix = "." + fmt.lower().lstrip(".")
     if output is not None and len(inputs) == 1 and not Path(output).is_dir() and Path(output).suffix:
         targets = [Path(output)]
@@ -194,7 +218,7 @@ def output_paths(
             )
         targets = [(folder or p.parent) / f"{p.stem}_{model_name}{suffix}" for p in inputs]
     for target in targets:
-        refuse_overwriting_inputs(target, [*inputs, *([model_path] if model_path else [])])
+        refuse_overwriting_inputs(target, [*inputs, *(p for p in others if p is not None)])
     if len(set(targets)) != len(targets):
         raise PainterlyError("two inputs would be written to the same output name; use separate folders")
     return targets
@@ -239,8 +263,13 @@ def run_stylize(args: argparse.Namespace) -> int:
     from painterly.feedforward.signals import sigterm_as_interrupt
     from painterly.images import check_output_path, save_image
 
+    from painterly.regions import DEFAULT_FEATHER, load_mask
+
+    if args.feather is not None and args.mask is None:
+        raise PainterlyError("--feather softens the edge of a --mask: give the mask too")
     inputs = skip_earlier_outputs(expand_inputs(args.inputs), args.inputs)
     sizes = [probe_size(path) for path in inputs]
+    mask = load_mask(require_regular_file(Path(args.mask), "mask"), "mask") if args.mask else None
     backend = pick_backend(
         args.backend, args.device, args.tile, _output_sizes(sizes, args.size), precision=args.precision
     )
@@ -253,7 +282,8 @@ def run_stylize(args: argparse.Namespace) -> int:
         strength=args.strength,
     )
     label = output_label(model.name, model.style_mix, args.strength)
-    targets = output_paths(inputs, args.output, label, args.format, model.path)
+    readable = [*([model.path] if model.path else []), *([Path(args.mask)] if args.mask else [])]
+    targets = output_paths(inputs, args.output, label, args.format, *readable)
     for target in targets:
         check_output_path(target)
     results = model.stylize_many(
@@ -262,6 +292,8 @@ def run_stylize(args: argparse.Namespace) -> int:
         preserve_colors=args.preserve_colors,
         tile=args.tile,
         batch_size=args.batch_size,
+        mask=mask,
+        feather=DEFAULT_FEATHER if args.feather is None else args.feather,
     )
     written = 0
     with sigterm_as_interrupt():  # SIGTERM mid-write: the temporary file is removed, as on Ctrl-C

@@ -251,10 +251,10 @@ def _check_memory(content: Path, settings: Any) -> None:
 
 def _regions(args: argparse.Namespace) -> tuple[list[Any] | None, Any]:
     """The style masks and the keep mask, opened and checked (before the loss network loads)."""
-    from painterly.regions import load_keep_mask, load_style_masks
+    from painterly.regions import load_mask, load_style_masks
 
     masks = load_style_masks(args.mask, len(args.style)) if args.mask else None
-    keep = load_keep_mask(args.keep) if args.keep is not None else None
+    keep = load_mask(args.keep) if args.keep is not None else None
     return masks, keep
 
 
