@@ -2,8 +2,8 @@
 """Make docs/regions-example.jpg: a photo painted in two styles, one per region.
 
 The sky mask comes from a simple rule, no hand drawing: a pixel is sky where it is bright, not
-red and in the upper half (the bridge is red, the water and the hills darker), cleaned by a median filter and blurred
-for a soft edge; the ground mask is its inverse. Then::
+red and in the upper half (the bridge is red, the water and the hills darker), cleaned by a
+median filter and blurred for a soft edge; the ground mask is its inverse. Then::
 
     painterly PHOTO --style the_scream.jpg --mask sky.png --style the_wave.jpg --mask ground.png
 

@@ -262,7 +262,6 @@ def run_stylize(args: argparse.Namespace) -> int:
     from painterly.feedforward.inference import load_model
     from painterly.feedforward.signals import sigterm_as_interrupt
     from painterly.images import check_output_path, save_image
-
     from painterly.regions import DEFAULT_FEATHER, load_mask
 
     if args.feather is not None and args.mask is None:
