@@ -291,3 +291,56 @@ def test_stylize_cli_mask(model_file: Path, tmp_path: Path, run_cli) -> None:  #
         assert code == 2 and message in err and err.count("\n") == 1, err
     code, _, err = run_cli(*base, "--mask", mask, "-o", mask)
     assert code == 2 and not (tmp_path / "x.png").exists()
+
+
+# the HTTP API: a mask per style in /api/jobs ---------------------------------------------------
+
+
+def test_api_takes_a_mask_per_style_and_refuses_bad_ones(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    pytest.importorskip("multipart")
+    from painterly.server import ServerSettings
+
+    from .test_server_api import FakeRunner, make_client, png_bytes, wait_for
+
+    class MaskRunner(FakeRunner):
+        def __call__(self, content, styles, settings, callback, masks=None):  # noqa: ANN001, ANN204
+            self.masks = masks
+            return super().__call__(content, styles, settings, callback)
+
+    runner = MaskRunner()
+    settings = ServerSettings(data_dir=tmp_path / "data", devices=("cpu",), max_queue=4, preview_interval=0.0)
+    left, right = halves(80, 60)
+    stroke = Image.new("RGBA", (80, 60), (0, 0, 0, 0))  # the page's kind: a transparent layer...
+    stroke.paste((255, 255, 255, 255), (40, 0, 80, 60))  # ...with the right half painted
+
+    def post(client, masks: list[bytes | str], styles: int = 2):  # noqa: ANN001, ANN202
+        files = [("content", ("photo.png", png_bytes(), "image/png"))]
+        files += [("style", (f"s{i}.png", png_bytes(36, 36, seed=i + 1), "image/png")) for i in range(styles)]
+        files += [
+            ("mask", (f"m{i}.png", m, "image/png")) for i, m in enumerate(masks) if isinstance(m, bytes)
+        ]
+        data = {"size": "32", "iterations": "3", **{"mask": m for m in masks if isinstance(m, str)}}
+        return client.post("/api/jobs", files=files, data=data)
+
+    with make_client(settings, runner) as client:
+        response = post(client, [png(left), png(stroke)])
+        assert response.status_code == 202, response.text
+        assert wait_for(client, response.json()["id"])["status"] == "done"
+        assert [m.mode for m in runner.masks] == ["L", "L"] and runner.masks[0].size == (32, 24)
+        assert (
+            np.asarray(runner.masks[1])[:, :14].max() == 0 and np.asarray(runner.masks[1])[:, 18:].min() > 250
+        )
+        response = post(client, [])  # masks are optional
+        assert response.status_code == 202
+        wait_for(client, response.json()["id"])
+        assert runner.masks is None
+        for masks, message in [
+            ([png(left)], "2 style image(s) but 1 mask(s)"),
+            ([png(left), png(left)], "to no style"),
+            ([png(left), png(Image.new("L", (8, 8), 0))], "mask 2 is all black"),
+            ([png(left), b"not an image at all"], "mask 2 is not an image"),
+            ([png(left), "text"], "mask must be a file upload"),
+        ]:
+            response = post(client, masks)
+            assert response.status_code == 400 and message in response.json()["detail"], response.text
