@@ -320,7 +320,8 @@ def test_api_takes_a_mask_per_style_and_refuses_bad_ones(tmp_path: Path) -> None
         files += [
             ("mask", (f"m{i}.png", m, "image/png")) for i, m in enumerate(masks) if isinstance(m, bytes)
         ]
-        data = {"size": "32", "iterations": "3", **{"mask": m for m in masks if isinstance(m, str)}}
+        data = {"size": "32", "iterations": "3"}
+        data.update(("mask", m) for m in masks if isinstance(m, str))
         return client.post("/api/jobs", files=files, data=data)
 
     with make_client(settings, runner) as client:
