@@ -280,13 +280,14 @@ def test_stylize_cli_mask(model_file: Path, tmp_path: Path, run_cli) -> None:  #
     assert np.abs(result[:, 40:] - original[:, 40:]).mean() > 10
     Image.new("L", (8, 8), 0).save(tmp_path / "black.png")
     (tmp_path / "notes.png").write_text("no image")
-    for extra, message in [
+    cases: list[tuple[list[object], str]] = [
         (["--mask", tmp_path / "black.png"], "mask is all black"),
         (["--mask", tmp_path / "notes.png"], "not an image"),
         (["--mask", tmp_path / "none.png"], "not found"),
         (["--feather", "3"], "give the mask too"),
         (["--mask", mask, "--feather", "-2"], "from 0 to 1000"),
-    ]:
+    ]
+    for extra, message in cases:
         code, _, err = run_cli(*base, *extra, "-o", tmp_path / "x.png")
         assert code == 2 and message in err and err.count("\n") == 1, err
     code, _, err = run_cli(*base, "--mask", mask, "-o", mask)
@@ -336,12 +337,13 @@ def test_api_takes_a_mask_per_style_and_refuses_bad_ones(tmp_path: Path) -> None
         assert response.status_code == 202
         wait_for(client, response.json()["id"])
         assert runner.masks is None
-        for masks, message in [
+        cases: list[tuple[list[bytes | str], str]] = [
             ([png(left)], "2 style image(s) but 1 mask(s)"),
             ([png(left), png(left)], "to no style"),
             ([png(left), png(Image.new("L", (8, 8), 0))], "mask 2 is all black"),
             ([png(left), b"not an image at all"], "mask 2 is not an image"),
             ([png(left), "text"], "mask must be a file upload"),
-        ]:
+        ]
+        for masks, message in cases:
             response = post(client, masks)
             assert response.status_code == 400 and message in response.json()["detail"], response.text

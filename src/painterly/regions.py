@@ -98,8 +98,7 @@ def _array_mask(array: np.ndarray, what: str) -> Image.Image:
 
 
 def check_not_empty(mask: Image.Image, what: str) -> None:
-    lo, hi = mask.getextrema()  # type: ignore[misc]
-    if hi < EMPTY_LEVEL:
+    if int(np.asarray(mask.convert("L")).max()) < EMPTY_LEVEL:
         raise PainterlyError(f"{what} is all black: it marks no region (white is inside, black outside)")
 
 

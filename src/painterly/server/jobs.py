@@ -380,7 +380,7 @@ class JobManager:
         try:
             settings = make_settings(**work.options, device=device)
             assert work.content is not None  # a transfer job always has its photo
-            regions = {"masks": work.masks} if work.masks else {}  # a fake runner may not take masks
+            regions: dict[str, Any] = {"masks": work.masks} if work.masks else {}  # fakes may not take it
             result = runner(work.content, work.styles, settings, callback, **regions)
         except PainterlyError as exc:
             self._finish(work.job_id, live, FAILED, error=str(exc))
