@@ -380,6 +380,8 @@ def test_paint_regions_brushed_on_the_photo(browser, tmp_path):
         page.click("#region-styles button >> nth=1")
         assert page.get_attribute("#region-eraser", "aria-pressed") == "false"
         sweep(0.85, 0.999)
+        page.screenshot(path=str(tmp_path / "regions.png"), full_page=True)
+        page.click("#options summary")
         page.fill("input[name=size]", "48")
         page.fill("input[name=iterations]", "2")
         page.click("#start")
@@ -397,6 +399,5 @@ def test_paint_regions_brushed_on_the_photo(browser, tmp_path):
         while runner.calls < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert runner.calls == 2 and runner.masks is None
-        page.screenshot(path=str(tmp_path / "regions.png"), full_page=True)
         assert errors == []
         page.close()

@@ -312,7 +312,8 @@ async function setupRegions() {
     button.dataset.style = String(i);
     const swatch = document.createElement("span");
     swatch.className = "region-swatch";
-    swatch.style.background = REGION_COLOURS[i % REGION_COLOURS.length];
+    if (i === 0) swatch.style.border = "1px solid currentColor";  // the rest shows as the photo itself
+    else swatch.style.background = REGION_COLOURS[i % REGION_COLOURS.length];
     button.append(swatch, i === 0 ? "Style 1 (the rest)" : `Style ${i + 1}`);
     button.addEventListener("click", () => { regions.style = i; regions.erasing = false; markRegionTools(); });
     return button;
