@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument("--size", default="512")
     parser.add_argument("--iterations", default="300")
     parser.add_argument("--time-limit", default="1200")
+    parser.add_argument("--style-weight", default="100")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     photo_path = args.images / "golden_gate.jpg"
@@ -57,6 +58,7 @@ def main() -> int:
         "--style", str(args.images / "the_scream.jpg"), "--mask", str(args.work / "sky.png"),
         "--style", str(args.images / "the_wave.jpg"), "--mask", str(args.work / "ground.png"),
         "--size", args.size, "--iterations", args.iterations, "--time-limit", args.time_limit,
+        "--style-weight", args.style_weight,
         "-o", str(painted),
     ]  # fmt: skip
     print(" ".join(command), file=sys.stderr)

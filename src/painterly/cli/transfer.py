@@ -119,7 +119,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     regions.add_argument(
         "--keep",
         metavar="IMAGE",
-        help="a region (white) held closer to the photo: the content weight there is --keep-weight times",
+        help="a region (white) held closer to the photo: the content weight there is --keep-weight times "
+        "the rest's, and the style statistics leave it out",
     )
     output = groups["output-and-other"]
     output.add_argument("--save-every", type=int, metavar="N", help="also save the image every N iterations")
