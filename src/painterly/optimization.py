@@ -169,7 +169,8 @@ class Painter:
     :meth:`paint`: style image i then paints the region of content mask i. Masks are images; white
     is inside. Classic loss convention only. ``paint(keep=mask)`` holds the mask's region closer to
     the photo: the content weight there is ``settings.keep_weight`` times the content weight
-    elsewhere (see :mod:`painterly.regions` for what a mask may be and how it is checked).
+    elsewhere, and the style statistics leave it out (see :mod:`painterly.regions` for what a mask
+    may be and how it is checked; docs/regions.md for the weights).
     """
 
     def __init__(
