@@ -114,7 +114,7 @@ def server(tmp_path):
 
 
 @contextlib.contextmanager
-def _serve(tmp_path, backend):
+def _serve(tmp_path, backend, runner=None):
     """Runs the app on a free loopback port in a thread; yields its URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -122,6 +122,7 @@ def _serve(tmp_path, backend):
     app = create_app(
         ServerSettings(data_dir=tmp_path / "data", devices=("cpu",), preview_interval=0.1),
         stylize_backend=backend,
+        runner=runner,
     )
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -305,4 +306,98 @@ def test_fast_tab_strength_and_style_sliders(browser, tmp_path):
         sliders.nth(0).fill("0.25")
         page.fill("#fast-form input[name=strength]", "1")
         assert stylize() == {"model": "duo", "style_mix": "wave:0.25,scream:1"}
+        page.close()
+
+
+class MaskRecorder:
+    """Stands in for ``run_transfer``: keeps the masks a job was given, returns the photo."""
+
+    def __init__(self):
+        self.masks: list | None = None
+        self.calls = 0
+
+    def __call__(self, content, styles, settings, callback, masks=None):
+        from painterly.optimization import TransferResult
+
+        self.calls += 1
+        self.masks = masks
+        return TransferResult(content.copy(), settings, None)
+
+
+def test_paint_regions_brushed_on_the_photo(browser, tmp_path):
+    """Two styles: brush style 2 over the right half of the photo; the job gets two masks, style 1
+    the left and style 2 the right; the eraser and Clear take regions back."""
+    runner = MaskRecorder()
+    with _serve(tmp_path, FakeFeedforward(), runner) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.wait_for_function(
+            "() => { const f = document.querySelector('#paint-form'); return f && f.size.value; }"
+        )
+        page.set_input_files(
+            "#content-file",
+            files=[{"name": "photo.png", "mimeType": "image/png", "buffer": landscape(320, 240)}],
+        )
+        assert page.locator("#regions").is_hidden()  # one style (none yet): nothing to divide
+        page.set_input_files(
+            "#style-file",
+            files=[
+                {"name": f"s{i}.png", "mimeType": "image/png", "buffer": swirls(64 + i)} for i in range(2)
+            ],
+        )
+        page.locator("#regions").wait_for(state="visible")
+        page.click("#regions summary")
+        assert page.locator("#region-styles button").all_inner_texts() == ["Style 1 (the rest)", "Style 2"]
+        page.click("#region-styles button >> nth=1")
+        page.locator("#region-brush").fill("120")
+        canvas = page.locator("#region-canvas")
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        assert box is not None and box["width"] > 200
+
+        def sweep(x0: float, x1: float) -> None:  # a zigzag over part of the photo, in fractions
+            for row in np.linspace(0.02, 0.98, 8):
+                page.mouse.move(box["x"] + box["width"] * x0, box["y"] + box["height"] * row)
+                page.mouse.down()
+                page.mouse.move(box["x"] + box["width"] * x1, box["y"] + box["height"] * row, steps=6)
+                page.mouse.up()
+
+        before = page.evaluate(
+            "() => Array.from(document.querySelector('#region-canvas').getContext('2d')"
+            ".getImageData(300, 120, 1, 1).data)"
+        )
+        sweep(0.6, 0.999)
+        after = page.evaluate(
+            "() => Array.from(document.querySelector('#region-canvas').getContext('2d')"
+            ".getImageData(300, 120, 1, 1).data)"
+        )
+        assert after != before  # the brushed region shows tinted over the photo
+        page.click("#region-eraser")  # the eraser gives a strip back to style 1, then Style 2 paints again
+        assert page.get_attribute("#region-eraser", "aria-pressed") == "true"
+        sweep(0.9, 0.999)
+        page.click("#region-styles button >> nth=1")
+        assert page.get_attribute("#region-eraser", "aria-pressed") == "false"
+        sweep(0.85, 0.999)
+        page.screenshot(path=str(tmp_path / "regions.png"), full_page=True)
+        page.click("#options summary")
+        page.fill("input[name=size]", "48")
+        page.fill("input[name=iterations]", "2")
+        page.click("#start")
+        page.locator("#download").wait_for(state="visible", timeout=60_000)
+        assert runner.masks is not None and len(runner.masks) == 2
+        first, second = (np.asarray(mask, dtype=np.float32) for mask in runner.masks)
+        width = first.shape[1]
+        left, right = slice(0, width * 4 // 10), slice(width * 7 // 10, width)
+        assert first[:, left].min() > 250 and first[:, right].max() < 5, first.mean(axis=0)
+        assert second[:, left].max() < 5 and second[:, right].min() > 250, second.mean(axis=0)
+
+        page.click("#region-clear")  # cleared: no masks, every style everywhere
+        page.click("#start")
+        deadline = time.monotonic() + 60
+        while runner.calls < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert runner.calls == 2 and runner.masks is None
+        assert errors == []
         page.close()

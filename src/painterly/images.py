@@ -110,8 +110,11 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
     return (height, width) if rotated else (width, height)
 
 
-def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, what: str = "image") -> Image.Image:
-    """Decode encoded image bytes safely (size cap checked from the header first)."""
+def decode_image(
+    data: bytes, *, max_pixels: int = MAX_PIXELS, what: str = "image", convert: bool = True
+) -> Image.Image:
+    """Decode encoded image bytes safely (size cap checked from the header first); as 8-bit RGB
+    unless ``convert`` is false (then in the file's own mode, alpha kept: masks want that)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -128,7 +131,7 @@ def decode_image(data: bytes, *, max_pixels: int = MAX_PIXELS, what: str = "imag
         raise PainterlyError(f"{what} is not an image (or not a format Pillow can read)") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise PainterlyError(f"{what} is truncated or corrupt: {exc}") from None
-    return to_rgb(image)
+    return to_rgb(image) if convert else image
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

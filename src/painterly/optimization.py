@@ -28,7 +28,9 @@ from painterly.devices import device_memory, pick_device
 from painterly.errors import PainterlyError
 from painterly.images import ImageInput, open_image, pil_to_tensor, resize_long_side, tensor_to_pil
 from painterly.losses import (
+    ContentLoss,
     GramStyleLoss,
+    GuidedContentLoss,
     GuidedGramStyleLoss,
     LossCriterion,
     LossTerm,
@@ -36,11 +38,13 @@ from painterly.losses import (
     build_criterion,
     deepest_layer,
     guided_gram,
+    keep_weight_map,
     loss_values,
     propagate_mask,
 )
 from painterly.losses.tiled import TiledLoss, lbfgs_history_for, tiling_for
 from painterly.progress import Progress
+from painterly.regions import load_mask, load_style_masks
 from painterly.schedule import Schedule
 from painterly.settings import (  # re-exported: the method's settings live in a torch-free module
     INITS,
@@ -95,6 +99,17 @@ def _mask_tensor(mask: ImageInput, size: tuple[int, int], what: str) -> torch.Te
     """A (1, 1, H, W) mask in 0-1 at ``size`` (width, height): the mean of its RGB channels."""
     image = open_image(mask, what=what).resize(size, Image.Resampling.BILINEAR)
     return pil_to_tensor(image).mean(1, keepdim=True)
+
+
+@dataclass
+class _Guides:
+    """One paint call's masks: the guided style term and its content masks (one per style), and the
+    guided content term with its keep mask (``None`` where not asked for)."""
+
+    style: GuidedGramStyleLoss | None = None
+    masks: list[Image.Image] = dataclasses.field(default_factory=list)
+    content: GuidedContentLoss | None = None
+    keep: Image.Image | None = None
 
 
 class StopTransfer(Exception):
@@ -154,7 +169,10 @@ class Painter:
     Spatial control (Gatys et al. 2017): give ``style_masks`` (one per style image, or ``None``
     entries for "the whole style image") here and ``content_masks`` (one per style image) to
     :meth:`paint`: style image i then paints the region of content mask i. Masks are images; white
-    is inside. Classic loss convention only.
+    is inside. Classic loss convention only. ``paint(keep=mask)`` holds the mask's region closer to
+    the photo: the content weight there is ``settings.keep_weight`` times the content weight
+    elsewhere, and the style statistics leave it out (see :mod:`painterly.regions` for what a mask
+    may be and how it is checked; docs/regions.md for the weights).
     """
 
     def __init__(
@@ -294,6 +312,7 @@ class Painter:
         iterations: int | None = None,
         extra_terms: ExtraTerms | None = None,
         content_masks: Sequence[ImageInput] | None = None,
+        keep: ImageInput | None = None,
         catch_interrupt: bool = False,
     ) -> TransferResult:
         """Paint ``content``, calling ``callback`` with a :class:`Progress` after every evaluation.
@@ -310,8 +329,7 @@ class Painter:
         if s.preserve_colors == "histogram":
             # Matched to this content: these targets cannot be shared with other images.
             style_images = [match_color_histogram(img, content_image) for img in style_images]
-        criterion, guided = self._criterion_for(extra_terms, content_masks)
-        masks = [open_image(m, what="content mask") for m in content_masks or ()]
+        criterion, guided = self._criterion_for(extra_terms, content_masks, keep)
         torch.manual_seed(s.seed)
         sizes = scale_sizes(s.size, s.scales)
         given = iterations if iterations is not None else s.iterations
@@ -338,7 +356,7 @@ class Painter:
                     break  # the time limit is up: the best image so far, resized, is the result
                 self.compute_for(long_side)
                 content_t = pil_to_tensor(_resize_to(content_image, long_side, s.square)).to(self.device)
-                self._set_targets(content_t, long_side, style_images, guided, masks, tilings[scale_index])
+                self._set_targets(content_t, long_side, style_images, guided, tilings[scale_index])
                 if run.best is None:
                     start = self._start_image(init, content_t, style_images, long_side)
                 else:
@@ -369,8 +387,7 @@ class Painter:
         content_t: torch.Tensor,
         long_side: int,
         style_images: list[Image.Image],
-        guided: GuidedGramStyleLoss | None,
-        masks: list[Image.Image],
+        guided: _Guides,
         tiled: TiledLoss | None = None,
     ) -> None:
         """Content target of this image and scale; style targets (cached unless colour-matched)."""
@@ -389,16 +406,23 @@ class Painter:
                     self._style_tensors(style_images, long_side), self.blend, self._grams_of
                 )
             self._style_term().set_target(targets)
-        if guided is not None:
-            size = (content_t.shape[-1], content_t.shape[-2])
-            arch = self.criterion.network.arch
-            guided.set_target(self.guided_style_targets(long_side), self._region_weights())
-            guided.set_guides(
-                [
-                    propagate_mask(_mask_tensor(m, size, "content mask").to(self.device), arch, guided.layers)
-                    for m in masks
-                ]
-            )
+        size = (content_t.shape[-1], content_t.shape[-2])
+        arch = self.criterion.network.arch
+        keep = None if guided.keep is None else _mask_tensor(guided.keep, size, "keep mask").to(self.device)
+        if guided.style is not None:
+            if guided.masks:  # a region per style image, each with its own targets
+                masks = [_mask_tensor(m, size, "content mask").to(self.device) for m in guided.masks]
+                grams = self.guided_style_targets(long_side)
+            else:  # a keep mask alone: one region, the blended targets
+                masks, grams = [torch.ones(1, 1, size[1], size[0], device=self.device)], [targets]
+            if keep is not None:  # the kept region is left out of the style statistics
+                masks = [m * (1 - keep) for m in masks]
+            weights = self._region_weights(masks) if guided.masks else [float(masks[0].mean())]
+            guided.style.set_target(grams, weights)
+            guided.style.set_guides([propagate_mask(m, arch, guided.style.layers) for m in masks])
+        if guided.content is not None and keep is not None:
+            weight_map = keep_weight_map(keep, self.settings.keep_weight)
+            guided.content.set_guides(propagate_mask(weight_map, arch, guided.content.layers))
 
     def _start_image(
         self,
@@ -521,18 +545,28 @@ class Painter:
         assert isinstance(term, GramStyleLoss)
         return term
 
-    def _region_weights(self) -> list[float]:
+    def _region_weights(self, masks: Sequence[torch.Tensor]) -> list[float]:
+        """Each region's weight: its blend weight (relative to the mean) times its share of the picture.
+
+        A region's Gram is per unit of its area, so its gradient at a pixel is 1/area of the whole
+        image's: weighting by area gives every pixel the style pressure of an unmasked painting.
+        """
         total = sum(self.blend)
         if total <= 0:
             raise PainterlyError("need at least one style image with a positive blend weight")
-        return [weight / total for weight in self.blend]
+        mean = total / len(self.blend)
+        return [weight / mean * float(mask.mean()) for weight, mask in zip(self.blend, masks, strict=True)]
 
     def _criterion_for(
-        self, extra_terms: ExtraTerms | None, content_masks: Sequence[ImageInput] | None
-    ) -> tuple[LossCriterion, GuidedGramStyleLoss | None]:
-        """This call's criterion: the painter's, plus extra terms, with guided style if masked."""
+        self,
+        extra_terms: ExtraTerms | None,
+        content_masks: Sequence[ImageInput] | None,
+        keep: ImageInput | None,
+    ) -> tuple[LossCriterion, _Guides]:
+        """This call's criterion: the painter's, plus extra terms, with guided style if masked and
+        guided content if a region is kept. The masks are opened and checked here, before any work."""
         extra = dict(extra_terms or {})
-        guided = None
+        guided = _Guides()
         if content_masks is not None:
             if len(content_masks) != len(self.style_images):
                 raise PainterlyError(
@@ -540,10 +574,23 @@ class Painter:
                 )
             if self.criterion.convention != "classic":
                 raise PainterlyError("style masks need the classic loss convention")
-            guided = GuidedGramStyleLoss(self._style_term().layer_weights)
-            extra["style"] = (guided, self.criterion.weights["style"])
+            guided.masks = load_style_masks(content_masks, len(self.style_images))
+            guided.style = GuidedGramStyleLoss(self._style_term().layer_weights)
+            extra["style"] = (guided.style, self.criterion.weights["style"])
+        if keep is not None:
+            guided.keep = load_mask(keep)
+            if guided.style is None and "style" in self.criterion.terms:
+                if self.criterion.convention != "classic":
+                    raise PainterlyError("a keep mask needs the classic loss convention")
+                guided.style = GuidedGramStyleLoss(self._style_term().layer_weights)
+                extra["style"] = (guided.style, self.criterion.weights["style"])
+            if "content" in self.criterion.terms:
+                base = self.criterion.terms["content"]
+                assert isinstance(base, ContentLoss)
+                guided.content = GuidedContentLoss(base)
+                extra["content"] = (guided.content, self.criterion.weights["content"])
         if not extra:
-            return self.criterion, None
+            return self.criterion, guided
         return self.criterion.with_terms(extra), guided
 
 
@@ -553,18 +600,29 @@ def run_transfer(
     settings: TransferSettings,
     callback: Callable[[Progress], None] | None = None,
     *,
+    masks: Sequence[ImageInput] | None = None,
+    keep: ImageInput | None = None,
     catch_interrupt: bool = False,
 ) -> TransferResult:
     """Run an image optimization, calling ``callback`` with a :class:`Progress` after every evaluation.
 
+    ``masks`` (one per style, in order) paint each style into its region, ``keep`` holds a region
+    closer to the photo (see :class:`Painter`); both are checked before the loss network loads.
     A callback may raise :class:`StopTransfer` to stop early; with ``catch_interrupt``, Ctrl-C
     does the same. Either way the result holds the best image found so far, at the output size.
     One :class:`Painter`, used once.
     """
     started = time.monotonic()
     content_image = open_image(content, what="content image")
+    styles = list(style) if isinstance(style, list | tuple) else [style]
+    if masks is not None:
+        masks = load_style_masks(masks, len(styles))
+    if keep is not None:
+        keep = load_mask(keep)
     painter = Painter(settings, style)
-    result = painter.paint(content_image, callback=callback, catch_interrupt=catch_interrupt)
+    result = painter.paint(
+        content_image, callback=callback, content_masks=masks, keep=keep, catch_interrupt=catch_interrupt
+    )
     result.seconds = time.monotonic() - started
     return result
 
@@ -640,15 +698,20 @@ def transfer(
     *,
     callback: Callable[[Progress], None] | None = None,
     preset: str | None = None,
+    masks: Sequence[ImageInput] | None = None,
+    keep: ImageInput | None = None,
     **options: Any,
 ) -> Image.Image:
     """Paint ``content`` in the style of ``style`` (one image or a list) and return a PIL image.
 
     ``content`` and each style may be a path, a PIL image or an array. ``options`` are the fields
-    of :class:`TransferSettings` (``size``, ``iterations``, ``style_weight``, ...); ``preset``
-    names a bundle of them. ``callback`` receives a :class:`Progress` after every iteration.
+    of :class:`TransferSettings` (``size``, ``iterations``, ``style_weight``, ``keep_weight``,
+    ...); ``preset`` names a bundle of them. ``callback`` receives a :class:`Progress` after every
+    iteration. ``masks``: one region mask per style (greyscale images of any size, white inside),
+    each style painting its region; ``keep``: a mask of a region to hold closer to the photo.
     """
-    return run_transfer(content, style, make_settings(preset, **options), callback).image
+    settings = make_settings(preset, **options)
+    return run_transfer(content, style, settings, callback, masks=masks, keep=keep).image
 
 
 __all__ = [

@@ -213,6 +213,13 @@ class TransferSettings:
         server=True,
         metavar="W,W,...",
     )
+    keep_weight: float = setting(
+        10.0,
+        "float",
+        "content weight inside the keep mask (--keep), as a multiple of the content weight elsewhere",
+        "loss",
+        minimum=0,
+    )
     style_scale: float = setting(
         1.0,
         "float",

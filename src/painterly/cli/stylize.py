@@ -40,6 +40,17 @@ def _tile(text: str) -> int | str:
     return value
 
 
+def _feather(text: str) -> float:
+    from painterly.regions import check_feather
+
+    try:
+        return check_feather(float(text))
+    except (ValueError, PainterlyError):
+        raise argparse.ArgumentTypeError(
+            f"expected a number of pixels from 0 to 1000, got {text!r}"
+        ) from None
+
+
 def _strength(text: str) -> float:
     try:
         value = float(text)
@@ -119,6 +130,19 @@ def add_stylize_options(stylize: argparse.ArgumentParser) -> None:
         default="auto",
         help="tile side in px for very large images, 'auto' or 'none' (default auto)",
     )
+    stylize.add_argument(
+        "--mask",
+        metavar="IMAGE",
+        help="paint only this region (a greyscale image of any size, white inside, resized to each "
+        "output); outside it the photo is kept",
+    )
+    stylize.add_argument(
+        "--feather",
+        type=_feather,
+        default=None,
+        metavar="PX",
+        help="with --mask: blur the region's edge by a Gaussian of this radius in output pixels (default 8)",
+    )
     stylize.add_argument("--format", default="png", help="output format for folders (png, jpg, webp)")
 
 
@@ -188,9 +212,9 @@ def skip_earlier_outputs(inputs: list[Path], given: list[str]) -> list[Path]:
 
 
 def output_paths(
-    inputs: list[Path], output: str | None, model_name: str, fmt: str, model_path: Path | None = None
+    inputs: list[Path], output: str | None, model_name: str, fmt: str, *others: Path | None
 ) -> list[Path]:
-    """Where each result goes; never onto an input file (nor the model file)."""
+    """Where each result goes; never onto an input file (nor the model file, nor a mask: ``others``)."""
     suffix = "." + fmt.lower().lstrip(".")
     if output is not None and len(inputs) == 1 and not Path(output).is_dir() and Path(output).suffix:
         targets = [Path(output)]
@@ -202,7 +226,7 @@ def output_paths(
             )
         targets = [(folder or p.parent) / f"{p.stem}_{model_name}{suffix}" for p in inputs]
     for target in targets:
-        refuse_overwriting_inputs(target, [*inputs, *([model_path] if model_path else [])])
+        refuse_overwriting_inputs(target, [*inputs, *(p for p in others if p is not None)])
     if len(set(targets)) != len(targets):
         raise PainterlyError("two inputs would be written to the same output name; use separate folders")
     return targets
@@ -246,15 +270,21 @@ def run_stylize(args: argparse.Namespace) -> int:
     from painterly.feedforward.inference import load_model
     from painterly.feedforward.signals import sigterm_as_interrupt
     from painterly.images import check_output_path, save_image
+    from painterly.regions import DEFAULT_FEATHER, load_mask
 
+    if args.feather is not None and args.mask is None:
+        raise PainterlyError("--feather softens the edge of a --mask: give the mask too")
     if args.engine == "ray":  # many photos into a folder, on Ray: painterly batch stylize
         from painterly.cli.batch import run_batch_stylize
 
         if args.output is None:
             raise PainterlyError("--engine ray writes into a folder: give -o FOLDER")
+        if args.mask is not None:
+            raise PainterlyError("--mask is for painterly stylize on one machine (--engine local)")
         return run_batch_stylize(args)
     inputs = skip_earlier_outputs(expand_inputs(args.inputs), args.inputs)
     sizes = [probe_size(path) for path in inputs]
+    mask = load_mask(require_regular_file(Path(args.mask), "mask"), "mask") if args.mask else None
     backend = pick_backend(
         args.backend, args.device, args.tile, _output_sizes(sizes, args.size), precision=args.precision
     )
@@ -267,7 +297,8 @@ def run_stylize(args: argparse.Namespace) -> int:
         strength=args.strength,
     )
     label = output_label(model.name, model.style_mix, args.strength)
-    targets = output_paths(inputs, args.output, label, args.format, model.path)
+    readable = [*([model.path] if model.path else []), *([Path(args.mask)] if args.mask else [])]
+    targets = output_paths(inputs, args.output, label, args.format, *readable)
     for target in targets:
         check_output_path(target)
     results = model.stylize_many(
@@ -276,6 +307,8 @@ def run_stylize(args: argparse.Namespace) -> int:
         preserve_colors=args.preserve_colors,
         tile=args.tile,
         batch_size=args.batch_size,
+        mask=mask,
+        feather=DEFAULT_FEATHER if args.feather is None else args.feather,
     )
     written = 0
     with sigterm_as_interrupt():  # SIGTERM mid-write: the temporary file is removed, as on Ctrl-C

@@ -108,6 +108,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="style image; repeat for several styles",
     )
     basic.add_argument("-o", "--output", help="output image (.png, .jpg, ...; default: CONTENT_styled.png)")
+    regions = p.add_argument_group("regions (see docs/regions.md)")
+    regions.add_argument(
+        "--mask",
+        action="append",
+        metavar="IMAGE",
+        help="where the matching --style paints: a greyscale image of any size, white inside, soft edges "
+        "allowed; one per --style, in the same order, together covering the picture",
+    )
+    regions.add_argument(
+        "--keep",
+        metavar="IMAGE",
+        help="a region (white) held closer to the photo: the content weight there is --keep-weight times "
+        "the rest's, and the style statistics leave it out",
+    )
     output = groups["output-and-other"]
     output.add_argument("--save-every", type=int, metavar="N", help="also save the image every N iterations")
     output.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -207,6 +221,9 @@ def _check_inputs(args: argparse.Namespace, settings: Any) -> list[Path]:
 
     inputs = [check_input_file(args.content, "content image")]
     inputs += [check_input_file(style, "style image") for style in args.style]
+    inputs += [check_input_file(mask, f"mask {i + 1}") for i, mask in enumerate(args.mask or ())]
+    if args.keep is not None:
+        inputs.append(check_input_file(args.keep, "keep mask"))
     if isinstance(settings.init, str) and settings.init not in INITS:
         inputs.append(check_input_file(settings.init, "init image"))
     if settings.weights is not None:
@@ -232,6 +249,15 @@ def _check_memory(content: Path, settings: Any) -> None:
     else:
         width, height = max(1, round(width * scale)), max(1, round(height * scale))
     check_memory(width, height, available_memory(), tile_size=settings.tile_size)
+
+
+def _regions(args: argparse.Namespace) -> tuple[list[Any] | None, Any]:
+    """The style masks and the keep mask, opened and checked (before the loss network loads)."""
+    from painterly.regions import load_mask, load_style_masks
+
+    masks = load_style_masks(args.mask, len(args.style)) if args.mask else None
+    keep = load_mask(args.keep) if args.keep is not None else None
+    return masks, keep
 
 
 class _Signals:
@@ -276,12 +302,15 @@ def _run(args: argparse.Namespace, signals: _Signals) -> int:
     inputs = _check_inputs(args, settings)
     output = check_image_output(args.output or default_output(args.content), inputs)
     _check_memory(inputs[0], settings)
+    masks, keep = _regions(args)
 
     from painterly.optimization import run_transfer
 
     reporter = _Reporter(quiet=args.quiet, save_every=args.save_every, output=output)
     try:
-        result = run_transfer(args.content, args.style, settings, reporter, catch_interrupt=True)
+        result = run_transfer(
+            args.content, args.style, settings, reporter, masks=masks, keep=keep, catch_interrupt=True
+        )
     finally:
         reporter.close()
     from painterly import __version__
@@ -291,6 +320,8 @@ def _run(args: argparse.Namespace, signals: _Signals) -> int:
         "painterly:settings": settings.to_json(),
         "painterly:content": str(args.content),
         "painterly:styles": json.dumps([str(s) for s in args.style]),
+        **({"painterly:masks": json.dumps([str(m) for m in args.mask])} if args.mask else {}),
+        **({"painterly:keep": str(args.keep)} if args.keep else {}),
         "painterly:seconds": f"{result.seconds:.1f}",
         "painterly:interrupted": str(result.interrupted).lower(),
     }

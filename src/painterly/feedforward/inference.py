@@ -31,6 +31,7 @@ from painterly.feedforward.mixing import (
 )
 from painterly.feedforward.record import ModelRecord, record_for, resolve_record
 from painterly.images import open_image, resize_long_side
+from painterly.regions import DEFAULT_FEATHER, check_feather, load_mask, region_alpha
 from painterly.settings import MAX_SIZE
 
 if TYPE_CHECKING:
@@ -289,10 +290,13 @@ class StyleModel:
         tile: int | str | None = "auto",
         style_mix: str | StyleMix | None = None,
         strength: float | None = None,
+        mask: ImageInput | None = None,
+        feather: float = DEFAULT_FEATHER,
     ) -> Image.Image:
         """Stylize one image (path, PIL image or array); ``size`` is the output's long side (keeps aspect).
 
-        ``style_mix`` and ``strength`` default to this model's own (see the class)."""
+        ``style_mix`` and ``strength`` default to this model's own (see the class); ``mask`` and
+        ``feather``: see :meth:`stylize_many`."""
         return next(
             self.stylize_many(
                 [image],
@@ -301,6 +305,8 @@ class StyleModel:
                 tile=tile,
                 style_mix=style_mix,
                 strength=strength,
+                mask=mask,
+                feather=feather,
             )
         )
 
@@ -314,10 +320,18 @@ class StyleModel:
         batch_size: int = 1,
         style_mix: str | StyleMix | None = None,
         strength: float | None = None,
+        mask: ImageInput | None = None,
+        feather: float = DEFAULT_FEATHER,
     ) -> Iterator[Image.Image]:
-        """Stylize images in order; consecutive images of the same size run as one batch."""
+        """Stylize images in order; consecutive images of the same size run as one batch.
+
+        ``mask`` (a greyscale image of any size, white inside; see :mod:`painterly.regions`)
+        limits the style to a region of every image: outside it the photo is kept, and the edge is
+        feathered by a Gaussian of radius ``feather`` px at the output's size."""
         mix = self._check_mix(parse_style_mix(style_mix)) if style_mix is not None else self.style_mix
         amount = self.strength if strength is None else check_strength(strength)
+        region = load_mask(mask, "mask") if mask is not None else None
+        feather = check_feather(feather)
         if preserve_colors != "none":  # the colour module imports scikit-image: only when needed
             from painterly.color import check_preserve_colors
 
@@ -347,6 +361,10 @@ class StyleModel:
                 if amount < 1.0:
                     styled = images_to_array([picture])[0]
                     picture = array_to_image(apply_strength(styled, photo, amount))
+                if region is not None:
+                    alpha = region_alpha(region, picture.size, feather)[None]  # over the channels
+                    styled = images_to_array([picture])[0]
+                    picture = array_to_image(photo + alpha * (styled - photo))
                 yield picture
             pending.clear()
 

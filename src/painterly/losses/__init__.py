@@ -14,7 +14,13 @@ convention reproduces the Keras neural style example's formulas (see :mod:`paint
 from painterly.losses.container import TOTAL, LossCriterion, loss_values
 from painterly.losses.content import ContentLoss, content_error
 from painterly.losses.gram import blend_grams, gram_matrix
-from painterly.losses.guides import GuidedGramStyleLoss, guided_gram, propagate_mask
+from painterly.losses.guides import (
+    GuidedContentLoss,
+    GuidedGramStyleLoss,
+    guided_gram,
+    keep_weight_map,
+    propagate_mask,
+)
 from painterly.losses.perceptual import LOSS_CONVENTIONS, PerceptualLoss, build_criterion, deepest_layer
 from painterly.losses.style import GramStyleLoss, KerasStyleLoss
 from painterly.losses.term import LayerWeightedTerm, LossTerm
@@ -26,6 +32,7 @@ __all__ = [
     "TV_FORMS",
     "ContentLoss",
     "GramStyleLoss",
+    "GuidedContentLoss",
     "GuidedGramStyleLoss",
     "KerasStyleLoss",
     "LayerWeightedTerm",
@@ -40,6 +47,7 @@ __all__ = [
     "deepest_layer",
     "gram_matrix",
     "guided_gram",
+    "keep_weight_map",
     "loss_values",
     "propagate_mask",
     "tv_loss",

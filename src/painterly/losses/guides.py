@@ -1,5 +1,6 @@
-"""Spatial control (Gatys et al. 2017): region masks carried through the loss network, and the
-guided Gram style term that matches each region of the output to its own style.
+"""Spatial control (Gatys et al. 2017): region masks carried through the loss network, the
+guided Gram style term that matches each region of the output to its own style, and the guided
+content term that holds a region closer to the photo.
 
 A mask is a (1, 1, H, W) tensor in 0-1 at the image's size. :func:`propagate_mask` carries it to
 a layer's resolution the way the activations get there: unchanged through convolutions and ReLUs
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from painterly.errors import PainterlyError
+from painterly.losses.content import ContentLoss
 from painterly.losses.term import LayerWeightedTerm
 from painterly.vgg.layers import layer_names
 
@@ -80,3 +82,31 @@ class GuidedGramStyleLoss(LayerWeightedTerm):
         for target, guide, weight in zip(self.targets, self.guides, self.region_weights, strict=True):
             total = total + weight * (guided_gram(features, guide[layer]) - target[layer]).pow(2).mean()
         return total
+
+
+def keep_weight_map(keep: torch.Tensor, keep_weight: float) -> torch.Tensor:
+    """Per-position content weight: 1 outside the keep mask, ``keep_weight`` inside, blended between."""
+    return 1.0 + (keep_weight - 1.0) * keep.float()
+
+
+class GuidedContentLoss(LayerWeightedTerm):
+    """The content term of ``base`` (its targets and reduction), weighted per position.
+
+    :meth:`set_guides` takes, per layer, a weight map at the layer's resolution (from
+    :func:`propagate_mask` of :func:`keep_weight_map`): the squared error at each position is
+    multiplied by it before the mean (or sum). A map of ones gives ``base``'s value.
+    """
+
+    def __init__(self, base: ContentLoss) -> None:
+        super().__init__(base.layer_weights)
+        self.base = base
+        self.guides: dict[str, torch.Tensor] = {}
+
+    def set_guides(self, guides: Mapping[str, torch.Tensor]) -> None:
+        self.guides = {layer: guides[layer] for layer in self.layers}
+
+    def layer_score(self, layer: str, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        if layer not in self.base.targets or layer not in self.guides:
+            raise PainterlyError("the guided content loss has no target or no mask: set them first")
+        diff = (features.float() - self.base.targets[layer]).pow(2) * self.guides[layer].to(features.device)
+        return diff.sum() if self.base.reduction == "sum" else diff.mean()

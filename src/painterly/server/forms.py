@@ -20,8 +20,8 @@ from painterly.settings import (
     settings_from_strings,
 )
 
-#: Form fields that are files, not settings.
-FILE_FIELDS = ("content", "style")
+#: Form fields that are files, not settings (``mask``: one region per style, optional).
+FILE_FIELDS = ("content", "style", "mask")
 #: Form fields a job may have besides the settings.
 EXTRA_FIELDS = ("preset",)
 SETTING_NAMES = tuple(f.name for f in SERVER_FIELDS)

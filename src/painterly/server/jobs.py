@@ -136,6 +136,7 @@ class _Work:
     styles: list[Image.Image]
     options: dict[str, Any]
     task: JobTask | None = None
+    masks: list[Image.Image] | None = None
 
     def discard(self) -> None:
         if self.task is not None:
@@ -214,9 +215,18 @@ class JobManager:
 
     # -- the API's side --------------------------------------------------------------------------
 
-    def submit(self, content: Image.Image, styles: list[Image.Image], options: dict[str, Any]) -> str:
-        """Queue a job whose ``options`` were validated by the caller; raises :class:`QueueFull`."""
-        return self._enqueue("transfer", options, lambda job_id: _Work(job_id, content, styles, options))
+    def submit(
+        self,
+        content: Image.Image,
+        styles: list[Image.Image],
+        options: dict[str, Any],
+        masks: list[Image.Image] | None = None,
+    ) -> str:
+        """Queue a job whose ``options`` (and ``masks``, one per style) were validated by the caller;
+        raises :class:`QueueFull`."""
+        return self._enqueue(
+            "transfer", options, lambda job_id: _Work(job_id, content, styles, options, masks=masks)
+        )
 
     def submit_task(self, kind: str, options: dict[str, Any], task: JobTask) -> str:
         """Queue a task (a video); raises :class:`QueueFull` (the caller then discards the task)."""
@@ -370,7 +380,8 @@ class JobManager:
         try:
             settings = make_settings(**work.options, device=device)
             assert work.content is not None  # a transfer job always has its photo
-            result = runner(work.content, work.styles, settings, callback)
+            regions: dict[str, Any] = {"masks": work.masks} if work.masks else {}  # fakes may not take it
+            result = runner(work.content, work.styles, settings, callback, **regions)
         except PainterlyError as exc:
             self._finish(work.job_id, live, FAILED, error=str(exc))
             return

@@ -22,6 +22,7 @@ from PIL import Image
 
 from painterly.errors import PainterlyError
 from painterly.images import resize_long_side, to_rgb
+from painterly.regions import mask_from_image
 
 T = TypeVar("T")
 
@@ -31,11 +32,13 @@ _REDUCIBLE = frozenset({"L", "LA", "RGB", "RGBA", "CMYK", "YCbCr", "I", "F", "La
 
 @dataclass
 class Upload:
-    """One uploaded image: its file, how messages name it, and the long side it is needed at."""
+    """One uploaded image: its file, how messages name it, and the long side it is needed at. A
+    mask is decoded as greyscale, transparent pixels black (:func:`painterly.regions.mask_from_image`)."""
 
     file: BinaryIO
     what: str
     long_side: int
+    mask: bool = False
 
 
 def _open(upload: Upload, max_pixels: int) -> Image.Image:
@@ -104,7 +107,7 @@ def decode_shrunk(upload: Upload, *, max_pixels: int) -> Image.Image:
         return image  # reduce() keeps ``info``, so to_rgb still applies the EXIF orientation
 
     small = _guarded(upload, decode)
-    rgb = to_rgb(small)
+    rgb = mask_from_image(small) if upload.mask else to_rgb(small)
     return resize_long_side(rgb, upload.long_side) if max(rgb.size) > upload.long_side else rgb
 
 

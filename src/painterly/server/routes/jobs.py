@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.datastructures import UploadFile
 
 from painterly.errors import PainterlyError, did_you_mean
+from painterly.regions import check_style_masks
 from painterly.server.forms import EXTRA_FIELDS, FILE_FIELDS, SETTING_NAMES, parse_job_form
 from painterly.server.jobs import QueueFull
 from painterly.server.security import shorten
@@ -92,6 +93,12 @@ _FORM_SCHEMA: dict[str, Any] = {
                             "items": {"type": "string", "format": "binary"},
                             "description": "one or more style images",
                         },
+                        "mask": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "optional: one region mask per style, in the same order "
+                            "(greyscale, white inside, any size; together covering the picture)",
+                        },
                         "preset": {"type": "string"},
                         **{f.name: {"type": "string", "description": f.help} for f in SERVER_FIELDS},
                     },
@@ -105,12 +112,13 @@ _FORM_SCHEMA: dict[str, Any] = {
 @router.post("", status_code=202, openapi_extra=_FORM_SCHEMA)
 async def submit(request: Request, state: State) -> JSONResponse:
     """Queue an image optimization: 202 with the job, or 429 with Retry-After when the queue is full.
-    Form fields: ``content`` (a file), ``style`` (one or more files), ``preset`` and the settings of
-    ``GET /api/config``'s ``fields``."""
+    Form fields: ``content`` (a file), ``style`` (one or more files), ``mask`` (none, or one file
+    per style: each style paints its region), ``preset`` and the settings of ``GET /api/config``'s
+    ``fields``."""
     manager, limits = state.manager, state.settings
     if state.stopping.is_set() or manager.queued() >= limits.max_queue:  # before reading the body
         return queue_full(QueueFull(manager.retry_after()))
-    form = await request.form(max_files=limits.max_styles + 2, max_fields=len(SETTING_NAMES) + 8)
+    form = await request.form(max_files=2 * limits.max_styles + 2, max_fields=len(SETTING_NAMES) + 8)
     try:
         values: dict[str, str] = {}
         files: dict[str, list[UploadFile]] = {name: [] for name in FILE_FIELDS}
@@ -131,15 +139,26 @@ async def submit(request: Request, state: State) -> JSONResponse:
         if len(files["content"]) != 1:
             raise PainterlyError(f"need exactly one content image, got {len(files['content'])}")
         resolved, options = parse_job_form(values, len(files["style"]), limits)
+        if files["mask"] and len(files["mask"]) != len(files["style"]):
+            raise PainterlyError(
+                f"{len(files['style'])} style image(s) but {len(files['mask'])} mask(s): "
+                "give one mask per style, in the same order"
+            )
         style_side = max(16, round(resolved.size * resolved.style_scale))
         uploads = [Upload(files["content"][0].file, "content image", resolved.size)]
         uploads += [Upload(f.file, f"style image {i + 1}", style_side) for i, f in enumerate(files["style"])]
+        uploads += [
+            Upload(f.file, f"mask {i + 1}", resolved.size, mask=True) for i, f in enumerate(files["mask"])
+        ]
         assert state.decoder is not None
-        content, *styles = await state.decoder.decode(uploads)
+        content, *images = await state.decoder.decode(uploads)
+        styles, masks = images[: len(files["style"])], images[len(files["style"]) :]
+        if masks:
+            check_style_masks(masks, len(styles))
     finally:
         await form.close()
     try:
-        job_id = await run_in_threadpool(manager.submit, content, styles, options)
+        job_id = await run_in_threadpool(manager.submit, content, styles, options, masks or None)
     except QueueFull as exc:
         return queue_full(exc)
     record = await run_in_threadpool(job_or_404, state, job_id)

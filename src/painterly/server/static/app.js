@@ -271,6 +271,165 @@ function follow(job) {
   };
 }
 
+// -- paint: regions brushed on the photo ----------------------------------------------------------
+// One transparent layer per style after the first, at the photo's shape (at most REGION_SIDE px):
+// brushing with style k paints layer k and wipes the others there; the eraser wipes them all (back
+// to style 1). On submit each style's mask goes as a PNG: layer k on black for style k, and for
+// style 1 white with every layer cut out (transparent counts as outside on the server).
+
+const REGION_SIDE = 512;
+const REGION_COLOURS = ["#3b82f6", "#f97316", "#10b981", "#e11d48", "#a855f7", "#eab308", "#14b8a6", "#64748b"];
+const regions = { photo: null, layers: [], style: 0, erasing: false, painted: false, last: null };
+
+function newLayer(width, height) {
+  const layer = document.createElement("canvas");
+  layer.width = width;
+  layer.height = height;
+  return layer;
+}
+
+async function setupRegions() {
+  const box = $("#regions");
+  const photo = contentFiles()[0];
+  const styles = styleFiles().length;
+  box.hidden = !(photo && styles >= 2);
+  if (box.hidden) return;
+  if (regions.photo?.file !== photo) {
+    const bitmap = await createImageBitmap(photo);
+    const scale = Math.min(1, REGION_SIDE / Math.max(bitmap.width, bitmap.height));
+    regions.photo = { file: photo, bitmap, width: Math.max(1, Math.round(bitmap.width * scale)), height: Math.max(1, Math.round(bitmap.height * scale)) };
+    regions.layers = [];
+    regions.painted = false;
+  }
+  const { width, height } = regions.photo;
+  while (regions.layers.length < styles - 1) regions.layers.push(newLayer(width, height));
+  regions.layers.length = styles - 1;
+  regions.style = Math.min(regions.style, styles - 1);
+  $("#region-styles").replaceChildren(...Array.from({ length: styles }, (_, i) => {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.setAttribute("role", "radio");
+    button.dataset.style = String(i);
+    const swatch = document.createElement("span");
+    swatch.className = "region-swatch";
+    if (i === 0) swatch.style.border = "1px solid currentColor";  // the rest shows as the photo itself
+    else swatch.style.background = REGION_COLOURS[i % REGION_COLOURS.length];
+    button.append(swatch, i === 0 ? "Style 1 (the rest)" : `Style ${i + 1}`);
+    button.addEventListener("click", () => { regions.style = i; regions.erasing = false; markRegionTools(); });
+    return button;
+  }));
+  const canvas = $("#region-canvas");
+  canvas.width = width;
+  canvas.height = height;
+  markRegionTools();
+  drawRegions();
+}
+
+function markRegionTools() {
+  for (const button of document.querySelectorAll("#region-styles button")) {
+    button.setAttribute("aria-checked", String(!regions.erasing && Number(button.dataset.style) === regions.style));
+  }
+  $("#region-eraser").setAttribute("aria-pressed", String(regions.erasing));
+}
+
+// The photo with each style's region tinted in its colour (style 1, the rest, shows as the photo).
+function drawRegions() {
+  if (!regions.photo) return;
+  const canvas = $("#region-canvas");
+  const context = canvas.getContext("2d");
+  context.globalCompositeOperation = "source-over";
+  context.globalAlpha = 1;
+  context.drawImage(regions.photo.bitmap, 0, 0, canvas.width, canvas.height);
+  regions.layers.forEach((layer, i) => {
+    const tint = newLayer(layer.width, layer.height);
+    const t = tint.getContext("2d");
+    t.drawImage(layer, 0, 0);
+    t.globalCompositeOperation = "source-in";
+    t.fillStyle = REGION_COLOURS[(i + 1) % REGION_COLOURS.length];
+    t.fillRect(0, 0, tint.width, tint.height);
+    context.globalAlpha = 0.55;
+    context.drawImage(tint, 0, 0);
+  });
+  context.globalAlpha = 1;
+}
+
+function regionPoint(event) {
+  const canvas = $("#region-canvas");
+  const box = canvas.getBoundingClientRect();
+  return { x: (event.clientX - box.left) * canvas.width / box.width, y: (event.clientY - box.top) * canvas.height / box.height };
+}
+
+function brushStroke(from, to) {
+  const canvas = $("#region-canvas");
+  const width = Number($("#region-brush").value) * canvas.width / Math.max(1, canvas.getBoundingClientRect().width);
+  regions.layers.forEach((layer, i) => {
+    const context = layer.getContext("2d");
+    const paints = !regions.erasing && i + 1 === regions.style;
+    context.globalCompositeOperation = paints ? "source-over" : "destination-out";
+    context.strokeStyle = "#fff";
+    context.lineWidth = width;
+    context.lineCap = "round";
+    context.lineJoin = "round";
+    context.beginPath();
+    context.moveTo(from.x, from.y);
+    context.lineTo(to.x + 0.01, to.y);
+    context.stroke();
+  });
+  if (!regions.erasing && regions.style > 0) regions.painted = true;
+  drawRegions();
+}
+
+function clearRegions() {
+  for (const layer of regions.layers) layer.getContext("2d").clearRect(0, 0, layer.width, layer.height);
+  regions.painted = false;
+  drawRegions();
+}
+
+function canvasBlob(canvas) {
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
+// The masks to send, one per style, or none when nothing was brushed (every style then paints everywhere).
+async function regionMasks() {
+  if ($("#regions").hidden || !regions.painted || !regions.photo) return [];
+  const { width, height } = regions.photo;
+  const first = newLayer(width, height);
+  const context = first.getContext("2d");
+  context.fillStyle = "#fff";
+  context.fillRect(0, 0, width, height);
+  context.globalCompositeOperation = "destination-out";
+  for (const layer of regions.layers) context.drawImage(layer, 0, 0);
+  const masks = [await canvasBlob(first)];
+  for (const layer of regions.layers) {
+    const mask = newLayer(width, height);
+    const c = mask.getContext("2d");
+    c.fillStyle = "#000";
+    c.fillRect(0, 0, width, height);
+    c.drawImage(layer, 0, 0);
+    masks.push(await canvasBlob(mask));
+  }
+  return masks;
+}
+
+function initRegions() {
+  const canvas = $("#region-canvas");
+  canvas.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    canvas.setPointerCapture(event.pointerId);
+    regions.last = regionPoint(event);
+    brushStroke(regions.last, regions.last);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!regions.last) return;
+    const point = regionPoint(event);
+    brushStroke(regions.last, point);
+    regions.last = point;
+  });
+  for (const name of ["pointerup", "pointercancel"]) canvas.addEventListener(name, () => { regions.last = null; });
+  $("#region-eraser").addEventListener("click", () => { regions.erasing = !regions.erasing; markRegionTools(); });
+  $("#region-clear").addEventListener("click", clearRegions);
+}
+
 async function startPainting(event) {
   event.preventDefault();
   const form = $("#paint-form");
@@ -284,6 +443,7 @@ async function startPainting(event) {
   }
   const blends = Array.from(document.querySelectorAll("#blends input")).map((r) => r.value);
   if (blends.length) data.append("style_blend", blends.join(","));
+  (await regionMasks()).forEach((mask, i) => data.append("mask", mask, `region${i + 1}.png`));
   $("#start").disabled = true;
   $("#download").hidden = true;
   try {
@@ -765,8 +925,10 @@ function init() {
   for (const tab of document.querySelectorAll('[role="tab"]')) {
     tab.addEventListener("click", () => showTab(tab.id.replace("tab-", "")));
   }
-  contentFiles = dropZone($("#content-drop"), updateStart);
-  styleFiles = dropZone($("#style-drop"), (files) => { renderBlends(files); updateStart(); });
+  const regionsFailed = (error) => { $("#paint-error").textContent = `cannot show the photo for regions: ${error.message}`; };
+  contentFiles = dropZone($("#content-drop"), () => { updateStart(); setupRegions().catch(regionsFailed); });
+  styleFiles = dropZone($("#style-drop"), (files) => { renderBlends(files); updateStart(); setupRegions().catch(regionsFailed); });
+  initRegions();
   fastFiles = dropZone($("#fast-drop"), () => { $("#stylize").disabled = !(fastFiles().length && $("#fast-model").value); });
   $("#paint-form").addEventListener("submit", startPainting);
   $("#fast-form").addEventListener("submit", stylize);
