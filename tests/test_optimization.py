@@ -145,9 +145,20 @@ def test_bad_settings_fail_before_work() -> None:
         make_settings(iteratons=3)
 
 
+class _Infinite(LossTerm):
+    """A pixel term that is infinite from the first evaluation."""
+
+    def forward(self, image: torch.Tensor, features) -> torch.Tensor:  # noqa: ANN001
+        return image.mean() * 0 + float("inf")
+
+
 def test_non_finite_loss_stops_with_a_clear_error() -> None:
-    with pytest.raises(PainterlyError, match="loss became inf at iteration 1;"):
+    # a weight that can only give an infinite loss is refused before any work (issue 21)
+    with pytest.raises(PainterlyError, match="style weight must be at most"):
         transfer(make_photo(), make_painting(), style_weight=1e38, iterations=3, **FAST)
+    painter = Painter(make_settings(iterations=3, **FAST), make_painting())
+    with pytest.raises(PainterlyError, match="loss became inf at iteration 1;"):
+        painter.paint(make_photo(), extra_terms={"infinite": (_Infinite(), 1.0)})
 
 
 class _NanAfter(LossTerm):
