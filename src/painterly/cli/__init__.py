@@ -17,7 +17,18 @@ from collections.abc import Sequence
 from painterly.errors import PainterlyError, shown
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("transfer", "train", "distill", "stylize", "export", "models", "video", "serve", "weights")
+COMMAND_MODULES = (
+    "transfer",
+    "train",
+    "distill",
+    "stylize",
+    "sheet",
+    "export",
+    "models",
+    "video",
+    "serve",
+    "weights",
+)
 DEFAULT_COMMAND = "transfer"
 
 
