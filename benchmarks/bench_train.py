@@ -261,11 +261,15 @@ def against_plain(args: argparse.Namespace, tmp: Path, data: Path, style: Path) 
         # ab.ours[i] is painterly's step i + 1 (its step 0, the warm-up, has no mark before it);
         # ab.theirs[0] is the plain loop's warm-up step.
         a, b = statistics.median(ab.ours), statistics.median(ab.theirs[1:])
+        # Each painterly step against the plain step run right after it: a change of load between
+        # pairs cancels out (medians of few steps do not, when the load changes during the run).
+        pairs = [plain / ours for ours, plain in zip(ab.ours, ab.theirs[1:], strict=True)]
         print(
             f"width {width} ({parse_width(width)}): painterly ({meta['precision']}, {meta['layout']}) "
             f"{1 / a:.4f} steps/s ({a:.2f} s/step); plain PyTorch (float32, NCHW) {1 / b:.4f} steps/s "
-            f"({b:.2f} s/step); ratio painterly/plain {b / a:.2f}x "
-            f"(medians of {len(ab.ours)} and {len(ab.theirs) - 1} steps)"
+            f"({b:.2f} s/step); painterly/plain: {statistics.median(pairs):.2f}x (median of "
+            f"{len(pairs)} adjacent pairs: {' '.join(f'{r:.2f}' for r in pairs)}), "
+            f"{sum(ab.theirs[1:]) / sum(ab.ours):.2f}x (total time), {b / a:.2f}x (ratio of medians)"
         )
         data = statistics.median(data_seconds[1:] or data_seconds)
         print(
