@@ -7,7 +7,8 @@ and size, stylizes the photo, measures the grid-locked hatching (``lattice4``, f
 (``../shared/tools/score.py``: style_ratio, content_ratio, at 512 px as the issue asks). Prints one
 Markdown table and writes every painting to ``--out`` (look at them). With ``--gallery FILE``,
 also one picture: a row per photo, the photo and then each style (and ``--blend`` mixes) at
-``--thumb`` px.
+``--thumb`` px, labelled under each tile (:func:`painterly.feedforward.sheet.style_sheet`, the
+library's ``painterly sheet``).
 
 Usage::
 
@@ -26,10 +27,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
 import painterly
-from painterly.images import open_image, resize_long_side, save_image
+from painterly.feedforward.sheet import SheetEntry, blend_label, style_sheet
+from painterly.images import open_image, save_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hatching_check import lattice_amplitude  # noqa: E402
@@ -55,15 +57,6 @@ def painting_for(paintings: Path, style: str) -> Path:
         if (paintings / f"{style}{suffix}").is_file():
             return paintings / f"{style}{suffix}"
     raise SystemExit(f"zoo_report: no painting for style {style!r} in {paintings}")
-
-
-def labelled(image: Image.Image, text: str) -> Image.Image:
-    image = image.copy()
-    draw = ImageDraw.Draw(image)
-    box = draw.textbbox((4, 4), text)
-    draw.rectangle((box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3), fill=(0, 0, 0))
-    draw.text((4, 4), text, fill=(255, 255, 255))
-    return image
 
 
 def main() -> int:
@@ -106,25 +99,20 @@ def main() -> int:
                 )
 
     if args.gallery:
-        rows = []
-        for photo in args.photos:
-            tiles = [labelled(resize_long_side(open_image(photo), args.thumb), "photo")]
-            for style, model, mix in jobs:
-                tiles.append(labelled(model.stylize(photo, size=args.thumb, style_mix=mix), style))
-            multi = [model for _, model, mix in jobs if mix is not None]
-            for blend in args.blend if multi else []:
-                model = multi[0]
-                tiles.append(labelled(model.stylize(photo, size=args.thumb, style_mix=blend), blend))
-            rows.append(tiles)
-        width = max(sum(t.width for t in row) for row in rows)
-        sheet = Image.new("RGB", (width, sum(max(t.height for t in row) for row in rows)), "white")
+        # One row per photo: the style sheet of the library (painterly sheet), photo first, each
+        # style and blend labelled under its tile.
+        entries = [SheetEntry(style, str(model.path), mix) for style, model, mix in jobs]
+        multi = [model for _, model, mix in jobs if mix is not None]
+        for blend in args.blend if multi else []:
+            entries.append(SheetEntry(blend_label(blend), str(multi[0].path), blend))
+        rows = [
+            style_sheet(photo, entries, size=args.thumb, columns=len(entries) + 1) for photo in args.photos
+        ]
+        sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
         y = 0
         for row in rows:
-            x = 0
-            for tile in row:
-                sheet.paste(tile, (x, y))
-                x += tile.width
-            y += max(t.height for t in row)
+            sheet.paste(row, (0, y))
+            y += row.height
         save_image(sheet, args.gallery)
         print(f"gallery: {args.gallery} ({sheet.width}x{sheet.height})")
     return 0

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "distill",
     "stylize",
     "batch",
+    "sheet",
     "export",
     "models",
     "video",

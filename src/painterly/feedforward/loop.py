@@ -209,42 +209,27 @@ def run_loop(
     started = time.monotonic()
     step = start_step
     interrupted = False
-    window: dict[str, list[float]] = {}
+    window = _Window()
     last_means: dict[str, float] = {}
     try:
         with sigterm_as_interrupt():
             while step < total_steps:
                 losses = dict(step_function(step))
-                total = losses.get("total", 0.0)
-                if not math.isfinite(total):
-                    raise PainterlyError(
-                        f"the loss became {total} at step {step}; lower the learning rate or the weights"
-                    )
+                _check_finite(losses, step)
                 step += 1
-                for name, value in losses.items():
-                    window.setdefault(name, []).append(value)
+                window.add(losses)
                 if not is_main:
                     continue
                 seconds = time.monotonic() - started
                 if step % log_every == 0 or step == total_steps:
-                    last_means = {name: sum(values) / len(values) for name, values in window.items()}
-                    window.clear()
-                    if log is not None:
-                        log.write(step, last_means, elapsed_before + seconds)
-                events = []
-                for every, task in periodic:
-                    if step % every == 0 and step < total_steps:
-                        message = task(step, elapsed_before + seconds)
-                        if message:
-                            events.append(message)
+                    last_means = window.flush(log, step, elapsed_before + seconds)
+                events = _run_periodic(periodic, step, total_steps, elapsed_before + seconds)
                 if callback is not None:
                     rate = (step - start_step) / max(seconds, 1e-9)
                     callback(TrainProgress(step, total_steps, losses, elapsed_before + seconds, rate, events))
                 if max_seconds is not None and seconds >= max_seconds:
-                    if log is not None and window:
-                        last_means = {name: sum(values) / len(values) for name, values in window.items()}
-                        window.clear()
-                        log.write(step, last_means, elapsed_before + seconds)
+                    if window:
+                        last_means = window.flush(log, step, elapsed_before + seconds)
                     break
     except KeyboardInterrupt:
         interrupted = True
@@ -252,8 +237,50 @@ def run_loop(
         if log is not None:
             log.close()
     if window:
-        last_means = {name: sum(values) / len(values) for name, values in window.items()}
+        last_means = window.flush(None, step, 0.0)
     return LoopOutcome(step, elapsed_before + time.monotonic() - started, interrupted, last_means)
+
+
+def _check_finite(losses: Mapping[str, float], step: int) -> None:
+    """A non-finite total stops the run (before anything is saved)."""
+    total = losses.get("total", 0.0)
+    if not math.isfinite(total):
+        raise PainterlyError(
+            f"the loss became {total} at step {step}; lower the learning rate or the weights"
+        )
+
+
+def _run_periodic(periodic: Sequence[Periodic], step: int, total_steps: int, seconds: float) -> list[str]:
+    """The tasks due after ``step`` (none after the last step); their messages."""
+    events = []
+    for every, task in periodic:
+        if step % every == 0 and step < total_steps:
+            message = task(step, seconds)
+            if message:
+                events.append(message)
+    return events
+
+
+class _Window:
+    """Each loss's values since the last log entry."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def add(self, losses: Mapping[str, float]) -> None:
+        for name, value in losses.items():
+            self.values.setdefault(name, []).append(value)
+
+    def flush(self, log: LossLog | None, step: int, seconds: float) -> dict[str, float]:
+        """The means of the window, written to ``log`` (if any); the window starts afresh."""
+        means = {name: sum(values) / len(values) for name, values in self.values.items()}
+        self.values.clear()
+        if log is not None:
+            log.write(step, means, seconds)
+        return means
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:

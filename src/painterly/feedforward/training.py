@@ -33,7 +33,6 @@ from painterly.feedforward.data import (
     find_images,
     refuse_work_folder_over_data,
 )
-from painterly.feedforward.equivariance import random_shift, shift_equivariance
 from painterly.feedforward.files import (
     check_batch_size,
     check_seed,
@@ -41,6 +40,7 @@ from painterly.feedforward.files import (
     require_regular_file,
 )
 from painterly.feedforward.loop import (
+    LoopOutcome,
     LossLog,
     Runtime,
     TrainProgress,
@@ -68,8 +68,8 @@ from painterly.feedforward.network import (
     pad_to_multiple,
     parse_width,
 )
+from painterly.feedforward.objective import TrainStep, build_objective, style_rows
 from painterly.feedforward.settings import TrainSettings
-from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
 from painterly.feedforward.warm_start import warm_start
 from painterly.images import (
     check_output_path,
@@ -79,7 +79,6 @@ from painterly.images import (
     save_image,
     tensor_to_pil,
 )
-from painterly.losses import TOTAL, GramStyleLoss, PerceptualLoss, loss_values
 from painterly.vgg.network import check_layers, layer_names
 from painterly.vgg.weights import load_vgg
 
@@ -111,6 +110,22 @@ def default_workdir(output: str | os.PathLike) -> Path:
 
 def validate_settings(s: TrainSettings) -> None:
     """Fail before any work on a bad setting."""
+    _check_numbers(s)
+    check_seed(s.seed)
+    check_upsample(s.upsample)
+    check_shape(s.shape)
+    check_batch_size(s.batch_size, s.image_size)
+    parse_width(s.width)
+    if not s.content_layers:
+        raise PainterlyError("content layers: name at least one layer (for example relu2_2)")
+    if not s.style_layers:
+        raise PainterlyError("style layers: name at least one layer (for example relu1_2,relu2_2)")
+    check_layers(s.network, [*s.content_layers, *s.style_layers])
+    _check_files(s)
+
+
+def _check_numbers(s: TrainSettings) -> None:
+    """Counts, sizes, weights, learning rate and time limit."""
     for name in (
         "iterations",
         "batch_size",
@@ -137,9 +152,6 @@ def validate_settings(s: TrainSettings) -> None:
         check_weight(name.replace("_", " "), getattr(s, name))
     if s.learning_rate <= 0:
         raise PainterlyError("learning rate must be positive")
-    check_seed(s.seed)
-    check_upsample(s.upsample)
-    check_shape(s.shape)
     if s.time_limit is not None and (
         not isinstance(s.time_limit, int | float)
         or isinstance(s.time_limit, bool)
@@ -148,13 +160,10 @@ def validate_settings(s: TrainSettings) -> None:
         raise PainterlyError(
             f"time limit must be a positive, finite number of seconds (under 1e9), got {s.time_limit!r}"
         )
-    check_batch_size(s.batch_size, s.image_size)
-    parse_width(s.width)
-    if not s.content_layers:
-        raise PainterlyError("content layers: name at least one layer (for example relu2_2)")
-    if not s.style_layers:
-        raise PainterlyError("style layers: name at least one layer (for example relu1_2,relu2_2)")
-    check_layers(s.network, [*s.content_layers, *s.style_layers])
+
+
+def _check_files(s: TrainSettings) -> None:
+    """The output, the style, base, init and validation files, and what may not be overwritten."""
     output = check_output_path(check_model_output(s.output))
     check_model_name(s.name)
     styles = [require_regular_file(p, "style image") for p in s.style_paths()]
@@ -377,66 +386,90 @@ def _resume(
 def _train(
     s: TrainSettings, callback: Callable[[TrainProgress], None] | None, runtime: Runtime
 ) -> TrainResult:
+    """One run, from the parts: data, network, optimizer, loss network, objective, step, outputs."""
     device = runtime.device
     output = Path(s.output)
     folder = Path(s.workdir) if s.workdir else default_workdir(output)
-    checkpoint = folder / CHECKPOINT
-    architecture = architecture_for(s)
     style_paths = [Path(p) for p in s.style_paths()]
     style_images = [open_image(p, what="style image") for p in style_paths]
-    files = find_images(s.data)
-    refuse_overwriting_inputs(output, files)
-    if device.type == "cpu":
-        sampler = CropSampler(files, s.image_size, seed=s.seed, rank=runtime.rank)
-    else:
-        sampler = DeviceCropSampler(files, s.image_size, device, seed=s.seed, rank=runtime.rank)
-    validation = [open_image(p, what="validation image") for p in s.validation] or _default_validation(files)
-    validation = [resize_long_side(image, s.validation_size) for image in validation]
+    files, sampler, validation = _open_data(s, runtime, output)
 
-    net, trained, extra_meta = _build_net(s, architecture, style_paths, device)
+    net, trained, extra_meta = _build_net(s, architecture_for(s), style_paths, device)
     init_info = extra_meta.pop("init", None)
-    conditional = isinstance(net, ConditionalTransformerNet)
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=s.learning_rate)
     start_step, elapsed_before = 0, 0.0
     if s.resume:
-        start_step, elapsed_before, resumed_init = _resume(checkpoint, net, optimizer, s, device)
+        start_step, elapsed_before, resumed_init = _resume(folder / CHECKPOINT, net, optimizer, s, device)
         init_info = init_info or resumed_init  # the run began from it, even if not named again
 
-    layers = [*s.content_layers, *s.style_layers]
-    vgg = runtime.place(load_vgg(s.network, last_layer=_deepest(s.network, layers), device=device))
+    deepest = _deepest(s.network, [*s.content_layers, *s.style_layers])
+    vgg = runtime.place(load_vgg(s.network, last_layer=deepest, device=device))
     _choose_cpu_compute(runtime, net, vgg, s)
-    loss_fn = PerceptualLoss(
-        vgg,
-        s.content_layers,
-        s.style_layers,
-        content_weight=s.content_weight,
-        style_weight=s.style_weight,
-        tv_weight=s.tv_weight,
+    names = _trained_names(net, trained, style_paths)
+    objective = build_objective(s, runtime, vgg, style_images, trained, names)
+    step_function = TrainStep(s, runtime, net, sampler, objective, optimizer, trained)
+    metadata = _metadata_base(
+        s, runtime, output, style_paths, style_images, extra_meta, objective.scales, len(files), init_info
     )
-    style_term = loss_fn.terms["style"]
-    assert isinstance(style_term, GramStyleLoss)
-    targets: list[dict[str, torch.Tensor]] = []
-    with runtime.autocast():
-        for image in style_images:
-            style_t = pil_to_tensor(resize_long_side(image, s.style_size)).to(device)
-            targets.append(loss_fn.style_targets([runtime.layout(style_t)]))
-    style_term.set_target(targets[0])
-    # Each trained style's multiplier of the style weight (1 unless --style-weight-scale names it).
-    trained_names = (
-        [net.styles[i] for i in trained]
-        if isinstance(net, ConditionalTransformerNet)
-        else [style_name(style_paths[0])]
-    )
-    scales = {name: float(scale) for name, scale in (s.style_weight_scales or {}).items()}
-    scale_of = {i: scales.get(name, 1.0) for i, name in zip(trained, trained_names, strict=True)}
-    scaled = any(scale != 1.0 for scale in scale_of.values())
-    temporal = TemporalLoss()
-    criterion = (
-        loss_fn.with_terms({"temporal": (temporal, s.temporal_weight)}) if s.temporal_weight else loss_fn
-    )
-    scaler = torch.amp.GradScaler(device.type, enabled=runtime.amp_dtype == torch.float16)
-    model = runtime.parallel(net)
+    outputs = _RunOutputs(folder, net, optimizer, metadata, validation, trained)
 
+    net.train()
+    with workdir(folder, create=runtime.is_main):
+        outcome = run_loop(
+            step_function,
+            total_steps=s.iterations,
+            start_step=start_step,
+            elapsed_before=elapsed_before,
+            log=LossLog(folder / "losses.jsonl", append=s.resume) if runtime.is_main else None,
+            log_every=s.log_every,
+            periodic=outputs.periodic(s),
+            callback=callback,
+            max_seconds=s.time_limit,
+            is_main=runtime.is_main,
+        )
+        if runtime.is_main:
+            outputs.finish(output, outcome, start_step, resumed=s.resume)
+    if not outcome.interrupted:
+        runtime.barrier()
+    bad = sorted(sampler.bad)
+    return TrainResult(output, outcome.step, outcome.seconds, outcome.interrupted, len(bad), net, bad)
+
+
+def _open_data(
+    s: TrainSettings, runtime: Runtime, output: Path
+) -> tuple[list[Path], CropSampler, list[Image.Image]]:
+    """The training photos, their crop sampler and the validation images (resized)."""
+    files = find_images(s.data)
+    refuse_overwriting_inputs(output, files)
+    sampler: CropSampler
+    if runtime.device.type == "cpu":
+        sampler = CropSampler(files, s.image_size, seed=s.seed, rank=runtime.rank)
+    else:
+        sampler = DeviceCropSampler(files, s.image_size, runtime.device, seed=s.seed, rank=runtime.rank)
+    validation = [open_image(p, what="validation image") for p in s.validation] or _default_validation(files)
+    return files, sampler, [resize_long_side(image, s.validation_size) for image in validation]
+
+
+def _trained_names(
+    net: TransformerNet | ConditionalTransformerNet, trained: Sequence[int], style_paths: Sequence[Path]
+) -> list[str]:
+    if isinstance(net, ConditionalTransformerNet):
+        return [net.styles[i] for i in trained]
+    return [style_name(style_paths[0])]
+
+
+def _metadata_base(
+    s: TrainSettings,
+    runtime: Runtime,
+    output: Path,
+    style_paths: Sequence[Path],
+    style_images: Sequence[Image.Image],
+    extra_meta: dict[str, object],
+    scales: Mapping[str, float],
+    images: int,
+    init_info: object,
+) -> dict[str, object]:
+    """What the model files of this run record besides steps and seconds (:func:`run_metadata`)."""
     sources = [
         {
             "name": style_name(path),
@@ -447,7 +480,7 @@ def _train(
         }
         for path, image in zip(style_paths, style_images, strict=True)
     ]
-    if conditional:
+    if architecture_for(s) == CIN:
         identity: dict[str, object] = {
             "name": s.name or output.name.removesuffix(SUFFIX),
             **extra_meta,
@@ -460,7 +493,7 @@ def _train(
             "style_sha256": sources[0]["sha256"],
             "style_image_size": sources[0]["image_size"],
         }
-    base = {
+    return {
         **identity,
         "style_size": s.style_size,
         "loss": {
@@ -469,7 +502,7 @@ def _train(
             "style_layers": list(s.style_layers),
             "content_weight": s.content_weight,
             "style_weight": s.style_weight,
-            **({"style_weight_scales": scales} if scales else {}),
+            **({"style_weight_scales": dict(scales)} if scales else {}),
             "tv_weight": s.tv_weight,
             "tv_form": "squared",
             "convention": "classic",
@@ -480,8 +513,8 @@ def _train(
             "image_size": s.image_size,
             "learning_rate": s.learning_rate,
             "seed": s.seed,
-            "images": len(files),
-            "device": device.type,
+            "images": images,
+            "device": runtime.device.type,
             "hardware": runtime.hardware(),
             "precision": runtime.precision_name,
             "layout": "channels_last" if runtime.channels_last else "contiguous",
@@ -492,32 +525,51 @@ def _train(
         },
     }
 
-    def save_checkpoint(step: int, seconds: float) -> str:
-        metadata = run_metadata(base, step, seconds)
-        write_model_file(checkpoint, net, metadata, kind="checkpoint", extra=optimizer_tensors(optimizer))
+
+class _RunOutputs:
+    """What a run writes in its folder (checkpoints, validation sheets) and, at the end, the model."""
+
+    def __init__(
+        self,
+        folder: Path,
+        net: TransformerNet | ConditionalTransformerNet,
+        optimizer: torch.optim.Optimizer,
+        metadata: Mapping[str, object],
+        validation: Sequence[Image.Image],
+        trained: Sequence[int],
+    ) -> None:
+        self.folder = folder
+        self.net = net
+        self.optimizer = optimizer
+        self.metadata = metadata
+        self.validation = list(validation)
+        self.trained = list(trained)
+
+    def periodic(self, s: TrainSettings) -> list[tuple[int, Callable[[int, float], str | None]]]:
+        """The tasks :func:`run_loop` runs every N steps: validation sheet (if any images), checkpoint."""
+        tasks: list[tuple[int, Callable[[int, float], str | None]]] = [
+            (s.checkpoint_every, self.save_checkpoint)
+        ]
+        if self.validation:
+            tasks.insert(0, (s.validate_every, self.save_validation))
+        return tasks
+
+    def save_checkpoint(self, step: int, seconds: float) -> str:
+        metadata = run_metadata(self.metadata, step, seconds)
+        extra = optimizer_tensors(self.optimizer)
+        write_model_file(self.folder / CHECKPOINT, self.net, metadata, kind="checkpoint", extra=extra)
         # The network alone, usable as a model while training goes on (a third of the checkpoint's
         # size: no optimizer state), e.g. to fetch from a machine that may be taken back.
-        write_model_file(folder / LATEST, net, metadata)
+        write_model_file(self.folder / LATEST, self.net, metadata)
         return f"checkpoint at step {step}"
 
-    def style_rows(indices: Sequence[int]) -> torch.Tensor:
-        """(len(indices), S) one-hot style weights: row j selects style ``indices[j]``."""
-        weights = torch.zeros(len(indices), len(net.styles), device=device)  # type: ignore[arg-type]
-        weights[torch.arange(len(indices)), torch.tensor(indices)] = 1.0
-        return weights
-
-    def save_validation(step: int, seconds: float = 0.0) -> str:
+    def save_validation(self, step: int, seconds: float = 0.0) -> str:
+        """One row per trained style, the validation images side by side: ``val_<step>.png``."""
+        net = self.net
+        device = next(net.parameters()).device
         net.eval()
-        rows = []
         with torch.no_grad():
-            for index in trained:
-                extra = (style_rows([index]),) if conditional else ()
-                rows.append(
-                    [
-                        tensor_to_pil(net.stylize_tensor(pil_to_tensor(img).to(device), *extra))
-                        for img in validation
-                    ]
-                )
+            rows = [[self._paint(img, index, device) for img in self.validation] for index in self.trained]
         net.train()
         width = max(sum(t.width for t in row) for row in rows)
         height = max(t.height for t in rows[0])
@@ -527,80 +579,24 @@ def _train(
             for tile in row:
                 sheet.paste(tile, (x, y * height))
                 x += tile.width
-        return f"validation image {save_image(sheet, folder / f'val_{step:06d}.png')}"
+        return f"validation image {save_image(sheet, self.folder / f'val_{step:06d}.png')}"
 
-    def step_function(step: int) -> dict[str, float]:
-        batch = runtime.layout(sampler.batch(step, s.batch_size).to(device))
-        # Each photo of a batch trains one style, the styles in turn across photos and steps: a
-        # batch of 4 with 6 styles holds 4 of them, so the shared layers' gradient is an average
-        # over styles (one style per batch swung the shared layers, and every style's colours with
-        # them, towards each style in turn).
-        first = (step * runtime.world + runtime.rank) * batch.shape[0]  # distinct across processes too
-        styles = [trained[(first + j) % len(trained)] for j in range(batch.shape[0])]
-        if s.temporal_weight:
-            generator = torch.Generator().manual_seed(s.seed * 1_000_003 + step)
-            theta = random_motion(batch.shape[0], generator)
-            temporal.set_motion(theta)
-            batch = runtime.layout(frame_pairs(batch, theta))
-            styles = styles * 2  # frame 2 of each pair in its frame 1's style
-        if len(targets) > 1 or scaled:  # per photo: the style loss compares each photo's Gram with its own
-            grams = targets[0]
-            if len(targets) > 1:
-                grams = {k: torch.cat([targets[i][k] for i in styles]) for k in targets[0]}
-            image_weights = torch.tensor([scale_of[i] for i in styles], device=device) if scaled else None
-            style_term.set_target(grams, image_weights)
-        with runtime.autocast():
-            loss_fn.set_content(batch)  # each photo's own activations are its content target
-            weights = style_rows(styles) if conditional else None
+    def _paint(self, image: Image.Image, index: int, device: torch.device) -> Image.Image:
+        x = pil_to_tensor(image).to(device)
+        net = self.net
+        if isinstance(net, ConditionalTransformerNet):
+            return tensor_to_pil(net.stylize_tensor(x, style_rows(net, [index], device)))
+        return tensor_to_pil(net.stylize_tensor(x))
 
-            def run(x: torch.Tensor) -> torch.Tensor:
-                return model(x) if weights is None else model(x, weights)
-
-            stylized = run(batch)
-            terms = criterion(runtime.layout(stylized))
-            if s.equivariance_weight:
-                generator = torch.Generator().manual_seed(s.seed * 1_000_033 + step)
-                shift = random_shift(generator)
-                term = shift_equivariance(run, batch, stylized, shift) * s.equivariance_weight
-                total = terms.pop(TOTAL) + term
-                terms = {**terms, "equivariance": term, TOTAL: total}
-        losses = loss_values(terms)
-        if all(map(_finite, losses.values())):
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(terms[TOTAL]).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        return losses
-
-    periodic = [(s.checkpoint_every, save_checkpoint)]
-    if validation:
-        periodic.insert(0, (s.validate_every, save_validation))
-    net.train()
-    with workdir(folder, create=runtime.is_main):
-        outcome = run_loop(
-            step_function,
-            total_steps=s.iterations,
-            start_step=start_step,
-            elapsed_before=elapsed_before,
-            log=LossLog(folder / "losses.jsonl", append=s.resume) if runtime.is_main else None,
-            log_every=s.log_every,
-            periodic=periodic,
-            callback=callback,
-            max_seconds=s.time_limit,
-            is_main=runtime.is_main,
-        )
+    def finish(self, output: Path, outcome: LoopOutcome, start_step: int, *, resumed: bool) -> None:
+        """After the loop (rank 0): a last validation sheet, a checkpoint, the model unless interrupted."""
         step, seconds = outcome.step, outcome.seconds
-        if runtime.is_main:
-            if validation and not outcome.interrupted and step > start_step:
-                save_validation(step)
-            if step > start_step or not s.resume:
-                save_checkpoint(step, seconds)
-            if not outcome.interrupted:
-                write_model_file(output, net, run_metadata(base, step, seconds))
-    if not outcome.interrupted:
-        runtime.barrier()
-    bad = sorted(sampler.bad)
-    return TrainResult(output, step, seconds, outcome.interrupted, len(bad), net, bad)
+        if self.validation and not outcome.interrupted and step > start_step:
+            self.save_validation(step)
+        if step > start_step or not resumed:
+            self.save_checkpoint(step, seconds)
+        if not outcome.interrupted:
+            write_model_file(output, self.net, run_metadata(self.metadata, step, seconds))
 
 
 def _choose_cpu_compute(
@@ -644,10 +640,6 @@ def _choose_cpu_compute(
 
 def _describe(config: dict[str, object]) -> str:
     return ", ".join(f"{key} {value}" for key, value in sorted(config.items()))
-
-
-def _finite(value: float) -> bool:
-    return value == value and abs(value) != float("inf")
 
 
 __all__ = ["TrainProgress", "TrainResult", "TrainSettings", "train"]
