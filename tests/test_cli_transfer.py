@@ -462,7 +462,7 @@ def test_demo_paints_within_a_default_time_limit(
 ) -> None:
     from painterly.cli import transfer as cli_transfer
 
-    seen: list[object] = []
+    seen: list[tuple[object, object]] = []
 
     def record(args: object) -> int:
         seen.append((getattr(args, "time_limit"), getattr(args, "quality")))  # noqa: B009

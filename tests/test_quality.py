@@ -131,3 +131,25 @@ def test_matched_start_takes_the_painting_s_colours() -> None:
     assert np.abs(got - want).max() < 0.02 < np.abs(before - want).max()
     # The photo's shapes stay: matching is monotonic per channel.
     assert np.corrcoef(start[0, 0].flatten(), photo[0, 0].flatten())[0, 1] > 0.9
+
+
+def test_draft_leaves_the_output_size_unpainted_but_sharp() -> None:
+    """``draft`` paints the coarser scales only; the output size gets the photo's detail back."""
+    seen: list[tuple[int, int]] = []
+    photo = make_photo(64, 48)
+    settings = make_settings(
+        quality="draft",
+        size=64,
+        scales=2,
+        precision="fp32",
+        device="cpu",
+        style_layers=["relu1_1", "relu2_1"],
+    )
+    assert iterations_per_scale(None, 2, "draft")[-1] == 0
+    result = run_transfer(photo, make_painting(), settings, lambda p: seen.append(p.size))
+    assert set(seen) == {(32, 24)}  # no evaluation at 64 px
+    assert result.image.size == (64, 48)
+    half = photo.resize((32, 24), Image.Resampling.BOX).resize((64, 48), Image.Resampling.BICUBIC)
+    grey = [np.asarray(im.convert("L"), dtype=np.float32) for im in (result.image, photo, half)]
+    detail = [np.abs(np.diff(g, axis=1)).mean() for g in grey]
+    assert detail[0] > detail[2]  # sharper than the half-size picture blown up

@@ -346,8 +346,13 @@ class Painter:
             for scale_index, long_side in enumerate(sizes):
                 if scale_index > 0 and schedule.expired:
                     break  # the time limit is up: the best image so far, resized, is the result
-                self.compute_for(long_side)
                 content_t = pil_to_tensor(_resize_to(content_image, long_side, s.square)).to(self.device)
+                if budget[scale_index] == 0 and run.best is not None:
+                    # A plan's unpainted last scale (``draft``): the coarser painting with the
+                    # photo's detail restored, no evaluation at this size.
+                    run.best = (math.inf, upscaled_start(run.best[1], content_t, detail=plan.detail_start))
+                    continue
+                self.compute_for(long_side)
                 self._set_targets(content_t, long_side, style_images, guided, masks)
                 if run.best is None:
                     start = self._start_image(init, content_t, style_images, long_side, plan)
