@@ -121,7 +121,7 @@ def test_presets_and_explicit_overrides() -> None:
 
 def test_default_budget_spends_most_at_the_last_scale_with_a_heavier_content_weight() -> None:
     """Issues 9 and 24: the yardstick targets (style_ratio <= 0.15, content_ratio <= 0.30 at 512 px)
-    are met by 30/20/15 iterations at 128/256/512 px with content weight 25 (half the work of the
+    are met by 30/20/15 iterations at 128/256/512 px with content weight 50 (half the work of the
     former 20/20/40 at 256/362/512); the ``classic`` preset keeps the Lua neural-style's 5."""
     from painterly.optimization import iterations_per_scale
 
@@ -129,7 +129,7 @@ def test_default_budget_spends_most_at_the_last_scale_with_a_heavier_content_wei
     assert iterations_per_scale(None, 5) == [30, 20, 20, 20, 15]
     assert iterations_per_scale(None, 1) == [300]
     assert iterations_per_scale(12, 3) == [12, 12, 12]  # explicit iterations: the same at every scale
-    assert make_settings().content_weight == 25.0
+    assert make_settings().content_weight == 50.0
     assert make_settings("classic").content_weight == 5.0
     assert make_settings("classic", content_weight=7).content_weight == 7
 

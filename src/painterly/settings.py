@@ -41,12 +41,12 @@ GROUPS = ("basic", "loss", "layers", "optimization", "output-and-other")
 #: The range ``torch.manual_seed`` accepts.
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
 
-#: The default content weight: 5x the Lua neural-style's 5 (the ``classic`` preset keeps 5). With 5 the
-#: default 512 px run of tubingen + starry_night ends far more styled than needed and keeps too little
-#: of the photo (shared yardstick: style_ratio 0.013, content_ratio 0.357 after 300 iterations, against
-#: the targets 0.15 and 0.30); with 25 it reaches style_ratio 0.024 and content_ratio 0.282 after the
-#: default 20/20/40 iterations (benchmarks/bench_quality_time.py, issue 9).
-DEFAULT_CONTENT_WEIGHT = 25.0
+#: The default content weight: 10x the Lua neural-style's 5 (the ``classic`` preset keeps 5). Issue 9 set
+#: 25 for 20/20/40 iterations at 256/362/512 px (style_ratio 0.024, content_ratio 0.282 on the shared
+#: yardstick, targets 0.15 and 0.30). The shorter default plan of issue 24 (30/20/15 at 128/256/512 px,
+#: see QUALITY_PLANS) ends tubingen + starry_night at 0.047 / 0.329 with 25, over the content target;
+#: with 50 at 0.063 / 0.269 (golden_gate + the_scream 0.113 / 0.152, + the_wave 0.106 / 0.190).
+DEFAULT_CONTENT_WEIGHT = 50.0
 #: Above this output size (long side, px) the default is to paint coarse to fine.
 MULTISCALE_ABOVE = 400
 #: Largest output long side accepted at all; the memory check (:func:`check_memory`) is stricter.
@@ -176,7 +176,7 @@ class TransferSettings:
         "basic",
         choices=tuple(sorted(PRESETS)),
         optional=True,
-        default_help="classic, with content weight 25",
+        default_help="classic, with content weight 50",
         metavar="NAME",
     )
     content_weight: float = setting(
