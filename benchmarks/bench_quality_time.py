@@ -259,7 +259,7 @@ def plot(results: list[dict[str, Any]], path: Path, axis: str = "idle") -> None:
             x, y = xy(seconds, ratios[column - 2])
             draw.line([x - 5, y - 5, x + 5, y + 5], fill="black", width=2)
             draw.line([x - 5, y + 5, x + 5, y - 5], fill="black", width=2)
-            draw.text((x - 200 if x > width / 2 else x + 8, y + 6 + 12 * n), label, fill="black")
+            draw.text((x - 230 if x > width / 2 else x + 8, y - 18 - 12 * n), label, fill="black")
         for n, result in enumerate(results):
             color = COLORS[n % len(COLORS)]
             snaps = [s for s in result["snapshots"] if key in s and key_seconds in s]
