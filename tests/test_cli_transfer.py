@@ -462,13 +462,15 @@ def test_demo_paints_within_a_default_time_limit(
 ) -> None:
     from painterly.cli import transfer as cli_transfer
 
-    seen: list[object] = []
+    seen: list[tuple[object, object]] = []
 
     def record(args: object) -> int:
-        seen.append(getattr(args, "time_limit"))  # noqa: B009
+        seen.append((getattr(args, "time_limit"), getattr(args, "quality")))  # noqa: B009
         return 0
 
     monkeypatch.setattr(cli_transfer, "run", record)
     assert run_cli("demo", "-o", tmp_path / "demo.png", "-q")[0] == 0
-    assert run_cli("demo", "-o", tmp_path / "demo.png", "-q", "--time-limit", "30")[0] == 0
-    assert seen[0] == cli_transfer.DEMO_SECONDS and float(str(seen[1])) == 30.0
+    shorter = ("--time-limit", "30", "--quality", "draft")
+    assert run_cli("demo", "-o", tmp_path / "demo.png", "-q", *shorter)[0] == 0
+    assert seen[0] == (cli_transfer.DEMO_SECONDS, None) and cli_transfer.DEMO_SECONDS <= 45  # issue 24
+    assert float(str(seen[1][0])) == 30.0 and seen[1][1] == "draft"

@@ -645,6 +645,7 @@ def test_cancelled_queued_job_frees_its_queue_slot(settings):
         ({"tv_form": "squarred"}, "unknown form field 'tv_form'"),
         ({"bogus": "1"}, "unknown form field 'bogus'"),
         ({"style_blend": "0"}, "must not all be zero"),
+        ({"quality": "bset"}, "did you mean 'best'"),
     ],
 )
 def test_settings_checked_before_decoding(settings, data, message):

@@ -45,15 +45,17 @@ from painterly.losses import (
 from painterly.losses.tiled import TiledLoss, lbfgs_history_for, tiling_for
 from painterly.progress import Progress
 from painterly.regions import load_mask, load_style_masks
-from painterly.schedule import Schedule
+from painterly.schedule import Plateau, Schedule
 from painterly.settings import (  # re-exported: the method's settings live in a torch-free module
     INITS,
     OPTIMIZERS,
     POOLINGS,
     TILED_HISTORY_BYTES,
+    QualityPlan,
     TransferSettings,
     iterations_per_scale,
     make_settings,
+    quality_plan,
     scale_sizes,
     validate,
 )
@@ -93,6 +95,34 @@ def _given_init(init: ImageInput, content: torch.Tensor) -> torch.Tensor:
     return pil_to_tensor(image.resize((content.shape[-1], content.shape[-2]), Image.Resampling.LANCZOS)).to(
         content.device
     )
+
+
+def colour_matched_start(content: torch.Tensor, style: Image.Image) -> torch.Tensor:
+    """The photo ``content`` (1, 3, H, W, 0-1) with each RGB channel's histogram matched to the
+    painting's: the painting's palette from the first evaluation, so that the coarsest scale spends
+    its iterations on strokes rather than on recolouring (scikit-image's ``match_histograms``)."""
+    import numpy as np
+    from skimage.exposure import match_histograms
+
+    photo = content[0].permute(1, 2, 0).float().cpu().numpy()
+    palette = np.asarray(style.convert("RGB"), dtype=np.float32) / 255
+    matched = match_histograms(photo, palette, channel_axis=-1)
+    tensor = torch.from_numpy(np.ascontiguousarray(matched, dtype=np.float32)).permute(2, 0, 1)[None]
+    return tensor.clamp(0, 1).to(content.device)
+
+
+def upscaled_start(previous: torch.Tensor, content: torch.Tensor, *, detail: bool) -> torch.Tensor:
+    """The start of a finer scale: the previous scale's result upsampled (bicubic) to ``content``'s size,
+    plus, with ``detail``, the photo's own detail finer than the previous scale could hold (the photo
+    minus the photo taken down to the previous size and back up). Without it a scale starts blurred
+    and spends its first iterations sharpening; with it the content is in place at once and the
+    iterations go to the strokes."""
+    size = content.shape[-2:]
+    start = F.interpolate(previous, size=size, mode="bicubic", align_corners=False)
+    if detail:
+        coarse = F.interpolate(content, size=previous.shape[-2:], mode="area")
+        start = start + content - F.interpolate(coarse, size=size, mode="bicubic", align_corners=False)
+    return start
 
 
 def _mask_tensor(mask: ImageInput, size: tuple[int, int], what: str) -> torch.Tensor:
@@ -331,9 +361,10 @@ class Painter:
             style_images = [match_color_histogram(img, content_image) for img in style_images]
         criterion, guided = self._criterion_for(extra_terms, content_masks, keep)
         torch.manual_seed(s.seed)
-        sizes = scale_sizes(s.size, s.scales)
+        plan = quality_plan(s.quality)
+        sizes = scale_sizes(s.size, s.scales, s.quality)
         given = iterations if iterations is not None else s.iterations
-        budget = iterations_per_scale(given, len(sizes))
+        budget = iterations_per_scale(given, len(sizes), s.quality)
         frames = [_resize_to(content_image, long_side, s.square).size for long_side in sizes]
         tilings = [self._tiling(criterion, w, h) for w, h in frames]
         schedule = Schedule(
@@ -346,6 +377,7 @@ class Painter:
             time_limit=s.time_limit,
             stop_early=given is None,  # explicit iterations are run in full
             seconds_per_megapixel=self.speed_guess,
+            plateau=lambda: Plateau(plan.window, plan.tolerance, plan.min_iterations),
             started=self._created,
         )
         self._created = None
@@ -354,15 +386,18 @@ class Painter:
             for scale_index, long_side in enumerate(sizes):
                 if scale_index > 0 and schedule.expired:
                     break  # the time limit is up: the best image so far, resized, is the result
-                self.compute_for(long_side)
                 content_t = pil_to_tensor(_resize_to(content_image, long_side, s.square)).to(self.device)
+                if budget[scale_index] == 0 and run.best is not None:
+                    # A plan's unpainted last scale (``draft``): the coarser painting with the
+                    # photo's detail restored, no evaluation at this size.
+                    run.best = (math.inf, upscaled_start(run.best[1], content_t, detail=plan.detail_start))
+                    continue
+                self.compute_for(long_side)
                 self._set_targets(content_t, long_side, style_images, guided, tilings[scale_index])
                 if run.best is None:
-                    start = self._start_image(init, content_t, style_images, long_side)
+                    start = self._start_image(init, content_t, style_images, long_side, plan)
                 else:
-                    start = F.interpolate(
-                        run.best[1], size=content_t.shape[-2:], mode="bicubic", align_corners=False
-                    )
+                    start = upscaled_start(run.best[1], content_t, detail=plan.detail_start)
                 self._optimize_scale(criterion, start, run, scale_index, len(sizes), tilings[scale_index])
         except StopTransfer:
             run.interrupted = True
@@ -430,6 +465,7 @@ class Painter:
         content_t: torch.Tensor,
         style_images: list[Image.Image],
         long_side: int,
+        plan: QualityPlan | None = None,
     ) -> torch.Tensor:
         if init is not None:
             return _given_init(init, content_t)
@@ -437,6 +473,8 @@ class Painter:
             return _initial_image(
                 self.settings, content_t, self._style_tensors(style_images[:1], long_side)[0]
             )
+        if self.settings.init == "content" and plan is not None and plan.matched_start:
+            return colour_matched_start(content_t, style_images[self.blend.index(max(self.blend))])
         return _initial_image(self.settings, content_t, content_t)
 
     def _optimize_scale(

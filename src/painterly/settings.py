@@ -35,21 +35,21 @@ LOSS_CONVENTIONS = ("classic", "keras")
 #: Device kinds; ``cuda:N`` (and ``mps:N``, ``cpu:0``) name one device of a kind.
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: How much work a run spends for its result (:data:`QUALITY_PLANS`); ``normal`` is the default.
+QUALITIES = ("draft", "normal", "best")
 #: The groups of ``--help`` and of the README's option tables, in order.
 GROUPS = ("basic", "loss", "layers", "optimization", "output-and-other")
 #: The range ``torch.manual_seed`` accepts.
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
 
-#: The default content weight: 5x the Lua neural-style's 5 (the ``classic`` preset keeps 5). With 5 the
-#: default 512 px run of tubingen + starry_night ends far more styled than needed and keeps too little
-#: of the photo (shared yardstick: style_ratio 0.013, content_ratio 0.357 after 300 iterations, against
-#: the targets 0.15 and 0.30); with 25 it reaches style_ratio 0.024 and content_ratio 0.282 after the
-#: default 20/20/40 iterations (benchmarks/bench_quality_time.py, issue 9).
-DEFAULT_CONTENT_WEIGHT = 25.0
+#: The default content weight: 10x the Lua neural-style's 5 (the ``classic`` preset keeps 5). Issue 9 set
+#: 25 for 20/20/40 iterations at 256/362/512 px (style_ratio 0.024, content_ratio 0.282 on the shared
+#: yardstick, targets 0.15 and 0.30). The shorter default plan of issue 24 (30/20/15 at 128/256/512 px,
+#: see QUALITY_PLANS) ends tubingen + starry_night at 0.047 / 0.329 with 25, over the content target;
+#: with 50 at 0.063 / 0.269 (golden_gate + the_scream 0.113 / 0.152, + the_wave 0.106 / 0.190).
+DEFAULT_CONTENT_WEIGHT = 50.0
 #: Above this output size (long side, px) the default is to paint coarse to fine.
 MULTISCALE_ABOVE = 400
-#: The smallest scale of a coarse-to-fine run.
-MIN_SCALE = 256
 #: Largest output long side accepted at all; the memory check (:func:`check_memory`) is stricter.
 MAX_SIZE = 16384
 #: Largest loss weight (and style blend weight) accepted: far above any useful one, and low enough
@@ -149,7 +149,7 @@ class TransferSettings:
         minimum=1,
         maximum=1_000_000,
         optional=True,
-        default_help="300 at one scale; coarse to fine, 20 per scale and 40 at the last",
+        default_help="set by --quality (normal: 30, 20, 15 from 128 px up to 512; 300 at one scale)",
         server=True,
         metavar="N",
     )
@@ -167,6 +167,15 @@ class TransferSettings:
         server=True,
         metavar="SECONDS",
     )
+    quality: str = setting(
+        "normal",
+        "str",
+        "how much work to spend: draft (a quick look, about a third of normal's time), normal, or "
+        "best (each scale runs until its loss stops improving)",
+        "basic",
+        choices=QUALITIES,
+        server=True,
+    )
     preset: str | None = setting(
         None,
         "str",
@@ -174,7 +183,7 @@ class TransferSettings:
         "basic",
         choices=tuple(sorted(PRESETS)),
         optional=True,
-        default_help="classic, with content weight 25",
+        default_help="classic, with content weight 50",
         metavar="NAME",
     )
     content_weight: float = setting(
@@ -310,7 +319,7 @@ class TransferSettings:
         minimum=1,
         maximum=16,
         optional=True,
-        default_help="1 up to 400 px, else steps of sqrt(2) from 256 px",
+        default_help="1 up to 400 px, else steps of 2 from 128 px",
         server=True,
         metavar="N",
     )
@@ -669,38 +678,76 @@ def check_memory(
         )
 
 
-def scale_sizes(size: int, scales: int | None) -> list[int]:
-    """Long sides of the coarse-to-fine pyramid, smallest first, ending at ``size``.
+@dataclass(frozen=True)
+class QualityPlan:
+    """How one ``--quality`` level spends loss evaluations (see docs/speed.md for the measurements).
 
-    ``None`` picks automatically: one scale up to :data:`MULTISCALE_ABOVE` px, otherwise steps of
-    about sqrt(2) down from ``size`` to at least :data:`MIN_SCALE`.
+    Coarse to fine, the pyramid starts at ``first_scale`` px and doubles up to the output size; the
+    coarsest scale gets ``first_iterations``, the other coarse scales ``coarse_iterations``, the output
+    size ``last_iterations`` (0: not painted at that size, the coarser result with the photo's detail
+    restored is the picture); a single-scale run ``single_iterations``. Each scale also ends early when
+    its best loss fell by less than ``tolerance`` of itself over the last ``window`` iterations (not
+    before ``min_iterations``). ``matched_start``: the first scale starts from the photo with the
+    painting's colours (histogram-matched); ``detail_start``: each later scale starts from the
+    previous result upsampled plus the photo's detail that the previous scale could not hold.
+    """
+
+    first_scale: int
+    first_iterations: int
+    coarse_iterations: int
+    last_iterations: int
+    single_iterations: int
+    window: int
+    tolerance: float
+    min_iterations: int
+    matched_start: bool = True
+    detail_start: bool = True
+
+    def iterations(self, n_scales: int) -> list[int]:
+        if n_scales == 1:
+            return [self.single_iterations]
+        middle = [self.coarse_iterations] * (n_scales - 2)
+        return [self.first_iterations, *middle, self.last_iterations]
+
+
+#: The plans of :data:`QUALITIES`. ``normal`` (the default) ends the default 512 px run of tubingen +
+#: starry_night at the shared yardstick's targets in about half the work of the former default
+#: (256 -> 362 -> 512 px, 20 + 20 + 40 iterations); ``draft`` spends about a third of ``normal``'s
+#: time, two iterations at the output size (none left it a photo with a painted wash: style_ratio 0.51);
+#: ``best`` runs every scale until it stops improving (high caps, a tight plateau).
+QUALITY_PLANS: dict[str, QualityPlan] = {
+    "draft": QualityPlan(128, 20, 10, 2, 100, window=5, tolerance=0.01, min_iterations=5),
+    "normal": QualityPlan(128, 30, 20, 15, 300, window=5, tolerance=0.005, min_iterations=10),
+    "best": QualityPlan(128, 100, 100, 300, 1000, window=10, tolerance=0.002, min_iterations=30),
+}
+
+
+def quality_plan(quality: str) -> QualityPlan:
+    if quality not in QUALITY_PLANS:
+        raise PainterlyError(
+            f"unknown quality {_shorten(quality)}{did_you_mean(quality, QUALITIES)}; "
+            f"choose from {', '.join(QUALITIES)}"
+        )
+    return QUALITY_PLANS[quality]
+
+
+def scale_sizes(size: int, scales: int | None, quality: str = "normal") -> list[int]:
+    """Long sides of the coarse-to-fine pyramid, smallest first, ending at ``size``: each scale half
+    the next (never below 16 px).
+
+    ``None`` picks the count automatically: one scale up to :data:`MULTISCALE_ABOVE` px, otherwise as
+    many as keep the smallest at or above the quality plan's first scale (128 px: 128, 256, 512 for
+    the default 512 px).
     """
     if scales is None:
         if size <= MULTISCALE_ABOVE:
             return [size]
-        scales = 1 + math.floor(2 * math.log2(size / MIN_SCALE) + 1e-9)
-    if scales == 1:
-        return [size]
-    low = max(16, min(size, MIN_SCALE))
-    ratio = (size / low) ** (1 / (scales - 1))
-    return [round(low * ratio**i) for i in range(scales - 1)] + [size]
+        scales = 1 + math.floor(math.log2(size / quality_plan(quality).first_scale) + 1e-9)
+    return [max(16, round(size / 2 ** (scales - 1 - i))) for i in range(scales - 1)] + [size]
 
 
-#: Iterations when none are given: 300 at a single scale; coarse to fine, 20 at each coarse scale and 40
-#: at the last. The coarse scales only set the composition (their iterations cost a quarter and a half
-#: of a 512 px one); the photo's content comes back at the last scale. Measured on the default 512 px
-#: run with the shared yardstick: 20/20/40 ends at content_ratio 0.282 and style_ratio 0.024 for 55
-#: full-size iterations' worth of work, where the former 100/100/100 took 175 (ending at 0.357 / 0.013
-#: with content weight 5, and 0.283 / 0.021 with 15: no better picture for three times the work).
-AUTO_ITERATIONS_SINGLE = 300
-AUTO_ITERATIONS_COARSE = 20
-AUTO_ITERATIONS_LAST = 40
-
-
-def iterations_per_scale(iterations: int | None, n_scales: int) -> list[int]:
-    """Iterations at each scale: ``iterations`` everywhere, or the automatic budget if None."""
+def iterations_per_scale(iterations: int | None, n_scales: int, quality: str = "normal") -> list[int]:
+    """Iterations at each scale: ``iterations`` everywhere, or the quality plan's if None."""
     if iterations is not None:
         return [iterations] * n_scales
-    if n_scales == 1:
-        return [AUTO_ITERATIONS_SINGLE]
-    return [AUTO_ITERATIONS_COARSE] * (n_scales - 1) + [AUTO_ITERATIONS_LAST]
+    return quality_plan(quality).iterations(n_scales)

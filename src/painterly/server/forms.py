@@ -29,8 +29,8 @@ SETTING_NAMES = tuple(f.name for f in SERVER_FIELDS)
 
 def job_work(settings: TransferSettings) -> float:
     """Megapixel-iterations of a run: long side squared times iterations, summed over its scales."""
-    sizes = scale_sizes(settings.size, settings.scales)
-    iterations = iterations_per_scale(settings.iterations, len(sizes))
+    sizes = scale_sizes(settings.size, settings.scales, settings.quality)
+    iterations = iterations_per_scale(settings.iterations, len(sizes), settings.quality)
     return sum(n * side * side for n, side in zip(iterations, sizes, strict=True)) / 1e6
 
 
@@ -50,10 +50,10 @@ def parse_job_form(
         raise PainterlyError(
             f"size must be at most {limits.max_size} pixels on this server, got {resolved.size}"
         )
-    sizes = scale_sizes(resolved.size, resolved.scales)
+    sizes = scale_sizes(resolved.size, resolved.scales, resolved.quality)
     if len(sizes) > limits.max_scales:
         raise PainterlyError(f"scales must be at most {limits.max_scales} on this server, got {len(sizes)}")
-    per_scale = max(iterations_per_scale(resolved.iterations, len(sizes)))
+    per_scale = max(iterations_per_scale(resolved.iterations, len(sizes), resolved.quality))
     if per_scale > limits.max_iterations:
         raise PainterlyError(f"iterations must be at most {limits.max_iterations} here, got {per_scale}")
     work = job_work(resolved)
