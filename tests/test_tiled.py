@@ -237,8 +237,8 @@ def test_a_time_limit_stops_a_tiled_evaluation_between_tiles() -> None:
     settings = make_settings(
         size=48, scales=1, iterations=50, time_limit=1e-3, tile_size=16, precision="fp32", device="cpu"
     )
-    result = Painter(settings, style).paint(content)
+    result = Painter(settings, style).paint(content, init=content)
     # Time was up before the first evaluation's first tile was done: no evaluation completed, and
-    # the best image so far (the start, the photo) is the result.
+    # the best image so far (the start, here the photo itself) is the result.
     assert result.last is None and result.image.size == content.size
     assert np.abs(np.asarray(result.image, dtype=float) - np.asarray(content, dtype=float)).mean() < 2
