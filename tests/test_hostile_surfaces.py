@@ -148,3 +148,25 @@ def test_earlier_transfer_results_in_a_folder_are_not_taken_as_photos(tmp_path: 
     assert not is_painterly_result(photo)
     found = sorted(tmp_path.glob("*.png"))
     assert skip_earlier_outputs(found, [str(tmp_path)]) == [photo]
+
+
+def test_sheet_refuses_an_unknown_blend_style_before_painting_anything() -> None:
+    from painterly.feedforward.sheet import sheet_entries
+
+    def catalog() -> list[dict]:
+        return [{"name": "zoo", "path": "zoo.safetensors", "styles": ["the_wave", "udnie"]}]
+
+    # this ran every tile (half a minute) before the last one found no style 'nosuch'
+    for mix in ("nosuch:1", "the_wave:1,nosuch:1"):
+        with pytest.raises(PainterlyError, match="zoo has no style 'nosuch'"):
+            sheet_entries(blends=[mix], catalog=catalog)
+    assert sheet_entries(blends=["the_wave:1,udnie:1"], catalog=catalog)[-1].style_mix == "the_wave:1,udnie:1"
+
+
+@pytest.mark.parametrize("size", ["0", "31", "4097", "２"])
+def test_sheet_size_names_the_real_limits(size: str, tmp_path: Path, run_cli) -> None:
+    photo = tmp_path / "photo.png"
+    make_photo(40, 32).save(photo)
+    code, _, err = run_cli("sheet", photo, "--size", size, "-o", tmp_path / "s.png")
+    assert code == 2 and "--size: tile size must" in err and err.count("\n") == 1, err
+    assert "at least 1," not in err and not (tmp_path / "s.png").exists()
