@@ -170,3 +170,17 @@ def test_sheet_size_names_the_real_limits(size: str, tmp_path: Path, run_cli) ->
     code, _, err = run_cli("sheet", photo, "--size", size, "-o", tmp_path / "s.png")
     assert code == 2 and "--size: tile size must" in err and err.count("\n") == 1, err
     assert "at least 1," not in err and not (tmp_path / "s.png").exists()
+
+
+def test_a_tile_size_made_of_halos_is_refused_before_the_run() -> None:
+    """``--tile-size 1`` on a 256 px picture: 200-odd tiles of mostly halo, a run that looked hung."""
+    from painterly.losses.tiled import MAX_TILED_COST, TiledLoss, tiling_for
+    from tests.test_tiled import DEEP, _criterion
+
+    criterion = _criterion(config=DEEP)
+    for tile in (1, 16):
+        with pytest.raises(PainterlyError, match=rf"--tile-size {tile} cuts a 256x205 image"):
+            tiling_for(criterion, 256, 205, tile, None)
+    tiled = tiling_for(criterion, 256, 205, 128, None)  # a sensible size still tiles
+    assert isinstance(tiled, TiledLoss) and tiled.cost_factor(205, 256) <= MAX_TILED_COST
+    assert tiling_for(criterion, 256, 205, 0, None) is None
