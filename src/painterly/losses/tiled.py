@@ -365,8 +365,9 @@ def tiling_for(
         tiled = TiledLoss(criterion, tile_size or DEFAULT_TILE)
         cost = tiled.cost_factor(height, width)
         if tile_size is not None and cost > MAX_TILED_COST:
+            count = len(tiled.tiles(height, width))
             raise PainterlyError(
-                f"--tile-size {tile_size} cuts a {width}x{height} image into {len(tiled.tiles(height, width))} "
+                f"--tile-size {tile_size} cuts a {width}x{height} image into {count} "
                 f"tiles, each mostly its {tiled.halo} px halo: about {cost:.0f}x the work of one "
                 f"evaluation; use --tile-size {DEFAULT_TILE} (or 0 for none)"
             )
