@@ -228,6 +228,7 @@ class TransferSettings:
         "content weight inside the keep mask (--keep), as a multiple of the content weight elsewhere",
         "loss",
         minimum=0,
+        maximum=MAX_WEIGHT,
     )
     style_scale: float = setting(
         1.0,

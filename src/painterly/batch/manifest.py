@@ -66,14 +66,26 @@ class Manifest:
             return
         except OSError as exc:
             raise PainterlyError(f"cannot read the manifest {shown(self.path)}: {exc.strerror}") from None
+        not_a_manifest = PainterlyError(
+            f"{shown(self.path)} is not a painterly manifest (JSON lines naming outputs): "
+            "give another --manifest, it would be appended to"
+        )
         with handle:
-            for line in handle:
-                try:
-                    item = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(item, dict) and isinstance(item.get("output"), str):
-                    yield item  # type: ignore[misc]
+            lines, found = 0, 0
+            try:
+                for line in handle:
+                    lines += bool(line.strip())
+                    try:
+                        item = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(item, dict) and isinstance(item.get("output"), str):
+                        found += 1
+                        yield item  # type: ignore[misc]
+            except UnicodeDecodeError:  # an image or other binary file given as --manifest
+                raise not_a_manifest from None
+            if lines > 1 and not found:  # a text file of other things (one torn line is a manifest's)
+                raise not_a_manifest
 
     def latest(self) -> dict[str, Record]:
         """The last record of each output."""

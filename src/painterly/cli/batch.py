@@ -23,20 +23,24 @@ ENGINES = ("ray", "local")
 
 
 def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    from painterly.numbers import parse_decimal
+
+    try:  # the shared parser: ASCII digits, finite ('inf' CPUs per worker is no number)
+        value = parse_decimal(text, "value")
+    except PainterlyError:
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
     return value
 
 
 def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    from painterly.numbers import parse_decimal
+
+    try:  # the shared parser: ASCII digits, finite ('inf' CPUs per worker is no number)
+        value = parse_decimal(text, "value")
+    except PainterlyError:
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
     return value
@@ -207,6 +211,20 @@ def _manifest_path(args: argparse.Namespace) -> Path:
     return folder / MANIFEST_NAME
 
 
+def _refuse_manifest_on_files(path: Path, jobs: list[Any]) -> None:
+    """The manifest is appended to: never one of the photos or the outputs."""
+    from painterly.batch.locations import local_path
+
+    target = path.resolve()
+    for job in jobs:
+        for key in ("input", "output"):
+            local = local_path(job[key])
+            if local is not None and local.resolve() == target:
+                raise PainterlyError(
+                    f"refusing to use the {key} {shown(job[key])} as the manifest: choose another --manifest"
+                )
+
+
 def _check_engine(args: argparse.Namespace) -> None:
     """Before any work: ray installed when asked for (one line saying how otherwise)."""
     if args.engine == "ray" and importlib.util.find_spec("ray") is None:
@@ -310,6 +328,8 @@ def _run(args: argparse.Namespace, jobs: list[Any], make_engine: Any) -> int:
     from painterly.batch.runner import run_jobs
 
     manifest = Manifest(_manifest_path(args))
+    _refuse_manifest_on_files(manifest.path, jobs)
+    manifest.latest()  # read (and refused if not a manifest) before the output folder is made
     make_folder(args.output)
     started_ray = False
     try:

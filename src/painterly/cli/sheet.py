@@ -10,6 +10,17 @@ from pathlib import Path
 from painterly.cli.training_progress import positive_int
 
 
+def _tile_size(text: str) -> int:
+    """The tile side, with the sheet's real limits in the message (32 to 4096 px)."""
+    from painterly.errors import PainterlyError
+    from painterly.numbers import parse_whole
+
+    try:
+        return parse_whole(text, "tile size", minimum=32, maximum=4096, unit="px")
+    except PainterlyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     sheet = subparsers.add_parser(
         "sheet",
@@ -31,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default: two half-and-half blends; 'none' for none)",
     )
     sheet.add_argument(
-        "--size", type=positive_int, default=256, help="long side of each tile in px (default 256)"
+        "--size", type=_tile_size, default=256, help="long side of each tile in px (default 256)"
     )
     sheet.add_argument("--columns", type=positive_int, help="tiles per row (default: about square)")
     sheet.set_defaults(handler=run_sheet)

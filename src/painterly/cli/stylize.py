@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-from painterly.cli.training_progress import positive_int
+from painterly.cli.training_progress import StoreOnce, positive_int
 from painterly.errors import PainterlyError
 from painterly.feedforward.backends import CHOICES
 from painterly.feedforward.files import refuse_overwriting_inputs, require_regular_file
@@ -44,7 +44,9 @@ def _feather(text: str) -> float:
     from painterly.regions import check_feather
 
     try:
-        return check_feather(float(text))
+        from painterly.numbers import parse_decimal
+
+        return check_feather(parse_decimal(text, "feather"))  # ASCII digits, as every number
     except (ValueError, PainterlyError):
         raise argparse.ArgumentTypeError(
             f"expected a number of pixels from 0 to 1000, got {text!r}"
@@ -132,6 +134,7 @@ def add_stylize_options(stylize: argparse.ArgumentParser) -> None:
     )
     stylize.add_argument(
         "--mask",
+        action=StoreOnce,
         metavar="IMAGE",
         help="paint only this region (a greyscale image of any size, white inside, resized to each "
         "output); outside it the photo is kept",
@@ -186,14 +189,16 @@ def output_label(
 
 
 def is_painterly_result(path: Path) -> bool:
-    """Whether ``path`` is a PNG that painterly wrote (its ``painterly_model`` text chunk)."""
+    """Whether ``path`` is a PNG that painterly wrote: a text chunk named ``painterly...``
+    (``painterly_model`` from a network, ``painterly_method`` from ``batch transfer``,
+    ``painterly:...`` from ``transfer``)."""
     from PIL import Image
 
     if path.suffix.lower() != ".png":
         return False
     try:
         with Image.open(path) as image:
-            return "painterly_model" in image.info
+            return any(isinstance(key, str) and key.startswith("painterly") for key in image.info)
     except Exception:  # noqa: BLE001 - unreadable: not ours to skip; probe_size reports it
         return False
 

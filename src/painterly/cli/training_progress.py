@@ -11,11 +11,30 @@ from pathlib import Path
 from typing import Any
 
 
+class StoreOnce(argparse.Action):
+    """An option given at most once: a second one is refused rather than silently replacing the
+    first (``--keep a.png --keep b.png`` would otherwise paint with b.png alone)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            raise argparse.ArgumentError(self, "given twice: give it once")
+        setattr(namespace, self.dest, values)
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
+    from painterly.errors import PainterlyError
+    from painterly.numbers import parse_whole
+
     try:
-        value = int(text)
-    except ValueError:
+        value = parse_whole(text, "value")
+    except PainterlyError:  # '２', '1_000', '1e3': ASCII digits only, as every other number
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")

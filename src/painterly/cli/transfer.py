@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from painterly.cli.training_progress import StoreOnce
 from painterly.errors import PainterlyError, shown
 
 if TYPE_CHECKING:  # torch-heavy: imported for the annotation only
@@ -121,6 +122,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     regions.add_argument(
         "--keep",
+        action=StoreOnce,
         metavar="IMAGE",
         help="a region (white) held closer to the photo: the content weight there is --keep-weight times "
         "the rest's, and the style statistics leave it out",
@@ -257,6 +259,8 @@ def _regions(args: argparse.Namespace) -> tuple[list[Any] | None, Any]:
     """The style masks and the keep mask, opened and checked (before the loss network loads)."""
     from painterly.regions import load_mask, load_style_masks
 
+    if args.keep is None and getattr(args, "keep_weight", None) is not None:
+        raise PainterlyError("--keep-weight weighs the region of a --keep mask: give the mask too")
     masks = load_style_masks(args.mask, len(args.style)) if args.mask else None
     keep = load_mask(args.keep) if args.keep is not None else None
     return masks, keep

@@ -104,6 +104,12 @@ def sheet_entries(
         raise PainterlyError("blends need a multi-style model on the sheet (such as zoo)")
     for mix in mixes:
         assert multi is not None
+        unknown = [name for name in parse_style_mix(mix) or {} if name not in multi["styles"]]
+        if unknown:  # refused before any tile is painted, not after the whole sheet's work
+            raise PainterlyError(
+                f"blend {mix!r}: {multi['name']} has no style {unknown[0]!r} "
+                f"(styles: {', '.join(multi['styles'])})"
+            )
         entries.append(SheetEntry(f"{blend_label(mix)} ({multi['name']})", str(multi["path"]), mix))
     return entries
 

@@ -57,6 +57,10 @@ DEFAULT_TILE = DEFAULT_TILE_SIZE
 #: smaller convolutions and per-tile work add to it. benchmarks/bench_large.py measured 1.8 (4K, 512 px
 #: tiles) and 2.4 (1024x576) on a busy 2-core EPYC.
 REGION_PIXEL_COST = 1.8
+#: An asked-for tile size whose evaluation costs more than this many whole-image ones is refused:
+#: ``--tile-size 1`` on a 256 px picture made 256 tiles, each mostly halo (about 200x the work, a
+#: run that looked hung).
+MAX_TILED_COST = 40.0
 
 #: What a tiled evaluation does to each region before the network sees it (e.g. a memory layout).
 Prepare = Callable[[torch.Tensor], torch.Tensor]
@@ -358,7 +362,16 @@ def tiling_for(
         return None
     problem = unsupported(criterion)
     if problem is None:
-        return TiledLoss(criterion, tile_size or DEFAULT_TILE)
+        tiled = TiledLoss(criterion, tile_size or DEFAULT_TILE)
+        cost = tiled.cost_factor(height, width)
+        if tile_size is not None and cost > MAX_TILED_COST:
+            count = len(tiled.tiles(height, width))
+            raise PainterlyError(
+                f"--tile-size {tile_size} cuts a {width}x{height} image into {count} "
+                f"tiles, each mostly its {tiled.halo} px halo: about {cost:.0f}x the work of one "
+                f"evaluation; use --tile-size {DEFAULT_TILE} (or 0 for none)"
+            )
+        return tiled
     if tile_size is None:
         return None
     raise PainterlyError(f"--tile-size cannot be used with {problem}")
