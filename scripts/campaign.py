@@ -224,7 +224,8 @@ def command_run(run: Run, photos: Path, hours: float | None) -> int:
         from painterly.feedforward.model_file import read_metadata
 
         init = plan.stash
-        state["offset"] = int(read_metadata(init).get("campaign_steps", read_metadata(init).get("steps", 0)))
+        stashed = read_metadata(init)
+        state["offset"] = int(stashed.get("campaign_steps", stashed.get("steps", 0)))
         print(
             f"campaign: no run here; starting from the stashed network at step {state['offset']}", flush=True
         )

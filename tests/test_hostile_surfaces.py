@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from painterly.batch.manifest import Manifest, record
-from painterly.cli.batch import _non_negative_float, _positive_float
+from painterly.cli.number_types import non_negative_float as _non_negative_float
+from painterly.cli.number_types import positive_float as _positive_float
+from painterly.cli.number_types import positive_int
 from painterly.cli.stylize import is_painterly_result, skip_earlier_outputs
-from painterly.cli.training_progress import positive_int
 from painterly.errors import PainterlyError
 from painterly.settings import MAX_WEIGHT
 from tests.conftest import make_photo

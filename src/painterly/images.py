@@ -9,7 +9,7 @@ import stat
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 from PIL import Image, ImageOps, PngImagePlugin
@@ -229,6 +229,19 @@ _FORMATS = {
 }
 
 
+def save_options(fmt: str, metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Pillow's ``save`` options for ``fmt``: ``metadata`` as PNG text chunks, JPEG quality 95."""
+    options: dict[str, Any] = {}
+    if fmt == "PNG" and metadata:
+        info = PngImagePlugin.PngInfo()
+        for key, value in metadata.items():
+            info.add_itxt(key, str(value))
+        options["pnginfo"] = info
+    elif fmt == "JPEG":
+        options["quality"] = 95
+    return options
+
+
 def save_image(
     image: Image.Image, path: str | os.PathLike, metadata: Mapping[str, str] | None = None
 ) -> Path:
@@ -238,14 +251,6 @@ def save_image(
     """
     path = check_output_path(path)
     fmt = image_format(path)
-    kwargs: dict[str, object] = {}
-    if fmt == "PNG" and metadata:
-        info = PngImagePlugin.PngInfo()
-        for key, value in metadata.items():
-            info.add_itxt(key, str(value))
-        kwargs["pnginfo"] = info
-    elif fmt == "JPEG":
-        kwargs["quality"] = 95
     with atomic_write(path) as handle:
-        image.save(handle, format=fmt, **kwargs)
+        image.save(handle, format=fmt, **save_options(fmt, metadata))
     return path

@@ -76,21 +76,11 @@ def decode_photo(location: str, max_pixels: int, size: int | None) -> Image.Imag
 
 def encode(picture: Image.Image, target: str, metadata: Mapping[str, str]) -> bytes:
     """The picture encoded in the format ``target``'s suffix names (PNG with text chunks)."""
-    from PIL import PngImagePlugin
-
-    from painterly.images import image_format
+    from painterly.images import image_format, save_options
 
     fmt = image_format(target)
-    options: dict[str, Any] = {}
-    if fmt == "PNG" and metadata:
-        info = PngImagePlugin.PngInfo()
-        for key, value in metadata.items():
-            info.add_itxt(key, str(value))
-        options["pnginfo"] = info
-    elif fmt == "JPEG":
-        options["quality"] = 95
     buffer = io.BytesIO()
-    picture.save(buffer, format=fmt, **options)
+    picture.save(buffer, format=fmt, **save_options(fmt, metadata))
     return buffer.getvalue()
 
 

@@ -16,34 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from painterly.cli.training_progress import positive_int
+from painterly.cli.number_types import non_negative_float, positive_float, positive_int
 from painterly.errors import PainterlyError, shown
 
 ENGINES = ("ray", "local")
-
-
-def _positive_float(text: str) -> float:
-    from painterly.numbers import parse_decimal
-
-    try:  # the shared parser: ASCII digits, finite ('inf' CPUs per worker is no number)
-        value = parse_decimal(text, "value")
-    except PainterlyError:
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    from painterly.numbers import parse_decimal
-
-    try:  # the shared parser: ASCII digits, finite ('inf' CPUs per worker is no number)
-        value = parse_decimal(text, "value")
-    except PainterlyError:
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text!r}")
-    return value
 
 
 def add_engine_options(parser: argparse.ArgumentParser, default: str = "ray", full: bool = True) -> None:
@@ -77,11 +53,11 @@ def add_engine_options(parser: argparse.ArgumentParser, default: str = "ray", fu
         "--workers", type=positive_int, help="Ray workers (default: the cluster's CPUs / --cpus-per-worker)"
     )
     group.add_argument(
-        "--cpus-per-worker", type=_positive_float, default=1.0, help="CPUs each Ray worker takes (default 1)"
+        "--cpus-per-worker", type=positive_float, default=1.0, help="CPUs each Ray worker takes (default 1)"
     )
     group.add_argument(
         "--gpus-per-worker",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         help="GPUs each Ray worker takes (e.g. 1, or 0.5 to share one between two; default 0: CPUs). "
         "With GPUs, --backend auto picks torch",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from painterly.cli.training_progress import StepBar, positive_float, positive_int, report_skipped
+from painterly.cli.number_types import positive_float, positive_int
+from painterly.cli.training_progress import StepBar, report_skipped
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

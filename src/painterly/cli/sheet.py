@@ -7,18 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from painterly.cli.training_progress import positive_int
-
-
-def _tile_size(text: str) -> int:
-    """The tile side, with the sheet's real limits in the message (32 to 4096 px)."""
-    from painterly.errors import PainterlyError
-    from painterly.numbers import parse_whole
-
-    try:
-        return parse_whole(text, "tile size", minimum=32, maximum=4096, unit="px")
-    except PainterlyError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from painterly.cli.number_types import positive_int, whole
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,7 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "default: two half-and-half blends; 'none' for none)",
     )
     sheet.add_argument(
-        "--size", type=_tile_size, default=256, help="long side of each tile in px (default 256)"
+        "--size",
+        type=whole("tile size", minimum=32, maximum=4096, unit="px"),
+        default=256,
+        help="long side of each tile in px (default 256)",
     )
     sheet.add_argument("--columns", type=positive_int, help="tiles per row (default: about square)")
     sheet.set_defaults(handler=run_sheet)

@@ -17,7 +17,8 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-from painterly.cli.training_progress import StoreOnce, positive_int
+from painterly.cli.number_types import positive_int
+from painterly.cli.training_progress import StoreOnce
 from painterly.errors import PainterlyError
 from painterly.feedforward.backends import CHOICES
 from painterly.feedforward.files import refuse_overwriting_inputs, require_regular_file

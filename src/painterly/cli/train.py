@@ -9,7 +9,8 @@ import dataclasses
 import os
 import sys
 
-from painterly.cli.training_progress import StepBar, positive_int, report_skipped
+from painterly.cli.number_types import positive_int
+from painterly.cli.training_progress import StepBar, report_skipped
 from painterly.errors import PainterlyError
 from painterly.feedforward.settings import TrainSettings
 

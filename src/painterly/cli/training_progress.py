@@ -4,7 +4,6 @@ progress bars, argument types, and the one-line report of skipped training image
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,31 +24,6 @@ class StoreOnce(argparse.Action):
         if getattr(namespace, self.dest, None) is not None:
             raise argparse.ArgumentError(self, "given twice: give it once")
         setattr(namespace, self.dest, values)
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    from painterly.errors import PainterlyError
-    from painterly.numbers import parse_whole
-
-    try:
-        value = parse_whole(text, "value")
-    except PainterlyError:  # '２', '1_000', '1e3': ASCII digits only, as every other number
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse type: a finite number above 0 (``nan`` and ``inf`` are refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
-    return value
 
 
 def format_losses(losses: Mapping[str, float]) -> str:

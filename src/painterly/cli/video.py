@@ -8,46 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from typing import Any
 
+from painterly.cli.number_types import decimal, whole
 from painterly.cli.training_progress import LazyBar
 
 #: Defaults shown in --help; the same values as painterly.video.feedforward.DEFAULT_STRENGTH and
 #: painterly.video.optimization's (kept here so that --help needs neither PyAV nor torch).
 _TEMPORAL_STRENGTH = 0.7
-
-
-def _whole(label: str) -> Callable[[str], int]:
-    """An argparse ``type``: the library's one number parser (ASCII digits only); ranges are the library's."""
-
-    def parse(text: str) -> int:
-        from painterly.errors import PainterlyError
-        from painterly.numbers import parse_whole
-
-        try:
-            return parse_whole(text, label)
-        except PainterlyError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    parse.__name__ = "int"
-    return parse
-
-
-def _decimal(label: str) -> Callable[[str], float]:
-    """An argparse ``type``: a finite decimal number by the library's one parser."""
-
-    def parse(text: str) -> float:
-        from painterly.errors import PainterlyError
-        from painterly.numbers import parse_decimal
-
-        try:
-            return parse_decimal(text, label)
-        except PainterlyError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    parse.__name__ = "float"
-    return parse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     method.add_argument("-m", "--model", help="a trained network: shipped name or model file (fast)")
     method.add_argument("-s", "--style", nargs="+", metavar="IMAGE", help="style image(s), for optimization")
     basic.add_argument(
-        "--size", type=_whole("size"), help="long side of the output, px (default: the input's)"
+        "--size", type=whole("size"), help="long side of the output, px (default: the input's)"
     )
     basic.add_argument(
         "--style-mix",
@@ -74,23 +42,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     window = parser.add_argument_group("part of the clip")
     window.add_argument(
-        "--start", type=_decimal("start"), default=0.0, help="seconds from the beginning (default 0)"
+        "--start", type=decimal("start"), default=0.0, help="seconds from the beginning (default 0)"
     )
     window.add_argument(
-        "--duration", type=_decimal("duration"), help="seconds to process (default: to the end)"
+        "--duration", type=decimal("duration"), help="seconds to process (default: to the end)"
     )
-    window.add_argument("--max-frames", type=_whole("max frames"), help="at most this many frames")
+    window.add_argument("--max-frames", type=whole("max frames"), help="at most this many frames")
     steady = parser.add_argument_group("temporal consistency")
     steady.add_argument(
         "--temporal-strength",
-        type=_decimal("temporal strength"),
+        type=decimal("temporal strength"),
         default=_TEMPORAL_STRENGTH,
         help="feed-forward, 0 to 1: how strongly the network's input and output are steadied along the "
         "optical flow (0 = every frame on its own; default %(default)s)",
     )
     steady.add_argument(
         "--temporal-weight",
-        type=_decimal("temporal weight"),
+        type=decimal("temporal weight"),
         help="optimization: weight of the temporal loss (0 = every frame on its own)",
     )
     steady.add_argument(
@@ -98,13 +66,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     steady.add_argument(
         "--flow-scale",
-        type=_decimal("flow scale"),
+        type=decimal("flow scale"),
         help="compute the optical flow at this fraction of the frame size",
     )
     opt = parser.add_argument_group("optimization")
-    opt.add_argument("--iterations", type=_whole("iterations"), help="L-BFGS iterations for the first frame")
+    opt.add_argument("--iterations", type=whole("iterations"), help="L-BFGS iterations for the first frame")
     opt.add_argument(
-        "--later-iterations", type=_whole("later iterations"), help="iterations for each later frame"
+        "--later-iterations", type=whole("later iterations"), help="iterations for each later frame"
     )
     opt.add_argument(
         "--workdir", help="folder of the finished frames, for resuming (default: OUTPUT.frames/)"
