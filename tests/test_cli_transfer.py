@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -474,3 +475,53 @@ def test_demo_paints_within_a_default_time_limit(
     assert run_cli("demo", "-o", tmp_path / "demo.png", "-q", *shorter)[0] == 0
     assert seen[0] == (cli_transfer.DEMO_SECONDS, None) and cli_transfer.DEMO_SECONDS <= 45  # issue 24
     assert float(str(seen[1][0])) == 30.0 and seen[1][1] == "draft"
+
+
+def test_the_progress_bar_follows_the_plan_and_shows_the_schedules_eta(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 4K run planned 9 iterations from its first speed guess and then ran past them ('10it', no
+    total, no ETA), and tqdm's own ETA took a 240 px iteration for a 3840 px one. The bar now takes
+    each report's plan and shows the schedule's ETA, which weighs iterations by their pixels."""
+    import torch
+
+    from painterly.cli import transfer as cli_transfer
+    from painterly.progress import Progress
+
+    def progress(step: int, total: int, eta: float | None) -> Progress:
+        return Progress(
+            step, total, step, total, 1, 2, (8, 8), {"total": 1.0}, torch.zeros(1, 3, 8, 8), 1, eta
+        )
+
+    reporter = cli_transfer._Reporter(quiet=False, save_every=None, output=tmp_path / "o.png")
+    reporter(progress(1, 9, None))
+    reporter(progress(10, 40, 3700.0))
+    reporter.bar.refresh()
+    reporter.close()
+    shown = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert any("10/40" in line and "eta 1:01:40" in line for line in shown), shown
+    assert not any("it/s" in line or "s/it" in line for line in shown), shown  # no equal-iteration rate
+
+
+def test_the_progress_bar_keeps_moving_between_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tiled 4K evaluation takes minutes: the bar is redrawn meanwhile, its ETA counting down."""
+    import torch
+
+    from painterly.cli import transfer as cli_transfer
+    from painterly.progress import Progress
+
+    monkeypatch.setattr(cli_transfer, "REDRAW_SECONDS", 0.02)
+    now = [100.0]
+    reporter = cli_transfer._Reporter(quiet=False, save_every=None, output=tmp_path / "o.png")
+    reporter.clock = lambda: now[0]
+    report = Progress(3, 10, 3, 10, 2, 2, (8, 8), {"total": 1.0}, torch.zeros(1, 3, 8, 8), 1, 600.0)
+    reporter(report)
+    now[0] += 125.0  # two minutes into the next evaluation, no report yet
+    deadline = time.monotonic() + 5
+    while "eta 07:55" not in capsys.readouterr().err.replace("\r", "\n") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert time.monotonic() < deadline, "the bar was not redrawn with the ETA counting down"
+    reporter.close()
+    assert reporter._redrawer is not None and not reporter._redrawer.is_alive()

@@ -185,3 +185,19 @@ def test_a_tile_size_made_of_halos_is_refused_before_the_run() -> None:
     tiled = tiling_for(criterion, 256, 205, 128, None)  # a sensible size still tiles
     assert isinstance(tiled, TiledLoss) and tiled.cost_factor(205, 256) <= MAX_TILED_COST
     assert tiling_for(criterion, 256, 205, 0, None) is None
+
+
+def test_stylize_refuses_an_output_above_the_pixel_limit_before_any_work(tmp_path: Path, run_cli) -> None:
+    """``--size 80000`` (a typo for 800) started tiled inference of a 6-gigapixel output."""
+    photo = tmp_path / "photo.png"
+    make_photo(40, 30).save(photo)
+    code, _, err = run_cli(
+        "stylize", photo, "-m", "starry_night", "--size", "80000", "-o", tmp_path / "s.png"
+    )
+    assert code == 2 and "80000x60000 pixels, more than the limit" in err and "--size" in err, err
+    for size in ("0", "-5", "８"):
+        code, _, err = run_cli(
+            "stylize", photo, "-m", "starry_night", "--size", size, "-o", tmp_path / "s.png"
+        )
+        assert code == 2 and "--size" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "s.png").exists()

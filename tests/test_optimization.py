@@ -10,7 +10,16 @@ from painterly.devices import cpu_has_fast_bf16
 from painterly.errors import PainterlyError
 from painterly.images import pil_to_tensor
 from painterly.losses import LossTerm, PerceptualLoss, loss_values
-from painterly.optimization import Painter, StopTransfer, make_settings, run_transfer, scale_sizes, transfer
+from painterly.optimization import (
+    FIRST_STEP,
+    Painter,
+    StopTransfer,
+    _run_lbfgs,
+    make_settings,
+    run_transfer,
+    scale_sizes,
+    transfer,
+)
 from painterly.vgg import load_vgg
 
 from .conftest import make_painting, make_photo
@@ -306,3 +315,32 @@ def test_lbfgs_under_bf16_takes_a_grey_level_first_step_and_stays_finite() -> No
     first_step = (images[1] - images[0]).pow(2).mean().sqrt().item()
     assert 0.3 / 255 < first_step < 30 / 255
     assert all(np.isfinite(totals)) and min(totals) < 0.9 * totals[0]
+
+
+def test_lbfgs_starts_each_scale_with_a_grey_level_step_and_evaluates_no_point_twice() -> None:
+    """torch's own first trial step is about 1e-5 per pixel; the search then grows it over 3 to 5
+    evaluations. painterly's first trial is about a grey level, and the point where the first
+    iteration ended is reused when the remaining iterations begin, not evaluated again."""
+    torch.manual_seed(0)
+    target = torch.rand(3 * 64 * 64)
+    # Curvatures spread over three decades, like an image loss: six iterations do not converge.
+    weights = torch.logspace(0, 3, target.numel())[torch.randperm(target.numel())]
+    x = torch.zeros_like(target, requires_grad=True)
+    points: list[torch.Tensor] = []
+    optimizer = torch.optim.LBFGS(
+        [x], lr=1.0, max_iter=6, line_search_fn="strong_wolfe", tolerance_grad=-1.0, tolerance_change=-1.0
+    )
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = (weights * (x - target) ** 2).sum()
+        loss.backward()
+        points.append(x.detach().clone())
+        return loss
+
+    _run_lbfgs(optimizer, closure, 6)
+    first = float((points[1] - points[0]).pow(2).mean().sqrt())
+    assert FIRST_STEP / 3 < first < FIRST_STEP * 3
+    assert all(not torch.equal(a, b) for a, b in zip(points, points[1:], strict=False))
+    assert len(points) <= 6 + 2  # the start, one trial to grow the first step, one per iteration
+    assert float(((x - target) ** 2).mean()) < 0.5 * float((target**2).mean())

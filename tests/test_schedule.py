@@ -83,9 +83,29 @@ def test_eta_counts_the_remaining_work_at_the_measured_speed() -> None:
     assert schedule.eta() == pytest.approx(4 * 2.0 + 10 * 8.0)
     limited = Schedule([1_000_000], [1000], time_limit=30.0, seconds_per_megapixel=1.0, clock=clock)
     limited.start_scale(0)
-    # 1.4 evaluations (s) per iteration before any is measured: 21 iterations fit in 30 s, not the cap.
-    assert limited.total_iterations == 21
-    assert limited.eta() == pytest.approx(21 * 1.4)
+    # 1.4 evaluations (s) per iteration before any is measured: about 21 iterations fit in 30 s, not
+    # the cap; the scale runs until its 30 s are spent, and the ETA says so.
+    assert limited.total_iterations == 22  # the one under way counts
+    assert limited.eta() == pytest.approx(30.0)
+    clock.now += 20.0
+    assert limited.eta() == pytest.approx(10.0)
+
+
+def test_the_eta_of_a_time_limited_run_ends_at_the_limit_not_before() -> None:
+    """A tiled 1536 px run under --time-limit 240 showed 'eta 00:00' from 142 s on and ran to 241 s:
+    the last scale's planned iterations were rounded down while it kept going to its share's end."""
+    clock = Clock()
+    schedule = Schedule([250_000, 1_000_000, 4_000_000], [30, 20, 15], time_limit=240.0, clock=clock)
+    for scale, seconds_per_evaluation in ((0, 0.5), (1, 2.0)):
+        run_scale(schedule, clock, scale, seconds_per_evaluation, lambda i: 1.0 / (i + 1))
+    schedule.start_scale(2)
+    for evaluation in range(3):
+        clock.now += 60.0  # 15 s per megapixel-evaluation at 4 MP: far more than the first scales
+        schedule.evaluated()
+        if evaluation == 0:
+            continue  # a warm-up evaluation: the speed is not measured on it
+        assert schedule.eta() == pytest.approx(schedule.time_left(), abs=1e-6)
+        assert schedule.planned_iterations(2) > schedule.done[2]  # the iteration under way counts
 
 
 def test_scale_time_up_checks_within_an_iteration() -> None:

@@ -556,7 +556,7 @@ class Painter:
 
         try:
             if s.optimizer == "lbfgs":
-                _run_lbfgs(optimizer, closure, iterations, quantized_loss=self.autocast_dtype is not None)
+                _run_lbfgs(optimizer, closure, iterations)
             else:
                 for _ in range(iterations):
                     optimizer.step(closure)  # type: ignore[arg-type]
@@ -673,8 +673,8 @@ def _iterations_done(optimizer: torch.optim.Optimizer, image: torch.Tensor) -> i
     return int(state.get("step", 0))
 
 
-#: The first L-BFGS step under bf16/fp16 autocast, in 0-1 pixel units (RMS): about one grey level.
-FIRST_STEP_QUANTIZED = 1 / 255
+#: The first L-BFGS step of each scale, in 0-1 pixel units (RMS): about one grey level.
+FIRST_STEP = 1 / 255
 
 
 def _run_lbfgs(
@@ -682,32 +682,50 @@ def _run_lbfgs(
     closure: Callable[[], torch.Tensor],
     iterations: int,
     *,
-    quantized_loss: bool,
+    first_step: float = FIRST_STEP,
 ) -> None:
-    """Run ``iterations`` L-BFGS iterations; under autocast, start with a step of about a grey level.
+    """Run ``iterations`` L-BFGS iterations whose first trial step is ``first_step`` (RMS, pixels).
 
-    torch's first trial step is ``grad / |grad|_1``: about 1e-5 per pixel for a 256 px image.
-    A bf16 loss is a staircase at that scale (the image and every activation are rounded to 8
-    bits of mantissa), so its values disagree with its gradient (measured: a drop 1.8x the
-    predicted one), the strong-Wolfe search ends after a tiny step where the curvature along
-    ``-grad`` is still negative, L-BFGS rejects that pair (y.s < 0), keeps its initial Hessian
-    scale of 1, and the next step is ``-grad`` itself: about 1e8 pixel units, then inf and NaN.
-    A first step of a grey level is far above bf16's resolution, so the search sees a consistent
-    loss. The second ``step`` call re-evaluates the same point once (one extra evaluation).
-    float32 keeps torch's first step (a smooth loss; its results do not change).
+    torch's first trial step is ``grad / |grad|_1``: about 1e-5 per pixel for a 256 px image, while
+    the strong-Wolfe search accepts about a grey level (measured on the default run: 0.004-0.005
+    RMS at every scale). Growing there cost 3 to 5 extra evaluations at the start of every scale,
+    5 at 512 px: about 11 s of a 70 s default run on a 2-core CPU. Under bf16/fp16 autocast the
+    tiny step is worse than slow: the loss is a staircase at that scale, the search ends where the
+    curvature is still negative, L-BFGS rejects the pair (y.s < 0) and its next step is ``-grad``
+    itself (about 1e8 pixel units, then inf and NaN).
+
+    So the first iteration runs alone with its learning rate scaled to a step of ``first_step``,
+    then the rest. The second ``step`` call begins by evaluating the point the first one ended at,
+    which the first call's line search has already evaluated: that value is reused, not recomputed.
     """
-    if not quantized_loss:
-        optimizer.step(closure)  # type: ignore[arg-type]  # the stubs want a float, torch takes a Tensor
-        return
     group = optimizer.param_groups[0]
     lr = group["lr"]
-    pixels = sum(p.numel() for p in group["params"])
+    params: list[torch.Tensor] = group["params"]
+    pixels = sum(p.numel() for p in params)
+    last: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def remembering() -> torch.Tensor:
+        loss = closure()
+        grad = params[0].grad
+        assert grad is not None  # the closure sets it
+        last[:] = [(params[0].detach().clone(), loss.detach(), grad.detach().clone())]
+        return loss
+
+    def reusing() -> torch.Tensor:
+        if last and torch.equal(last[0][0], params[0].detach()):
+            _, loss, grad = last.pop()
+            params[0].grad = grad
+            return loss
+        last.clear()
+        return closure()
+
     # The trial step is lr * grad / |grad|_1, whose RMS is about lr / pixels for a dense gradient.
-    group.update(max_iter=1, lr=lr * FIRST_STEP_QUANTIZED * pixels)
-    optimizer.step(closure)  # type: ignore[arg-type]
+    group.update(max_iter=1, lr=lr * first_step * pixels)
+    optimizer.step(remembering)  # type: ignore[arg-type]  # the stubs want a float; torch takes a Tensor
     group.update(max_iter=iterations - 1, lr=lr)
     if iterations > 1:
-        optimizer.step(closure)  # type: ignore[arg-type]
+        optimizer.step(reusing)  # type: ignore[arg-type]
+    last.clear()
 
 
 def _make_optimizer(

@@ -180,9 +180,9 @@ class Schedule:
         if self.time_limit is None or per_iteration is None:
             return cap
         if scale == self.scale:
-            share = self._allotment
-            left = share - (self.clock() - self._scale_started)
-            return min(cap, self._iters + max(0, math.floor(left / per_iteration)))
+            # The scale runs until its share is spent: the iteration under way counts as planned.
+            left = self._allotment - (self.clock() - self._scale_started)
+            return min(cap, self._iters + (math.ceil(left / per_iteration) if left > 0 else 0))
         rest = sum(self._weight(i) for i in range(max(self.scale, 0), len(self.pixels)))
         share = max(0.0, self.time_left()) * self._weight(scale) / max(rest, 1)
         return min(cap, max(1, math.floor(share / per_iteration)))
@@ -196,17 +196,28 @@ class Schedule:
         return sum(self.planned_iterations(i) for i in range(scale, len(self.pixels)))
 
     def eta(self, from_scale: int | None = None) -> float | None:
-        """Seconds still to go: the iterations planned but not done at the measured speed, never
-        beyond the time limit (``from_scale``: counting only that scale and later ones, whole). None
-        until a speed is known."""
+        """Seconds still to go: for each scale, its iterations left at the measured speed or, under a
+        time limit, the share of the time it will run for if that is less (a scale runs until its
+        share is spent), never beyond the time limit (``from_scale``: counting only that scale and
+        later ones, whole). None until a speed is known."""
         first = max(self.scale, 0) if from_scale is None else from_scale
+        current_left = 0.0  # the running scale's share still unspent
+        if from_scale is None and self.scale >= 0 and self.time_limit is not None:
+            current_left = max(0.0, self._allotment - (self.clock() - self._scale_started))
+        later = [i for i in range(first, len(self.pixels)) if not (i == self.scale and from_scale is None)]
+        later_time = max(0.0, self.time_left() - current_left)
+        later_weight = max(sum(self._weight(i) for i in later), 1)
         left = 0.0
         for i in range(first, len(self.pixels)):
             per_iteration = self.seconds_per_iteration(i)
             if per_iteration is None:
                 return None
-            done = self._iters if i == self.scale and from_scale is None else 0
-            left += max(0, self.planned_iterations(i) - done) * per_iteration
+            current = i == self.scale and from_scale is None
+            done = self._iters if current else 0
+            work = max(0, self.iterations[i] - done) * per_iteration
+            if self.time_limit is not None:
+                work = min(work, current_left if current else later_time * self._weight(i) / later_weight)
+            left += work
         return min(left, max(0.0, self.time_left()))
 
 

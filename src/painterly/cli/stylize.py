@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
-from painterly.cli.number_types import positive_int
+from painterly.cli.number_types import positive_int, whole
 from painterly.cli.training_progress import StoreOnce
 from painterly.errors import PainterlyError
 from painterly.feedforward.backends import CHOICES
@@ -91,7 +91,11 @@ def add_stylize_options(stylize: argparse.ArgumentParser) -> None:
         required=True,
         help="model file, .onnx file, or a shipped model's name (see 'painterly models list')",
     )
-    stylize.add_argument("--size", type=int, help="output long side in px (keeps the aspect ratio)")
+    stylize.add_argument(
+        "--size",
+        type=whole("--size", minimum=16, unit="px"),
+        help="output long side in px (keeps the aspect ratio)",
+    )
     stylize.add_argument(
         "--style-mix",
         metavar="NAME:W,...",
@@ -271,6 +275,19 @@ def _output_sizes(sizes: list[tuple[int, int]], size: int | None) -> list[tuple[
     return [(w * size / max(w, h), h * size / max(w, h)) for w, h in sizes]
 
 
+def _check_output_sizes(inputs: list[Path], sizes: list[tuple[float, float]]) -> None:
+    """Refuse at once an output above the pixel limit that inputs have (a --size typo such as
+    80000 would otherwise start tiled inference of gigapixels)."""
+    from painterly.images import MAX_PIXELS
+
+    for path, (width, height) in zip(inputs, sizes, strict=True):
+        if round(width) * round(height) > MAX_PIXELS:
+            raise PainterlyError(
+                f"the output of {path.name} would be {round(width)}x{round(height)} pixels, more than "
+                f"the limit of {MAX_PIXELS:,}: give a smaller --size"
+            )
+
+
 def run_stylize(args: argparse.Namespace) -> int:
     from painterly.feedforward.backends import pick_backend
     from painterly.feedforward.inference import load_model
@@ -291,9 +308,9 @@ def run_stylize(args: argparse.Namespace) -> int:
     inputs = skip_earlier_outputs(expand_inputs(args.inputs), args.inputs)
     sizes = [probe_size(path) for path in inputs]
     mask = load_mask(require_regular_file(Path(args.mask), "mask"), "mask") if args.mask else None
-    backend = pick_backend(
-        args.backend, args.device, args.tile, _output_sizes(sizes, args.size), precision=args.precision
-    )
+    output_sizes = _output_sizes(sizes, args.size)
+    _check_output_sizes(inputs, output_sizes)
+    backend = pick_backend(args.backend, args.device, args.tile, output_sizes, precision=args.precision)
     model = load_model(
         args.model,
         args.device,

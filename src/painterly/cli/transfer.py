@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,9 +90,10 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
 
 #: The demo's default time limit, seconds from loading the network to the saved picture
-#: (``--time-limit`` changes it). The default plan (``--quality normal``) fits its 512 px cat in about
-#: 75 s on an idle 2-core AVX2 CPU; within 45 s the schedule shortens every scale by its share of the
-#: cost, and the detail-restoring start of each finer scale keeps the picture sharp (docs/speed.md).
+#: (``--time-limit`` changes it). The default plan (``--quality normal``) paints its 512 px cat in
+#: about 52 s on an idle 2-core AVX2 CPU (58 s at 512x384); within 45 s the schedule shortens every
+#: scale by its share of the cost, and the detail-restoring start of each finer scale keeps the
+#: picture sharp (docs/speed.md).
 DEMO_SECONDS = 45.0
 
 
@@ -344,8 +348,25 @@ def _run(args: argparse.Namespace, signals: _Signals) -> int:
     return 0
 
 
+def _clock(seconds: float | None) -> str:
+    """``1:02:03`` / ``02:03`` for an ETA, ``?`` while the speed is not yet measured."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    whole = max(0, round(seconds))
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+
+
+#: Seconds between redraws of the progress bar while an evaluation runs (a tiled one at 4K takes
+#: minutes; without redraws the bar's clock would stand still).
+REDRAW_SECONDS = 2.0
+
+
 class _Reporter:
-    """Progress bar (tqdm) and --save-every snapshots, fed by the library's progress callback."""
+    """Progress bar (tqdm) and --save-every snapshots, fed by the library's progress callback.
+
+    Between reports a daemon thread redraws the bar every :data:`REDRAW_SECONDS`: its elapsed time
+    moves and the ETA counts down from the last report's estimate."""
 
     def __init__(self, *, quiet: bool, save_every: int | None, output: Path) -> None:
         self.quiet = quiet
@@ -354,21 +375,17 @@ class _Reporter:
         self.bar: Any = None
         self.shown = 0
         self.saved: set[int] = set()
+        self.clock: Callable[[], float] = time.monotonic
+        self._deadline: float | None = None  # the clock reading at which the last ETA ends
+        self._details = ""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._redrawer: threading.Thread | None = None
 
     def __call__(self, progress: Progress) -> None:
         if not self.quiet:
-            if self.bar is None:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=progress.total_steps, unit="it", dynamic_ncols=True, file=sys.stderr)
-            self.bar.update(progress.step - self.shown)
-            self.shown = progress.step
-            losses = progress.losses
-            self.bar.set_postfix_str(
-                f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]} "
-                + " ".join(f"{name} {value:.3g}" for name, value in losses.items() if name != "total"),
-                refresh=False,
-            )
+            with self._lock:
+                self._report(progress)
         every = self.save_every
         if every and progress.iteration and progress.step % every == 0 and progress.step not in self.saved:
             from painterly.images import save_image
@@ -377,6 +394,49 @@ class _Reporter:
             path = self.output.with_name(f"{self.output.stem}_{progress.step:05d}{self.output.suffix}")
             save_image(progress.image(), path)
 
+    def _report(self, progress: Progress) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            # tqdm's own rate and ETA assume equal iterations; an iteration at the output size costs
+            # 16-1000x one at the first scale, so the bar shows the schedule's ETA instead (measured
+            # speed x pixels x the iterations still planned, capped by --time-limit).
+            self.bar = tqdm(
+                total=progress.total_steps,
+                unit="it",
+                dynamic_ncols=True,
+                file=sys.stderr,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+            )
+            self._redrawer = threading.Thread(target=self._redraw, name="painterly-progress", daemon=True)
+            self._redrawer.start()
+        if progress.total_steps != self.bar.total:  # the plan moves with the measured speed
+            self.bar.total = progress.total_steps
+        self.bar.update(progress.step - self.shown)
+        self.shown = progress.step
+        eta = progress.eta_seconds
+        self._deadline = None if eta is None or not math.isfinite(eta) else self.clock() + eta
+        self._details = (
+            f"scale {progress.scale}/{progress.scales} {progress.size[0]}x{progress.size[1]} "
+            + " ".join(f"{name} {value:.3g}" for name, value in progress.losses.items() if name != "total")
+        )
+        self._set_postfix()
+
+    def _set_postfix(self) -> None:
+        left = None if self._deadline is None else max(0.0, self._deadline - self.clock())
+        self.bar.set_postfix_str(f"eta {_clock(left)}, {self._details}", refresh=False)
+
+    def _redraw(self) -> None:
+        while not self._stop.wait(REDRAW_SECONDS):
+            with self._lock:
+                if self.bar is not None:
+                    self._set_postfix()
+                    self.bar.refresh()
+
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self._stop.set()
+        if self._redrawer is not None:
+            self._redrawer.join()
+        with self._lock:
+            if self.bar is not None:
+                self.bar.close()
