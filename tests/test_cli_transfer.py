@@ -516,6 +516,7 @@ def test_the_progress_bar_keeps_moving_between_reports(
     now = [100.0]
     reporter = cli_transfer._Reporter(quiet=False, save_every=None, output=tmp_path / "o.png")
     reporter.clock = lambda: now[0]
+    reporter.redraw = True  # as on a terminal (pytest's stderr is not one)
     report = Progress(3, 10, 3, 10, 2, 2, (8, 8), {"total": 1.0}, torch.zeros(1, 3, 8, 8), 1, 600.0)
     reporter(report)
     now[0] += 125.0  # two minutes into the next evaluation, no report yet

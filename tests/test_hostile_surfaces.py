@@ -188,14 +188,20 @@ def test_a_tile_size_made_of_halos_is_refused_before_the_run() -> None:
 
 
 def test_stylize_refuses_an_output_above_the_pixel_limit_before_any_work(tmp_path: Path, run_cli) -> None:
-    """``--size 80000`` (a typo for 800) started tiled inference of a 6-gigapixel output."""
+    """``--size 80000`` (a typo for 800) started tiled inference of a 6-gigapixel output; now the
+    parser caps the side, and a side under the cap whose picture is above the pixel limit is
+    refused before the model loads."""
     photo = tmp_path / "photo.png"
     make_photo(40, 30).save(photo)
     code, _, err = run_cli(
-        "stylize", photo, "-m", "starry_night", "--size", "80000", "-o", tmp_path / "s.png"
+        "stylize", photo, "-m", "starry_night", "--size", "16384", "-o", tmp_path / "s.png"
     )
-    assert code == 2 and "80000x60000 pixels, more than the limit" in err and "--size" in err, err
-    for size in ("0", "-5", "８"):
+    assert code == 2 and "16384x12288 pixels, more than the limit" in err and "--size" in err, err
+    from painterly.cli.stylize import MAX_OUTPUT_SIDE
+    from painterly.settings import MAX_SIZE
+
+    assert MAX_OUTPUT_SIDE == MAX_SIZE
+    for size in ("0", "-5", "８", "16385", "80000"):
         code, _, err = run_cli(
             "stylize", photo, "-m", "starry_night", "--size", size, "-o", tmp_path / "s.png"
         )

@@ -172,3 +172,22 @@ def test_the_limit_counts_from_the_given_start() -> None:
     clock = Clock()
     schedule = Schedule([1_000_000], [10], time_limit=10.0, started=clock.now - 8.0, clock=clock)
     assert schedule.time_left() == pytest.approx(2.0)
+
+
+def test_later_scales_keep_their_plan_while_a_scale_runs_and_gain_what_it_leaves() -> None:
+    """The later scales' planned iterations shrank as the running scale spent its own share (57, 47,
+    38, then 58 again at the next scale), and the closing report counted too few."""
+    clock = Clock()
+    schedule = Schedule([1_000_000] * 3, [1000] * 3, time_limit=240.0, seconds_per_megapixel=1.0, clock=clock)
+    schedule.start_scale(0)
+    plans = []
+    for i in range(40):
+        clock.now += 1.0
+        schedule.evaluated()
+        schedule.iteration_done(1.0)
+        if i >= 5:  # from here the evaluations per iteration are measured, not the prior's 1.4
+            plans.append(schedule.planned_iterations(1))
+    assert max(plans) - min(plans) <= 1, plans
+    # Scale 0 ends early, 40 s into its 80 s share: its 40 s pass on to the two later scales.
+    assert schedule.iterations_from(1) == pytest.approx(2 * 100, abs=2)  # 200 s at 1 s per iteration
+    assert schedule.eta(from_scale=1) == pytest.approx(200.0)

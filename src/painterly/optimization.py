@@ -705,6 +705,7 @@ def _run_lbfgs(
     last: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def remembering() -> torch.Tensor:
+        last.clear()  # the previous point's copies go before the new ones are made
         loss = closure()
         grad = params[0].grad
         assert grad is not None  # the closure sets it
@@ -719,6 +720,8 @@ def _run_lbfgs(
         last.clear()
         return closure()
 
+    if iterations < 1:
+        return
     # The trial step is lr * grad / |grad|_1, whose RMS is about lr / pixels for a dense gradient.
     group.update(max_iter=1, lr=lr * first_step * pixels)
     optimizer.step(remembering)  # type: ignore[arg-type]  # the stubs want a float; torch takes a Tensor

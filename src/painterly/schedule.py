@@ -171,52 +171,63 @@ class Schedule:
 
     # -- what to show --------------------------------------------------------------------------------
 
-    def planned_iterations(self, scale: int) -> int:
-        """The iterations ``scale`` is expected to take: its cap, or fewer if its time share is smaller."""
+    def planned_iterations(self, scale: int, *, hold_current: bool = True) -> int:
+        """The iterations ``scale`` is expected to take: its cap, or fewer if its time share is smaller
+        (``hold_current``: the running scale keeps its unspent share; False once it has ended)."""
         cap = self.iterations[scale]
         if scale < self.scale:
             return self.done[scale]
         per_iteration = self.seconds_per_iteration(scale)
-        if self.time_limit is None or per_iteration is None:
+        if self.time_limit is None or per_iteration is None or per_iteration <= 0:
             return cap
-        if scale == self.scale:
+        if scale == self.scale and hold_current:
             # The scale runs until its share is spent: the iteration under way counts as planned.
-            left = self._allotment - (self.clock() - self._scale_started)
+            left = self._current_left()
             return min(cap, self._iters + (math.ceil(left / per_iteration) if left > 0 else 0))
-        rest = sum(self._weight(i) for i in range(max(self.scale, 0), len(self.pixels)))
-        share = max(0.0, self.time_left()) * self._weight(scale) / max(rest, 1)
+        share = self._later_share(scale, hold_current=hold_current)
         return min(cap, max(1, math.floor(share / per_iteration)))
+
+    def _current_left(self) -> float:
+        """The running scale's share of the time limit still unspent (0 before the first scale)."""
+        if self.scale < 0 or self.time_limit is None:
+            return 0.0
+        return max(0.0, self._allotment - (self.clock() - self._scale_started))
+
+    def _later_share(self, scale: int, *, hold_current: bool) -> float:
+        """Seconds a scale after the running one will get: the time left, less what the running
+        scale still holds, shared by the later scales' planned cost."""
+        held = self._current_left() if hold_current else 0.0
+        later = range(self.scale + 1, len(self.pixels))
+        weight = max(sum(self._weight(i) for i in later), 1)
+        return max(0.0, self.time_left() - held) * self._weight(scale) / weight
 
     @property
     def total_iterations(self) -> int:
         return self.iterations_from(0)
 
     def iterations_from(self, scale: int) -> int:
-        """The iterations planned for ``scale`` and the scales after it."""
-        return sum(self.planned_iterations(i) for i in range(scale, len(self.pixels)))
+        """The iterations planned for ``scale`` and the scales after it (asked from a scale after the
+        running one: that one has ended and its unspent time passes on)."""
+        hold = scale <= self.scale
+        return sum(self.planned_iterations(i, hold_current=hold) for i in range(scale, len(self.pixels)))
 
     def eta(self, from_scale: int | None = None) -> float | None:
         """Seconds still to go: for each scale, its iterations left at the measured speed or, under a
         time limit, the share of the time it will run for if that is less (a scale runs until its
         share is spent), never beyond the time limit (``from_scale``: counting only that scale and
-        later ones, whole). None until a speed is known."""
+        later ones, whole; the running scale has ended). None until a speed is known."""
         first = max(self.scale, 0) if from_scale is None else from_scale
-        current_left = 0.0  # the running scale's share still unspent
-        if from_scale is None and self.scale >= 0 and self.time_limit is not None:
-            current_left = max(0.0, self._allotment - (self.clock() - self._scale_started))
-        later = [i for i in range(first, len(self.pixels)) if not (i == self.scale and from_scale is None)]
-        later_time = max(0.0, self.time_left() - current_left)
-        later_weight = max(sum(self._weight(i) for i in later), 1)
+        hold = from_scale is None
         left = 0.0
         for i in range(first, len(self.pixels)):
             per_iteration = self.seconds_per_iteration(i)
             if per_iteration is None:
                 return None
-            current = i == self.scale and from_scale is None
+            current = i == self.scale and hold
             done = self._iters if current else 0
             work = max(0, self.iterations[i] - done) * per_iteration
             if self.time_limit is not None:
-                work = min(work, current_left if current else later_time * self._weight(i) / later_weight)
+                work = min(work, self._current_left() if current else self._later_share(i, hold_current=hold))
             left += work
         return min(left, max(0.0, self.time_left()))
 

@@ -83,6 +83,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stylize.set_defaults(handler=run_stylize)
 
 
+#: The longest output side (``painterly.settings.MAX_SIZE``, not imported: it would load Pillow
+#: into every command's start-up; a test keeps the two equal).
+MAX_OUTPUT_SIDE = 16384
+
+
 def add_stylize_options(stylize: argparse.ArgumentParser) -> None:
     """The model and how it paints (shared with ``painterly batch stylize``)."""
     stylize.add_argument(
@@ -93,7 +98,7 @@ def add_stylize_options(stylize: argparse.ArgumentParser) -> None:
     )
     stylize.add_argument(
         "--size",
-        type=whole("--size", minimum=16, unit="px"),
+        type=whole("--size", minimum=16, maximum=MAX_OUTPUT_SIDE, unit="px"),
         help="output long side in px (keeps the aspect ratio)",
     )
     stylize.add_argument(

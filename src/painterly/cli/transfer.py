@@ -366,8 +366,8 @@ REDRAW_SECONDS = 2.0
 class _Reporter:
     """Progress bar (tqdm) and --save-every snapshots, fed by the library's progress callback.
 
-    Between reports a daemon thread redraws the bar every :data:`REDRAW_SECONDS`: its elapsed time
-    moves and the ETA counts down from the last report's estimate."""
+    Between reports, on a terminal, a daemon thread redraws the bar every :data:`REDRAW_SECONDS`:
+    its elapsed time moves and the ETA counts down from the last report's estimate."""
 
     def __init__(self, *, quiet: bool, save_every: int | None, output: Path) -> None:
         self.quiet = quiet
@@ -382,6 +382,8 @@ class _Reporter:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._redrawer: threading.Thread | None = None
+        #: Redraw between reports only on a terminal: into a log file each redraw is another line.
+        self.redraw = sys.stderr.isatty()
 
     def __call__(self, progress: Progress) -> None:
         if not self.quiet:
@@ -409,8 +411,9 @@ class _Reporter:
                 file=sys.stderr,
                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
             )
-            self._redrawer = threading.Thread(target=self._redraw, name="painterly-progress", daemon=True)
-            self._redrawer.start()
+            if self.redraw:
+                self._redrawer = threading.Thread(target=self._redraw, name="painterly-progress", daemon=True)
+                self._redrawer.start()
         total = max(progress.total_steps, progress.step)  # below the count, tqdm would show '?'
         if total != self.bar.total:  # the plan moves with the measured speed
             self.bar.total = total
