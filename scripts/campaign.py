@@ -10,10 +10,13 @@ machine is handed on::
     python scripts/campaign.py campaign/starry_night/plan.json run     # start or resume (nice 19)
     python scripts/campaign.py campaign/starry_night/plan.json status  # steps, speed, last sheet
     python scripts/campaign.py campaign/starry_night/plan.json stash   # at a stop: network -> repo
+    python scripts/campaign.py campaign/starry_night/plan.json curve   # losses and the anchor row by step
 
 ``run`` trains in chunks of ``sheet_every`` steps with ``painterly train --resume``; after each
 chunk it paints the validation sheet (the validation photos at 512 px and, where the anchors are
-there, Johnson et al.'s picture of the same photo beside ours) into ``RUN/sheets/``. On a machine
+there, Johnson et al.'s picture of the same photo beside ours) into ``RUN/sheets/`` and keeps that
+step's network in ``RUN/networks/``. ``stash`` also copies the sheets, as JPEGs, beside the plan
+(``campaign/NAME/sheets/``), so that the curve survives a new machine. On a machine
 whose run folder is gone, ``run`` starts from the network committed by the last ``stash``
 (``campaign/NAME/latest.safetensors``, the network alone: the optimizer's moments start afresh),
 and counts its steps on from there. SIGTERM or Ctrl-C checkpoint the chunk in progress (the
@@ -29,6 +32,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -81,6 +85,11 @@ class Plan:
         """The network committed at each stop, beside the plan."""
         return self.path.parent / "latest.safetensors"
 
+    @property
+    def kept_sheets(self) -> Path:
+        """The sheets committed at each stop (JPEG copies), beside the plan."""
+        return self.path.parent / "sheets"
+
 
 def shared_file(name: str) -> Path:
     """A validation photo, painting or anchor: ``images/NAME`` or ``anchors/NAME`` under ../shared."""
@@ -99,6 +108,7 @@ class Run:
         self.folder = root / plan.name
         self.train = self.folder / "train"
         self.sheets = self.folder / "sheets"
+        self.networks = self.folder / "networks"
         self.model = self.folder / f"{plan.name}.safetensors"
         self.state_file = self.folder / "state.json"
 
@@ -256,10 +266,14 @@ def command_run(run: Run, photos: Path, hours: float | None) -> int:
             child = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(19)
             )
+            signalled = False
             while child.poll() is None:
                 if stopping or (deadline is not None and time.monotonic() > deadline):
                     stopping = True
-                    child.send_signal(signal.SIGINT)  # the trainer checkpoints and exits
+                    if not signalled:  # once: a second signal would interrupt the checkpoint itself
+                        # SIGTERM, not SIGINT: a job started in the background ignores SIGINT
+                        child.send_signal(signal.SIGTERM)  # the trainer checkpoints and exits
+                        signalled = True
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=5)
         if child.returncode not in (0, 130) and not stopping:
@@ -270,7 +284,42 @@ def command_run(run: Run, photos: Path, hours: float | None) -> int:
         total = offset + run.run_steps()
         if total % plan.sheet_every == 0 and total > 0 and run.model.is_file():
             print(f"campaign: sheet {paint_sheet(run, run.model, total)}", flush=True)
+            keep_network(run, total)
     return 0
+
+
+def keep_network(run: Run, steps: int) -> Path:
+    """A copy of the network of a sheet step, so that later comparisons can paint it again."""
+    run.networks.mkdir(parents=True, exist_ok=True)
+    out = run.networks / f"step_{steps:06d}.safetensors"
+    tmp = out.with_suffix(".tmp")
+    shutil.copyfile(run.model, tmp)
+    tmp.replace(out)
+    return out
+
+
+SHEET_JPEG_SIDE = 1024
+SHEET_JPEG_QUALITY = 85
+
+
+def keep_sheets(run: Run) -> list[Path]:
+    """Copy the run's sheets that the repository lacks into ``campaign/NAME/sheets/`` as JPEGs."""
+    from PIL import Image
+
+    written = []
+    run.plan.kept_sheets.mkdir(parents=True, exist_ok=True)
+    for sheet in sorted(run.sheets.glob("sheet_*.png")):
+        out = run.plan.kept_sheets / (sheet.stem + ".jpg")
+        if out.is_file():
+            continue
+        with Image.open(sheet) as opened:
+            picture = opened.convert("RGB")
+        picture.thumbnail((SHEET_JPEG_SIDE, SHEET_JPEG_SIDE))
+        tmp = out.with_suffix(".tmp.jpg")
+        picture.save(tmp, quality=SHEET_JPEG_QUALITY)
+        tmp.replace(out)
+        written.append(out)
+    return written
 
 
 def command_stash(run: Run) -> int:
@@ -290,6 +339,8 @@ def command_stash(run: Run) -> int:
     tmp.replace(run.plan.stash)
     sheets = sorted(run.sheets.glob("sheet_*.png"))
     print(f"campaign: stashed step {meta['campaign_steps']} into {run.plan.stash}", flush=True)
+    for kept in keep_sheets(run):
+        print(f"campaign: kept {kept}", flush=True)
     if sheets:
         print(f"campaign: latest sheet {sheets[-1]}", flush=True)
     return 0
@@ -317,10 +368,98 @@ def command_status(run: Run) -> int:
     return 0
 
 
+def sheet_steps(run: Run) -> dict[int, Path]:
+    """Every sheet by its step: the run folder's PNG where there is one, else the committed JPEG."""
+    found: dict[int, Path] = {}
+    for folder, pattern in ((run.plan.kept_sheets, "sheet_*.jpg"), (run.sheets, "sheet_*.png")):
+        for sheet in folder.glob(pattern):
+            with contextlib.suppress(ValueError):
+                found[int(sheet.stem.split("_", 1)[1])] = sheet
+    return dict(sorted(found.items()))
+
+
+def anchor_cell(plan: Plan) -> int | None:
+    """The index, in a sheet's reading order, of the first validation photo that has an anchor."""
+    for cell, name in enumerate(plan.validation):
+        if name in plan.anchors:
+            return cell  # the photos before it have no anchor, so no extra cells
+    return None
+
+
+def loss_table(run: Run, every: int = 500) -> list[str]:
+    """Mean logged losses per ``every`` steps (this machine's run, from ``losses.jsonl``)."""
+    losses = run.train / "losses.jsonl"
+    if not losses.is_file():
+        return []
+    offset = int(run.state()["offset"])
+    rows = [json.loads(line) for line in losses.read_text().splitlines() if line.strip()]
+    names = [k for k in ("content", "style", "tv", "equivariance", "total") if rows and k in rows[0]]
+    lines = ["steps        " + " ".join(f"{n:>12}" for n in names)]
+    bins: dict[int, list[dict[str, float]]] = {}
+    for row in rows:
+        bins.setdefault((offset + int(row["step"])) // every * every, []).append(row)
+    for start, group in sorted(bins.items()):
+        means = [sum(float(r[n]) for r in group) / len(group) for n in names]
+        lines.append(f"{start:>5}-{start + every - 1:<6} " + " ".join(f"{m:>12.4g}" for m in means))
+    return lines
+
+
+def command_curve(run: Run) -> int:
+    """Print the losses by step and write ``RUN/curve.png``: the anchored photo at each sheet step."""
+    from PIL import Image, ImageDraw
+
+    for line in loss_table(run):
+        print(line)
+    cell = anchor_cell(run.plan)
+    sheets = sheet_steps(run)
+    if cell is None or not sheets:
+        print("campaign: no sheets with an anchored photo yet", flush=True)
+        return 0
+    tiles = sum(2 if name in run.plan.anchors else 1 for name in run.plan.validation)
+    rows = (tiles + 1) // 2
+
+    def crop(sheet: Image.Image, index: int) -> Image.Image:
+        w, h = sheet.width / 2, sheet.height / rows
+        x, y = (index % 2) * w, (index // 2) * h
+        return sheet.crop((round(x), round(y), round(x + w), round(y + h)))
+
+    panels: list[tuple[Image.Image, str]] = []
+    anchor = None
+    for steps, path in sheets.items():
+        with Image.open(path) as opened:
+            sheet = opened.convert("RGB")
+        panels.append((crop(sheet, cell), f"step {steps}"))
+        anchor = crop(sheet, cell + 1)  # a sheet puts the anchor right after its photo
+    if anchor is not None:
+        panels.append((anchor, "anchor"))
+    side = 384
+    for i, (panel, text) in enumerate(panels):
+        panel.thumbnail((side, side))
+        panels[i] = (panel, text)
+    width = max(p.width for p, _ in panels)
+    height = max(p.height for p, _ in panels)
+    columns = min(4, len(panels))
+    lines = (len(panels) + columns - 1) // columns
+    strip = Image.new("RGB", (columns * width, lines * height), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, (panel, text) in enumerate(panels):
+        x, y = (i % columns) * width, (i // columns) * height
+        strip.paste(panel, (x, y))
+        draw.rectangle((x, y, x + panel.width - 1, y + 14), fill="white")  # over the sheet's label
+        draw.text((x + 4, y + 2), text, fill="black")
+    out = run.folder / "curve.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.png")
+    strip.save(tmp)
+    tmp.replace(out)
+    print(f"campaign: curve {out} ({len(sheets)} sheets)", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("plan", type=Path, help="campaign/NAME/plan.json")
-    parser.add_argument("command", choices=("run", "status", "stash", "sheet"))
+    parser.add_argument("command", choices=("run", "status", "stash", "sheet", "curve"))
     parser.add_argument("--root", type=Path, default=DEFAULT_RUNS, help="run folders (default %(default)s)")
     parser.add_argument(
         "--photos", type=Path, default=DEFAULT_PHOTOS, help="training photos (default %(default)s)"
@@ -332,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         return command_run(run, args.photos, args.hours)
     if args.command == "stash":
         return command_stash(run)
+    if args.command == "curve":
+        return command_curve(run)
     if args.command == "sheet":
         network = run.train / "latest.safetensors"
         print(paint_sheet(run, network if network.is_file() else run.plan.stash, run.total_steps()))

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from painterly.feedforward.model_file import read_metadata, write_model_file
 from painterly.feedforward.network import TransformerNet
@@ -41,43 +44,46 @@ def test_each_committed_plan_is_a_command_painterly_train_accepts(
     assert args.iterations == 1000 and args.validate_every == read.sheet_every
 
 
-def test_a_stashed_network_starts_a_new_machine_where_the_campaign_stopped(
-    campaign, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+TOY_TRAINING = ["--width", "4", "--image-size", "32", "--batch-size", "2", "--precision", "fp32"]
+
+
+def _toy_plan(tmp_path: Path, **fields: object) -> Path:
+    """``campaign/toy/plan.json`` under ``tmp_path``: a toy campaign, ``fields`` over the defaults."""
     plan_dir = tmp_path / "campaign" / "toy"
     plan_dir.mkdir(parents=True)
-    plan_path = plan_dir / "plan.json"
-    plan_path.write_text(
-        json.dumps(
-            {
-                "name": "toy",
-                "style": "painting.png",
-                "planned_steps": 3,
-                "sheet_every": 2,
-                "train_args": [
-                    "--width",
-                    "4",
-                    "--image-size",
-                    "32",
-                    "--batch-size",
-                    "2",
-                    "--precision",
-                    "fp32",
-                ],
-                "validation": ["photo.png"],
-                "stop_rule": "a test",
-            }
-        )
-    )
+    plan = {
+        "name": "toy",
+        "style": "painting.png",
+        "planned_steps": 3,
+        "sheet_every": 2,
+        "train_args": TOY_TRAINING,
+        "validation": ["photo.png"],
+        "stop_rule": "a test",
+        **fields,
+    }
+    (plan_dir / "plan.json").write_text(json.dumps(plan))
+    return plan_dir / "plan.json"
+
+
+def _toy_images(campaign, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, photos: int) -> Path:
+    """The toy painting and validation photo as ../shared, and a folder of ``photos`` training photos."""
     shared = tmp_path / "shared" / "images"
     shared.mkdir(parents=True)
     make_painting().save(shared / "painting.png")
     wavy_photo(5).save(shared / "photo.png")
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    for i in range(3):
-        wavy_photo(i).convert("RGB").save(photos / f"p{i}.jpg")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(photos):
+        wavy_photo(i).convert("RGB").save(folder / f"p{i}.jpg")
     monkeypatch.setattr(campaign, "SHARED", tmp_path / "shared")
+    return folder
+
+
+def test_a_stashed_network_starts_a_new_machine_where_the_campaign_stopped(
+    campaign, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan_path = _toy_plan(tmp_path)
+    photos = _toy_images(campaign, tmp_path, monkeypatch, photos=3)
     plan = campaign.Plan.read(plan_path)
     # a previous machine stashed its network at step 2
     write_model_file(plan.stash, TransformerNet(4), {"name": "toy", "steps": 2, "campaign_steps": 2})
@@ -89,3 +95,71 @@ def test_a_stashed_network_starts_a_new_machine_where_the_campaign_stopped(
     sheets = sorted(run.sheets.glob("sheet_*.png"))
     assert [s.name for s in sheets] == []  # step 3 is not a sheet step (every 2)
     assert campaign.paint_sheet(run, plan.stash, 3).is_file()
+
+
+def test_a_stop_keeps_the_sheets_in_the_repository_and_the_curve_reads_them(campaign, tmp_path: Path) -> None:
+    plan_path = _toy_plan(
+        tmp_path,
+        planned_steps=10,
+        train_args=[],
+        validation=["a.png", "chicago.png", "b.png"],
+        anchors={"chicago.png": "anchor.png"},
+    )
+    plan = campaign.Plan.read(plan_path)
+    run = campaign.Run(plan, tmp_path / "runs")
+    run.sheets.mkdir(parents=True)
+    # a sheet's cells in reading order: a, chicago, anchor, b (2 columns, 2 rows of 100x80)
+    colours = {"a": "red", "chicago": "green", "anchor": "blue", "b": "white"}
+    for steps in (2, 4):
+        sheet = Image.new("RGB", (200, 160))
+        for i, colour in enumerate(colours.values()):
+            sheet.paste(Image.new("RGB", (100, 80), colour), ((i % 2) * 100, (i // 2) * 80))
+        sheet.save(run.sheets / f"sheet_{steps:06d}.png")
+    run.train.mkdir(parents=True)
+    write_model_file(run.train / "latest.safetensors", TransformerNet(4), {"name": "toy", "steps": 4})
+    assert campaign.command_stash(run) == 0
+    kept = sorted(p.name for p in plan.kept_sheets.iterdir())
+    assert kept == ["sheet_000002.jpg", "sheet_000004.jpg"]
+    # a new machine: the run folder's sheets are gone, the committed copies remain
+    for png in run.sheets.glob("*.png"):
+        png.unlink()
+    assert list(campaign.sheet_steps(run)) == [2, 4]
+    assert campaign.command_curve(run) == 0
+    curve = Image.open(run.folder / "curve.png").convert("RGB")
+    assert curve.size[0] == 3 * 100  # step 2, step 4, the anchor; each panel 100 px wide
+    middle = [tuple(curve.crop((50 + 100 * i, 60, 51 + 100 * i, 61)).tobytes()) for i in range(3)]
+    green, blue = all(p[1] > 100 > p[0] for p in middle[:2]), middle[2][2] > 200 > 100 > middle[2][1]
+    assert green and blue, middle
+
+
+def test_each_sheet_step_keeps_its_network(campaign, tmp_path: Path) -> None:
+    plan_path = _toy_plan(tmp_path, planned_steps=4, train_args=[], validation=[])
+    run = campaign.Run(campaign.Plan.read(plan_path), tmp_path / "runs")
+    run.folder.mkdir(parents=True)
+    run.model.write_bytes(b"network at step 2")
+    kept = campaign.keep_network(run, 2)
+    assert kept.name == "step_000002.safetensors" and kept.read_bytes() == b"network at step 2"
+
+
+def test_a_stop_reaches_a_trainer_started_in_the_background(
+    campaign, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A job started with `&` from a script ignores SIGINT, and so does every process it starts:
+    # the campaign must stop its trainer with SIGTERM, which the trainer turns into a checkpoint.
+    plan_path = _toy_plan(
+        tmp_path,
+        planned_steps=2000,
+        sheet_every=2000,
+        train_args=[*TOY_TRAINING, "--batch-size", "1", "--equivariance-weight", "0"],
+    )
+    photos = _toy_images(campaign, tmp_path, monkeypatch, photos=1)
+    run = campaign.Run(campaign.Plan.read(plan_path), tmp_path / "runs")
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the trainer
+    started = time.monotonic()
+    try:
+        # hours: stop once the trainer has had time to start and take a few steps
+        assert campaign.command_run(run, photos, hours=25 / 3600) == 0
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert time.monotonic() - started < 120
+    assert 0 < run.run_steps() < 2000, "the trainer saved its checkpoint when it was stopped"

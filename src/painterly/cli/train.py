@@ -26,6 +26,22 @@ def _layers(text: str) -> list[str]:
     return layers
 
 
+def _factors(text: str) -> tuple[int, ...]:
+    """``2,4`` to (2, 4): whole numbers from 2, each once."""
+    factors: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        if not (part.isascii() and part.isdigit()) or int(part) < 2 or int(part) > 64:
+            raise argparse.ArgumentTypeError(f"{part!r}: give whole factors from 2 to 64, for example 2,4")
+        if int(part) in factors:
+            raise argparse.ArgumentTypeError(f"{part!r} is named twice")
+        factors.append(int(part))
+    if not factors:
+        raise argparse.ArgumentTypeError("name at least one factor, for example 2,4")
+    return tuple(factors)
+
+
 def _name_scales(text: str) -> dict[str, float]:
     """``udnie=2,the_wave=1.5`` to {"udnie": 2.0, "the_wave": 1.5}."""
     scales: dict[str, float] = {}
@@ -197,6 +213,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         default=d["style_size"],
         help="style image long side, px: larger gives larger brush strokes (default %(default)s)",
+    )
+    net.add_argument(
+        "--coarse-style",
+        type=_factors,
+        metavar="F1,F2",
+        help="also match the painting's Gram statistics with the output and the painting reduced by "
+        "these factors, e.g. 2,4: a fine stipple averages out there, so the network must paint the "
+        "painting's larger marks (each a pass of the loss network at 1/F^2 the cost; default: none)",
     )
     out = train.add_argument_group("checkpoints, logs and validation")
     out.add_argument(

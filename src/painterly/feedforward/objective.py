@@ -2,16 +2,17 @@
 
 :func:`build_objective` builds the criterion: the shared perceptual loss (content, Gram style, TV)
 on the loss network, one Gram target per trained style, each style's multiplier of the style
-weight, and the temporal term when set. :class:`TrainStep` runs one step: draws the batch, gives
-each photo its style, runs the network, scores it (plus the shift-equivariance term) and updates
-the weights. A change of recipe (a loss term, a target, the way styles share a batch) lands here;
-:mod:`painterly.feedforward.training` only wires the parts together and saves the run.
+weight, the coarse style terms (the output reduced by 2, 4, ...) and the temporal term when set.
+:class:`TrainStep` runs one step: draws the batch, gives each photo its style, runs the network,
+scores it (plus the shift-equivariance term) and updates the weights. A change of recipe (a loss
+term, a target, the way styles share a batch) lands here; :mod:`painterly.feedforward.training`
+only wires the parts together and saves the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from PIL import Image
@@ -23,7 +24,8 @@ from painterly.feedforward.loop import Runtime
 from painterly.feedforward.settings import TrainSettings
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
 from painterly.images import pil_to_tensor, resize_long_side
-from painterly.losses import TOTAL, GramStyleLoss, LossCriterion, PerceptualLoss, loss_values
+from painterly.losses import TOTAL, GramStyleLoss, LossCriterion, LossTerm, PerceptualLoss, loss_values
+from painterly.losses.coarse import CoarseGramStyleLoss, coarse_grams
 from painterly.vgg.network import VGG
 
 
@@ -42,6 +44,8 @@ class Objective:
     #: The ``--style-weight-scale`` values as given (by style name), for the model's metadata.
     scales: dict[str, float]
     temporal: TemporalLoss
+    #: One coarse style term per ``--coarse-style`` factor, with its Gram targets (one per style).
+    coarse: list[tuple[CoarseGramStyleLoss, list[dict[str, torch.Tensor]]]] = field(default_factory=list)
 
     @property
     def per_photo(self) -> bool:
@@ -56,11 +60,17 @@ class Objective:
         """Point the style term at each photo's own style (``styles[j]`` for photo ``j``)."""
         if not self.per_photo:
             return
-        grams = self.targets[0]
-        if len(self.targets) > 1:
-            grams = {k: torch.cat([self.targets[i][k] for i in styles]) for k in self.targets[0]}
         weights = torch.tensor([self.scale_of[i] for i in styles], device=device) if self.scaled else None
-        self.style_term.set_target(grams, weights)
+        self.style_term.set_target(_per_photo(self.targets, styles), weights)
+        for term, targets in self.coarse:
+            term.set_target(_per_photo(targets, styles), weights)
+
+
+def _per_photo(targets: list[dict[str, torch.Tensor]], styles: Sequence[int]) -> dict[str, torch.Tensor]:
+    """The Gram targets of a batch whose photo ``j`` trains style ``styles[j]``."""
+    if len(targets) == 1:
+        return targets[0]
+    return {k: torch.cat([targets[i][k] for i in styles]) for k in targets[0]}
 
 
 def build_objective(
@@ -83,17 +93,27 @@ def build_objective(
     style_term = loss.terms["style"]
     assert isinstance(style_term, GramStyleLoss)
     targets: list[dict[str, torch.Tensor]] = []
+    coarse: list[tuple[CoarseGramStyleLoss, list[dict[str, torch.Tensor]]]] = [
+        (CoarseGramStyleLoss(vgg, style_term.layer_weights, f), []) for f in s.coarse_style
+    ]
     with runtime.autocast():
         for image in style_images:
-            style_t = pil_to_tensor(resize_long_side(image, s.style_size)).to(runtime.device)
-            targets.append(loss.style_targets([runtime.layout(style_t)]))
+            style_t = runtime.layout(pil_to_tensor(resize_long_side(image, s.style_size)).to(runtime.device))
+            targets.append(loss.style_targets([style_t]))
+            for term, kept in coarse:
+                kept.append(coarse_grams(vgg, style_t, term.factor, style_term.layers))
     style_term.set_target(targets[0])
+    for term, kept in coarse:
+        term.set_target(kept[0])
+    extra: dict[str, tuple[LossTerm, float]] = {f"style_x{t.factor}": (t, s.style_weight) for t, _ in coarse}
     # Each trained style's multiplier of the style weight (1 unless --style-weight-scale names it).
     scales = {name: float(scale) for name, scale in (s.style_weight_scales or {}).items()}
     scale_of = {i: scales.get(name, 1.0) for i, name in zip(trained, trained_names, strict=True)}
     temporal = TemporalLoss()
-    criterion = loss.with_terms({"temporal": (temporal, s.temporal_weight)}) if s.temporal_weight else loss
-    return Objective(loss, criterion, style_term, targets, scale_of, scales, temporal)
+    if s.temporal_weight:
+        extra["temporal"] = (temporal, s.temporal_weight)
+    criterion = loss.with_terms(extra) if extra else loss
+    return Objective(loss, criterion, style_term, targets, scale_of, scales, temporal, coarse)
 
 
 def style_rows(net: ConditionalTransformerNet, indices: Sequence[int], device: torch.device) -> torch.Tensor:

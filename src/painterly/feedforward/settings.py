@@ -41,6 +41,10 @@ class TrainSettings:
     style_weight_scales: Mapping[str, float] | None = None
     tv_weight: float = 1e-4
     style_size: int = 384
+    #: Also match the painting's Gram statistics with the output and the painting both reduced by
+    #: each of these factors (e.g. ``(2, 4)``), each at ``style_weight``, so that only marks at the
+    #: painting's larger scales meet them (:mod:`painterly.losses.coarse`); empty leaves them out.
+    coarse_style: Sequence[int] = ()
     learning_rate: float = 1e-3
     seed: int = 0
     checkpoint_every: int = 200

@@ -79,6 +79,7 @@ from painterly.images import (
     save_image,
     tensor_to_pil,
 )
+from painterly.losses.coarse import check_factor
 from painterly.vgg.network import check_layers, layer_names
 from painterly.vgg.weights import load_vgg
 
@@ -152,6 +153,10 @@ def _check_numbers(s: TrainSettings) -> None:
         check_weight(name.replace("_", " "), getattr(s, name))
     if s.learning_rate <= 0:
         raise PainterlyError("learning rate must be positive")
+    for factor in s.coarse_style:
+        check_factor(factor, s.image_size, s.style_size)
+    if len(set(s.coarse_style)) != len(s.coarse_style):
+        raise PainterlyError(f"coarse style factors repeat: {list(s.coarse_style)}")
     if s.time_limit is not None and (
         not isinstance(s.time_limit, int | float)
         or isinstance(s.time_limit, bool)
@@ -503,6 +508,7 @@ def _metadata_base(
             "content_weight": s.content_weight,
             "style_weight": s.style_weight,
             **({"style_weight_scales": dict(scales)} if scales else {}),
+            **({"coarse_style": list(s.coarse_style)} if s.coarse_style else {}),
             "tv_weight": s.tv_weight,
             "tv_form": "squared",
             "convention": "classic",
