@@ -36,6 +36,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,14 +246,20 @@ def command_run(run: Run, photos: Path, hours: float | None) -> int:
         state["machines"].append(machine)
     run.save_state(state)
     deadline = None if hours is None else time.monotonic() + hours * 3600
-    stopping = False
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    try:
+        return _train_chunks(run, photos, deadline, machine, init, stopping)
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # a caller's (a test's) own handling comes back
 
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
 
-    signal.signal(signal.SIGTERM, stop)
-    while not stopping:
+def _train_chunks(
+    run: Run, photos: Path, deadline: float | None, machine: str, init: Path | None, stopping: threading.Event
+) -> int:
+    """``run``'s chunks of ``sheet_every`` steps until the plan is done or ``stopping`` is set."""
+    plan = run.plan
+    while not stopping.is_set():
         offset = int(run.state()["offset"])
         done = offset + run.run_steps()
         if done >= plan.planned_steps:
@@ -268,15 +275,16 @@ def command_run(run: Run, photos: Path, hours: float | None) -> int:
             )
             signalled = False
             while child.poll() is None:
-                if stopping or (deadline is not None and time.monotonic() > deadline):
-                    stopping = True
-                    if not signalled:  # once: a second signal would interrupt the checkpoint itself
-                        # SIGTERM, not SIGINT: a job started in the background ignores SIGINT
-                        child.send_signal(signal.SIGTERM)  # the trainer checkpoints and exits
-                        signalled = True
+                if deadline is not None and time.monotonic() > deadline:
+                    stopping.set()
+                # once: a second signal would interrupt the checkpoint itself. SIGTERM, not SIGINT:
+                # a job started in the background ignores SIGINT, and so do its children.
+                if stopping.is_set() and not signalled:
+                    child.send_signal(signal.SIGTERM)  # the trainer checkpoints and exits
+                    signalled = True
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=5)
-        if child.returncode not in (0, 130) and not stopping:
+        if child.returncode not in (0, 130) and not stopping.is_set():
             print(
                 f"campaign: training exited {child.returncode}; see {run.folder / 'campaign.log'}", flush=True
             )
@@ -393,14 +401,20 @@ def loss_table(run: Run, every: int = 500) -> list[str]:
         return []
     offset = int(run.state()["offset"])
     rows = [json.loads(line) for line in losses.read_text().splitlines() if line.strip()]
-    names = [k for k in ("content", "style", "tv", "equivariance", "total") if rows and k in rows[0]]
+    # every term any row logged (a recipe change adds some, e.g. style_x2), "total" last
+    names = list(dict.fromkeys(k for row in rows for k in row if k not in ("step", "seconds", "total")))
+    names.append("total")
     lines = ["steps        " + " ".join(f"{n:>12}" for n in names)]
     bins: dict[int, list[dict[str, float]]] = {}
     for row in rows:
         bins.setdefault((offset + int(row["step"])) // every * every, []).append(row)
     for start, group in sorted(bins.items()):
-        means = [sum(float(r[n]) for r in group) / len(group) for n in names]
-        lines.append(f"{start:>5}-{start + every - 1:<6} " + " ".join(f"{m:>12.4g}" for m in means))
+        cells = []
+        for n in names:
+            values = [float(r[n]) for r in group if n in r]
+            cells.append(f"{sum(values) / len(values):>12.4g}" if values else f"{'-':>12}")
+        lines.append(f"{start:>5}-{start + every - 1:<6} " + " ".join(cells))
+    lines.append("(weighted terms, as logged: a change of weight moves its column)")
     return lines
 
 

@@ -32,7 +32,7 @@ LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 
 
 def grams(image: torch.Tensor, factor: int) -> dict[str, torch.Tensor]:
-    vgg = load_vgg("vgg19", last_layer="relu5_1")
+    vgg = load_vgg("vgg19", last_layer="relu5_1")  # memoized: loaded once
     with torch.no_grad():
         features = vgg(downsample(image, factor), LAYERS)
     return {layer: gram_matrix(features[layer]) for layer in LAYERS}
@@ -50,7 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=512, help="outputs' long side, px (default 512)")
     parser.add_argument("--factors", default="1,2,4", help="reductions to score at (default 1,2,4)")
     args = parser.parse_args(argv)
-    factors = [int(f) for f in args.factors.split(",")]
+    try:
+        factors = [int(f) for f in args.factors.split(",")]
+    except ValueError:
+        factors = []
+    if not factors or any(f < 1 for f in factors):
+        parser.error(f"--factors: whole numbers from 1, for example 1,2,4 (got {args.factors!r})")
     torch.set_grad_enabled(False)
     for path in args.outputs:
         output = resize_long_side(open_image(path), args.size)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -150,16 +152,28 @@ def test_a_stop_reaches_a_trainer_started_in_the_background(
         tmp_path,
         planned_steps=2000,
         sheet_every=2000,
-        train_args=[*TOY_TRAINING, "--batch-size", "1", "--equivariance-weight", "0"],
+        train_args=[*TOY_TRAINING, "--batch-size", "1", "--equivariance-weight", "0", "--log-every", "1"],
     )
     photos = _toy_images(campaign, tmp_path, monkeypatch, photos=1)
     run = campaign.Run(campaign.Plan.read(plan_path), tmp_path / "runs")
+    losses = run.train / "losses.jsonl"
+
+    def stop_once_training() -> None:  # as a user's `kill PID` would, once the trainer has taken a step
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not (losses.is_file() and losses.read_text().strip()):
+            time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the trainer
+    stopper = threading.Thread(target=stop_once_training)
     started = time.monotonic()
     try:
-        # hours: stop once the trainer has had time to start and take a few steps
-        assert campaign.command_run(run, photos, hours=25 / 3600) == 0
+        stopper.start()
+        assert campaign.command_run(run, photos, hours=None) == 0
     finally:
         signal.signal(signal.SIGINT, previous)
-    assert time.monotonic() - started < 120
+        stopper.join()
+    assert time.monotonic() - started < 400
+    assert signal.getsignal(signal.SIGTERM) is before, "the campaign gives SIGTERM back to its caller"
     assert 0 < run.run_steps() < 2000, "the trainer saved its checkpoint when it was stopped"

@@ -130,3 +130,45 @@ def test_a_multi_style_run_gives_each_photo_its_own_coarse_target(tmp_path: Path
         )
     )  # fmt: skip
     assert seen[-1] == 2  # the batch of two photos, one target each
+
+
+def test_the_term_runs_under_cpu_bfloat16_autocast() -> None:
+    # A CPU with native bf16 trains under autocast, where the network's output is bfloat16; the
+    # CPU's antialiased resize has no bfloat16 kernel.
+    vgg = load_vgg("vgg16", last_layer="relu3_3")
+    term = CoarseGramStyleLoss(vgg, LAYERS, 2)
+    term.set_target(coarse_grams(vgg, _blocks(128, 16), 2, list(LAYERS)))
+    image = torch.rand(1, 3, 64, 64).to(torch.bfloat16).requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = term(image, {})
+    value.backward()
+    assert torch.isfinite(value) and image.grad is not None
+
+
+def test_a_wide_paintings_short_side_is_checked_too(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    wavy_photo(0).convert("RGB").resize((96, 96)).save(folder / "a.jpg")
+    painting = tmp_path / "wide.png"
+    make_painting(256, 48).save(painting)  # at style size 128: 128x24
+    with pytest.raises(PainterlyError, match="leaves 24 px"):
+        train(tiny_train_settings(folder, painting, tmp_path / "m.safetensors", image_size=64,
+                                  style_size=128, coarse_style=(2,)))  # fmt: skip
+
+
+def test_a_resume_with_another_loss_records_what_the_earlier_steps_trained_with(tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(2):
+        wavy_photo(i).convert("RGB").resize((96, 96)).save(folder / f"p{i}.jpg")
+    painting = tmp_path / "painting.png"
+    make_painting(128, 128).save(painting)
+    out = tmp_path / "m.safetensors"
+    common = dict(image_size=64, style_size=128, checkpoint_every=2)
+    train(tiny_train_settings(folder, painting, out, iterations=2, **common))
+    train(tiny_train_settings(folder, painting, out, iterations=4, resume=True, coarse_style=(2,), **common))
+    meta = read_model_file(out)[1]
+    assert meta["loss"]["coarse_style"] == [2]
+    assert [(h["until_step"], "coarse_style" in h["loss"]) for h in meta["loss_history"]] == [(2, False)]
+    train(tiny_train_settings(folder, painting, out, iterations=6, resume=True, coarse_style=(2,), **common))
+    assert len(read_model_file(out)[1]["loss_history"]) == 1  # the same loss again: nothing new

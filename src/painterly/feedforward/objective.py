@@ -25,7 +25,7 @@ from painterly.feedforward.settings import TrainSettings
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
 from painterly.images import pil_to_tensor, resize_long_side
 from painterly.losses import TOTAL, GramStyleLoss, LossCriterion, LossTerm, PerceptualLoss, loss_values
-from painterly.losses.coarse import CoarseGramStyleLoss, coarse_grams
+from painterly.losses.coarse import CoarseGramStyleLoss, check_factor, coarse_grams
 from painterly.vgg.network import VGG
 
 
@@ -34,7 +34,8 @@ class Objective:
     """The loss of a run: the perceptual loss, its style targets (one per style image) and scales."""
 
     loss: PerceptualLoss
-    #: ``loss`` plus the temporal term when the run sets a temporal weight (else ``loss`` itself).
+    #: ``loss`` plus the coarse style terms and the temporal term when the run sets them (else
+    #: ``loss`` itself).
     criterion: LossCriterion
     style_term: GramStyleLoss
     #: Gram targets by layer, one dict per style image of the run (in the order of the settings).
@@ -98,7 +99,10 @@ def build_objective(
     ]
     with runtime.autocast():
         for image in style_images:
-            style_t = runtime.layout(pil_to_tensor(resize_long_side(image, s.style_size)).to(runtime.device))
+            resized = resize_long_side(image, s.style_size)
+            for term, _ in coarse:
+                check_factor(term.factor, *resized.size)  # a wide painting's short side too
+            style_t = runtime.layout(pil_to_tensor(resized).to(runtime.device))
             targets.append(loss.style_targets([style_t]))
             for term, kept in coarse:
                 kept.append(coarse_grams(vgg, style_t, term.factor, style_term.layers))

@@ -371,8 +371,9 @@ def _resume(
     optimizer: torch.optim.Optimizer,
     s: TrainSettings,
     device: torch.device,
-) -> tuple[int, float, object]:
-    """Load the checkpoint into ``net`` and ``optimizer``: (steps done, seconds spent, its init record)."""
+) -> tuple[int, float, object, dict[str, object]]:
+    """Load the checkpoint into ``net`` and ``optimizer``: (steps done, seconds spent, its init record,
+    its metadata)."""
     if not checkpoint.is_file():
         raise PainterlyError(f"--resume: no checkpoint at {checkpoint}")
     loaded, meta, others = read_model_file(checkpoint)
@@ -385,7 +386,18 @@ def _resume(
     load_optimizer(optimizer, {k: v.to(device) for k, v in others.items()}, s.learning_rate)
     training = meta.get("training")
     init = training.get("init") if isinstance(training, dict) else None
-    return int(meta["steps"]), float(meta.get("training_seconds", 0.0)), init
+    return int(meta["steps"]), float(meta.get("training_seconds", 0.0)), init, meta
+
+
+def _loss_history(previous: Mapping[str, object], loss: object, start_step: int) -> list[object]:
+    """The loss blocks a resumed run trained with before this one's: the checkpoint's history plus,
+    when the loss changed at this resume, its last block with the step it ended at."""
+    history = previous.get("loss_history")
+    kept = list(history) if isinstance(history, list) else []
+    old = previous.get("loss")
+    if old is not None and old != loss:
+        kept.append({"until_step": start_step, "loss": old})
+    return kept
 
 
 def _train(
@@ -403,8 +415,11 @@ def _train(
     init_info = extra_meta.pop("init", None)
     optimizer = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=s.learning_rate)
     start_step, elapsed_before = 0, 0.0
+    resumed: dict[str, object] = {}
     if s.resume:
-        start_step, elapsed_before, resumed_init = _resume(folder / CHECKPOINT, net, optimizer, s, device)
+        start_step, elapsed_before, resumed_init, resumed = _resume(
+            folder / CHECKPOINT, net, optimizer, s, device
+        )
         init_info = init_info or resumed_init  # the run began from it, even if not named again
 
     deepest = _deepest(s.network, [*s.content_layers, *s.style_layers])
@@ -416,6 +431,8 @@ def _train(
     metadata = _metadata_base(
         s, runtime, output, style_paths, style_images, extra_meta, objective.scales, len(files), init_info
     )
+    if history := _loss_history(resumed, metadata["loss"], start_step):
+        metadata["loss_history"] = history  # a recipe changed along the way: what each part trained with
     outputs = _RunOutputs(folder, net, optimizer, metadata, validation, trained)
 
     net.train()

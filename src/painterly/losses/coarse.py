@@ -32,7 +32,10 @@ def downsample(image: torch.Tensor, factor: int) -> torch.Tensor:
     """``image`` (B, 3, H, W) reduced by ``factor`` with an antialiased bilinear filter."""
     if factor == 1:
         return image
-    return F.interpolate(image, scale_factor=1 / factor, mode="bilinear", antialias=True, align_corners=False)
+    # In float32: the CPU's antialiased kernel has no bfloat16 or float16 version (autocast's outputs).
+    return F.interpolate(
+        image.float(), scale_factor=1 / factor, mode="bilinear", antialias=True, align_corners=False
+    )
 
 
 def check_factor(factor: int, *sides: int) -> None:
