@@ -31,6 +31,21 @@ def _blocks(size: int, block: int) -> torch.Tensor:
     return image.permute(2, 0, 1)[None].contiguous()
 
 
+def _photos(tmp_path: Path, count: int, side: int = 96) -> Path:
+    """A folder of ``count`` training photos, ``side`` px square."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(count):
+        wavy_photo(i).convert("RGB").resize((side, side)).save(folder / f"p{i}.jpg")
+    return folder
+
+
+def _painting(tmp_path: Path, width: int = 128, height: int = 128) -> Path:
+    path = tmp_path / f"painting_{width}x{height}.png"
+    make_painting(width, height).save(path)
+    return path
+
+
 def test_downsample_reduces_by_the_factor_and_keeps_a_flat_image_flat() -> None:
     flat = torch.full((1, 3, 64, 48), 0.3)
     assert downsample(flat, 1) is flat
@@ -72,11 +87,8 @@ def test_a_fine_stipple_of_the_paintings_colours_misses_its_coarse_statistics() 
 def test_factors_are_checked_against_the_crop_and_style_sizes(tmp_path: Path) -> None:
     with pytest.raises(PainterlyError, match="coarse style factor"):
         CoarseGramStyleLoss(load_vgg("vgg16", last_layer="relu2_2"), LAYERS, 1)
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    wavy_photo(0).convert("RGB").save(folder / "a.jpg")
-    painting = tmp_path / "painting.png"
-    make_painting(64, 64).save(painting)
+    folder = _photos(tmp_path, 1, side=64)
+    painting = _painting(tmp_path, 64, 64)
     out = tmp_path / "m.safetensors"
     with pytest.raises(PainterlyError, match="leaves 64 px at 16 px"):
         train(tiny_train_settings(folder, painting, out, image_size=64, style_size=128, coarse_style=(4,)))
@@ -86,12 +98,8 @@ def test_factors_are_checked_against_the_crop_and_style_sizes(tmp_path: Path) ->
 
 
 def test_training_logs_each_coarse_term_and_records_the_factors(tmp_path: Path, run_cli) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(3):
-        wavy_photo(i).convert("RGB").resize((96, 96)).save(folder / f"p{i}.jpg")
-    painting = tmp_path / "painting.png"
-    make_painting(128, 128).save(painting)
+    folder = _photos(tmp_path, 3)
+    painting = _painting(tmp_path)
     out = tmp_path / "m.safetensors"
     settings = tiny_train_settings(
         folder, painting, out, iterations=2, image_size=64, style_size=128, coarse_style=(2,)
@@ -115,10 +123,7 @@ def test_a_multi_style_run_gives_each_photo_its_own_coarse_target(tmp_path: Path
         return original(self, grams, image_weights)
 
     monkeypatch.setattr(CoarseGramStyleLoss, "set_target", recording)
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(3):
-        wavy_photo(i).convert("RGB").resize((96, 96)).save(folder / f"p{i}.jpg")
+    folder = _photos(tmp_path, 3)
     stripes, dots = tmp_path / "stripes.png", tmp_path / "dots.png"
     make_painting(128, 128, seed=1).save(stripes)
     Image.fromarray((pil_to_tensor(make_painting(128, 128, seed=2))[0].permute(1, 2, 0).numpy() * 255)
@@ -146,23 +151,16 @@ def test_the_term_runs_under_cpu_bfloat16_autocast() -> None:
 
 
 def test_a_wide_paintings_short_side_is_checked_too(tmp_path: Path) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    wavy_photo(0).convert("RGB").resize((96, 96)).save(folder / "a.jpg")
-    painting = tmp_path / "wide.png"
-    make_painting(256, 48).save(painting)  # at style size 128: 128x24
+    folder = _photos(tmp_path, 1)
+    painting = _painting(tmp_path, 256, 48)  # at style size 128: 128x24
     with pytest.raises(PainterlyError, match="leaves 24 px"):
         train(tiny_train_settings(folder, painting, tmp_path / "m.safetensors", image_size=64,
                                   style_size=128, coarse_style=(2,)))  # fmt: skip
 
 
 def test_a_resume_with_another_loss_records_what_the_earlier_steps_trained_with(tmp_path: Path) -> None:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(2):
-        wavy_photo(i).convert("RGB").resize((96, 96)).save(folder / f"p{i}.jpg")
-    painting = tmp_path / "painting.png"
-    make_painting(128, 128).save(painting)
+    folder = _photos(tmp_path, 2)
+    painting = _painting(tmp_path)
     out = tmp_path / "m.safetensors"
     common = dict(image_size=64, style_size=128, checkpoint_every=2)
     train(tiny_train_settings(folder, painting, out, iterations=2, **common))
