@@ -170,3 +170,29 @@ def test_a_resume_with_another_loss_records_what_the_earlier_steps_trained_with(
     assert [(h["until_step"], "coarse_style" in h["loss"]) for h in meta["loss_history"]] == [(2, False)]
     train(tiny_train_settings(folder, painting, out, iterations=6, resume=True, coarse_style=(2,), **common))
     assert len(read_model_file(out)[1]["loss_history"]) == 1  # the same loss again: nothing new
+
+
+def test_each_factor_may_carry_its_own_multiple_of_the_style_weight(tmp_path: Path, run_cli) -> None:
+    folder = _photos(tmp_path, 2)
+    painting = _painting(tmp_path)
+    logged: dict[str, float] = {}
+    for name, coarse in (("plain", (2,)), ("weighted", {2: 3.0})):
+        out = tmp_path / f"{name}.safetensors"
+        train(tiny_train_settings(folder, painting, out, iterations=1, image_size=64, style_size=128,
+                                  coarse_style=coarse))  # fmt: skip
+        rows = (tmp_path / f"{name}.train" / "losses.jsonl").read_text().splitlines()
+        logged[name] = json.loads(rows[0])["style_x2"]
+        recorded = read_model_file(out)[1]["loss"]["coarse_style"]
+        assert recorded == ([2] if name == "plain" else {"2": 3.0})
+    # The same seed, so the same first step: only the term's weight differs.
+    assert logged["weighted"] == pytest.approx(3 * logged["plain"], rel=1e-4)
+    out = tmp_path / "cli.safetensors"
+    code, _, err = run_cli("train", "--style", str(painting), "--data", str(folder), "-o", str(out),
+                           "--coarse-style", "2:0.5", "--iterations", "1", "--image-size", "64",
+                           "--style-size", "128", "--width", "8", "--quiet")  # fmt: skip
+    assert code == 0, err
+    assert read_model_file(out)[1]["loss"]["coarse_style"] == {"2": 0.5}
+    for bad in ("2:x", "2:-1", "2:nan", "2:inf", "2:5,2:1", "2:", ":5", "2:1e99"):
+        code, _, err = run_cli("train", "--style", str(painting), "--data", str(folder), "-o",
+                               str(tmp_path / "z.safetensors"), "--coarse-style", bad)  # fmt: skip
+        assert code == 2 and "--coarse-style" in err, (bad, err)

@@ -13,6 +13,8 @@ from painterly.cli.number_types import positive_int
 from painterly.cli.training_progress import StepBar, report_skipped
 from painterly.errors import PainterlyError
 from painterly.feedforward.settings import TrainSettings
+from painterly.numbers import parse_decimal
+from painterly.settings import MAX_WEIGHT
 
 _DEFAULTS = {
     f.name: f.default for f in dataclasses.fields(TrainSettings) if f.default is not dataclasses.MISSING
@@ -26,20 +28,29 @@ def _layers(text: str) -> list[str]:
     return layers
 
 
-def _factors(text: str) -> tuple[int, ...]:
-    """``2,4`` to (2, 4): whole numbers from 2, each once."""
-    factors: list[int] = []
+def _factors(text: str) -> tuple[int, ...] | dict[int, float]:
+    """``2,4`` to (2, 4), each at the style weight; ``2:5,4:5`` to {2: 5.0, 4: 5.0}, each factor
+    with its own multiplier of the style weight. Whole factors from 2, each once."""
+    factors: dict[int, float] = {}
+    weighted = False
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        if not (part.isascii() and part.isdigit()) or int(part) < 2 or int(part) > 64:
+        name, colon, weight = part.partition(":")
+        name = name.strip()
+        if not (name.isascii() and name.isdigit()) or int(name) < 2 or int(name) > 64:
             raise argparse.ArgumentTypeError(f"{part!r}: give whole factors from 2 to 64, for example 2,4")
-        if int(part) in factors:
+        if int(name) in factors:
             raise argparse.ArgumentTypeError(f"{part!r} is named twice")
-        factors.append(int(part))
+        try:
+            label = f"weight of factor {name}"
+            factors[int(name)] = parse_decimal(weight, label, minimum=0, maximum=MAX_WEIGHT) if colon else 1.0
+        except PainterlyError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        weighted = weighted or bool(colon)
     if not factors:
         raise argparse.ArgumentTypeError("name at least one factor, for example 2,4")
-    return tuple(factors)
+    return factors if weighted else tuple(factors)
 
 
 def _name_scales(text: str) -> dict[str, float]:
@@ -220,7 +231,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="F1,F2",
         help="also match the painting's Gram statistics with the output and the painting reduced by "
         "these factors, e.g. 2,4: a fine stipple averages out there, so the network must paint the "
-        "painting's larger marks (each a pass of the loss network at 1/F^2 the cost; default: none)",
+        "painting's larger marks (each a pass of the loss network at 1/F^2 the cost; default: none). "
+        "Each is at the style weight; F:M multiplies it by M, e.g. 2:5,4:5 with --style-weight 1",
     )
     out = train.add_argument_group("checkpoints, logs and validation")
     out.add_argument(

@@ -25,7 +25,7 @@ from painterly.feedforward.settings import TrainSettings
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
 from painterly.images import pil_to_tensor, resize_long_side
 from painterly.losses import TOTAL, GramStyleLoss, LossCriterion, LossTerm, PerceptualLoss, loss_values
-from painterly.losses.coarse import CoarseGramStyleLoss, check_factor, coarse_grams
+from painterly.losses.coarse import CoarseGramStyleLoss, check_factor, coarse_grams, coarse_weights
 from painterly.vgg.network import VGG
 
 
@@ -95,7 +95,7 @@ def build_objective(
     assert isinstance(style_term, GramStyleLoss)
     targets: list[dict[str, torch.Tensor]] = []
     coarse: list[tuple[CoarseGramStyleLoss, list[dict[str, torch.Tensor]]]] = [
-        (CoarseGramStyleLoss(vgg, style_term.layer_weights, f), []) for f in s.coarse_style
+        (CoarseGramStyleLoss(vgg, style_term.layer_weights, f), []) for f in coarse_weights(s.coarse_style)
     ]
     with runtime.autocast():
         for image in style_images:
@@ -109,7 +109,10 @@ def build_objective(
     style_term.set_target(targets[0])
     for term, kept in coarse:
         term.set_target(kept[0])
-    extra: dict[str, tuple[LossTerm, float]] = {f"style_x{t.factor}": (t, s.style_weight) for t, _ in coarse}
+    multipliers = coarse_weights(s.coarse_style)
+    extra: dict[str, tuple[LossTerm, float]] = {
+        f"style_x{t.factor}": (t, s.style_weight * multipliers[t.factor]) for t, _ in coarse
+    }
     # Each trained style's multiplier of the style weight (1 unless --style-weight-scale names it).
     scales = {name: float(scale) for name, scale in (s.style_weight_scales or {}).items()}
     scale_of = {i: scales.get(name, 1.0) for i, name in zip(trained, trained_names, strict=True)}

@@ -44,7 +44,8 @@ class TrainSettings:
     #: Also match the painting's Gram statistics with the output and the painting both reduced by
     #: each of these factors (e.g. ``(2, 4)``), each at ``style_weight``, so that only marks at the
     #: painting's larger scales meet them (:mod:`painterly.losses.coarse`); empty leaves them out.
-    coarse_style: Sequence[int] = ()
+    #: A mapping (``{2: 5.0, 4: 5.0}``) gives each factor its own multiplier of ``style_weight``.
+    coarse_style: Sequence[int] | Mapping[int, float] = ()
     learning_rate: float = 1e-3
     seed: int = 0
     checkpoint_every: int = 200

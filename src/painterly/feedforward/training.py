@@ -79,7 +79,7 @@ from painterly.images import (
     save_image,
     tensor_to_pil,
 )
-from painterly.losses.coarse import check_factor
+from painterly.losses.coarse import check_factor, coarse_weights
 from painterly.vgg.network import check_layers, layer_names
 from painterly.vgg.weights import load_vgg
 
@@ -153,8 +153,9 @@ def _check_numbers(s: TrainSettings) -> None:
         check_weight(name.replace("_", " "), getattr(s, name))
     if s.learning_rate <= 0:
         raise PainterlyError("learning rate must be positive")
-    for factor in s.coarse_style:
+    for factor, multiplier in coarse_weights(s.coarse_style).items():
         check_factor(factor, s.image_size, s.style_size)
+        check_weight(f"coarse style weight of factor {factor}", multiplier)
     if len(set(s.coarse_style)) != len(s.coarse_style):
         raise PainterlyError(f"coarse style factors repeat: {list(s.coarse_style)}")
     if s.time_limit is not None and (
@@ -472,6 +473,15 @@ def _open_data(
     return files, sampler, [resize_long_side(image, s.validation_size) for image in validation]
 
 
+def _coarse_record(coarse_style: Sequence[int] | Mapping[int, float]) -> list[int] | dict[str, float]:
+    """The model file's record of ``--coarse-style``: the factors, or each factor's multiplier
+    where one is not 1."""
+    weights = coarse_weights(coarse_style)
+    if all(multiplier == 1.0 for multiplier in weights.values()):
+        return list(weights)
+    return {str(factor): multiplier for factor, multiplier in weights.items()}
+
+
 def _trained_names(
     net: TransformerNet | ConditionalTransformerNet, trained: Sequence[int], style_paths: Sequence[Path]
 ) -> list[str]:
@@ -525,7 +535,7 @@ def _metadata_base(
             "content_weight": s.content_weight,
             "style_weight": s.style_weight,
             **({"style_weight_scales": dict(scales)} if scales else {}),
-            **({"coarse_style": list(s.coarse_style)} if s.coarse_style else {}),
+            **({"coarse_style": _coarse_record(s.coarse_style)} if s.coarse_style else {}),
             "tv_weight": s.tv_weight,
             "tv_form": "squared",
             "convention": "classic",

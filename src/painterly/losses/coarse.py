@@ -38,6 +38,14 @@ def downsample(image: torch.Tensor, factor: int) -> torch.Tensor:
     )
 
 
+def coarse_weights(coarse_style: Sequence[int] | Mapping[int, float]) -> dict[int, float]:
+    """Each factor's multiplier of the style weight: ``(2, 4)`` gives 1 to each, a mapping
+    (``{2: 5.0, 4: 5.0}``, from ``--coarse-style 2:5,4:5``) its own."""
+    if isinstance(coarse_style, Mapping):
+        return {factor: float(weight) for factor, weight in coarse_style.items()}
+    return {factor: 1.0 for factor in coarse_style}
+
+
 def check_factor(factor: int, *sides: int) -> None:
     """``factor`` is a whole number from 2 and leaves every side in ``sides`` at least 32 px."""
     if not isinstance(factor, int) or isinstance(factor, bool) or factor < 2:
@@ -80,4 +88,11 @@ class CoarseGramStyleLoss(LossTerm):
         return self.gram(small, self._vgg[0](small, list(self.gram.layers)))
 
 
-__all__ = ["MIN_REDUCED_SIDE", "CoarseGramStyleLoss", "check_factor", "coarse_grams", "downsample"]
+__all__ = [
+    "MIN_REDUCED_SIDE",
+    "CoarseGramStyleLoss",
+    "check_factor",
+    "coarse_grams",
+    "coarse_weights",
+    "downsample",
+]
