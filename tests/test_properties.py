@@ -365,3 +365,32 @@ def test_the_properties_cover_every_server_field() -> None:
     """A new server setting is tried by the form properties above without being listed here."""
     assert {f.name for f in SERVER_FIELDS} <= set(FIELDS_BY_NAME)
     assert Path(__file__).name == "test_properties.py"
+
+
+#: ``--coarse-style`` text: factors, colons, weights, separators and junk.
+factor_text = st.one_of(
+    st.text(alphabet="0123456789:.,eE- ", max_size=24),
+    st.lists(
+        st.tuples(st.integers(-3, 70), st.none() | st.floats(-1, 1e16, allow_nan=False)), max_size=4
+    ).map(lambda items: ",".join(f"{f}" if w is None else f"{f}:{w!r}" for f, w in items)),
+)
+
+
+@PROPERTY
+@given(text=factor_text)
+def test_coarse_style_factors_parse_into_range_or_refuse(text: str) -> None:
+    import argparse
+
+    from painterly.cli.train import _factors
+    from painterly.losses.coarse import coarse_weights
+
+    try:
+        parsed = _factors(text)
+    except argparse.ArgumentTypeError as error:
+        assert str(error) and "\n" not in str(error)
+        return
+    weights = coarse_weights(parsed)
+    assert weights and all(2 <= factor <= 64 for factor in weights)
+    assert all(0 <= w <= MAX_WEIGHT and math.isfinite(w) for w in weights.values())
+    # Plain factors stay a tuple (recorded as a list); any weight makes it a mapping.
+    assert isinstance(parsed, dict) == (":" in text)
