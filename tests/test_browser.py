@@ -169,8 +169,12 @@ DROP = """([name, data]) => {
 }"""
 
 
-def test_paint_watch_and_download(server, browser, tmp_path):
-    size, iterations = (256, 40) if SCREENSHOT else (48, 8)
+def test_paint_watch_and_download(server, browser, tmp_path, monkeypatch):
+    # The event stream sends the latest progress every EVENT_POLL seconds; a CPU with AMX painted
+    # 48 px x 8 iterations between two of them and the page went from loading to done. Poll often
+    # and paint a little longer, so that progress shows on any CPU.
+    monkeypatch.setattr("painterly.server.routes.jobs.EVENT_POLL", 0.02)
+    size, iterations = (256, 40) if SCREENSHOT else (64, 40)
     context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
     page = context.new_page()
     page.add_init_script(RECORDER)
