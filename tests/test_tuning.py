@@ -13,6 +13,7 @@ from painterly.errors import PainterlyError
 from painterly.tuning import (
     CACHE_VERSION,
     CLEARLY_FASTER,
+    DEFAULT_PROBE_CONTENT_LAYER,
     PATHS,
     _loss_probe,
     cache_file,
@@ -235,7 +236,7 @@ def test_size_buckets_and_cpu_description() -> None:
 class LayeredNet(nn.Module):
     """Three 'layers' of features, each kept so that a test can read the gradient it received."""
 
-    names = ["relu1_1", "relu4_2", "relu5_1"]
+    names = ["relu1_1", DEFAULT_PROBE_CONTENT_LAYER, "relu5_1"]
 
     def __init__(self) -> None:
         super().__init__()
@@ -262,7 +263,7 @@ def test_the_loss_probe_has_a_feature_term_on_the_content_layer_only() -> None:
     for name, feature in net.kept.items():
         alone = feature.detach().clone().requires_grad_(True)
         expected = gram_matrix(alone).square().mean()
-        if name == "relu4_2":
+        if name == DEFAULT_PROBE_CONTENT_LAYER:
             expected = expected + alone.square().mean()
         expected.backward()
         assert feature.grad is not None and alone.grad is not None

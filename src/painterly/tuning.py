@@ -358,6 +358,8 @@ def choose_compute(
 # -- measuring -------------------------------------------------------------------------------------
 
 DEFAULT_PROBE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1")
+#: The probe's content layer (the default run's); its other layers get Gram terms only.
+DEFAULT_PROBE_CONTENT_LAYER = "relu4_2"
 
 
 def _loss_probe(network: nn.Module, layers: Iterable[str] | None) -> Callable[[torch.Tensor], None]:
@@ -372,7 +374,7 @@ def _loss_probe(network: nn.Module, layers: Iterable[str] | None) -> Callable[[t
     # (this probe's former form) hid channels-last bf16's gain: on a 2-core Xeon with AMX, at 512 px,
     # it timed bf16 NCHW 0.69 s and bf16 channels-last 0.62 s, where a run's evaluations take 0.64 s
     # and 0.26 s (the float32 gradients of the big shallow layers, added into bf16 channels-last ones).
-    content = "relu4_2" if "relu4_2" in wanted else wanted[-1]
+    content = DEFAULT_PROBE_CONTENT_LAYER if DEFAULT_PROBE_CONTENT_LAYER in wanted else wanted[-1]
 
     def run(x: torch.Tensor) -> None:
         image = x.detach().requires_grad_(True)
