@@ -229,9 +229,18 @@ _FORMATS = {
 }
 
 
+#: zlib level of the PNGs painterly writes. Pillow's default (6) spends 0.18 s on a 1024x768
+#: painting on a 2-core Xeon, a quarter of a whole ``painterly stylize`` command; level 1 (OpenCV's
+#: default) spends 0.07 s for a file about 8% larger (measured 2026-12-07).
+PNG_COMPRESS_LEVEL = 1
+
+
 def save_options(fmt: str, metadata: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Pillow's ``save`` options for ``fmt``: ``metadata`` as PNG text chunks, JPEG quality 95."""
+    """Pillow's ``save`` options for ``fmt``: ``metadata`` as PNG text chunks and a fast zlib
+    level (:data:`PNG_COMPRESS_LEVEL`), JPEG quality 95."""
     options: dict[str, Any] = {}
+    if fmt == "PNG":
+        options["compress_level"] = PNG_COMPRESS_LEVEL
     if fmt == "PNG" and metadata:
         info = PngImagePlugin.PngInfo()
         for key, value in metadata.items():
