@@ -109,3 +109,32 @@ def test_student_keeps_the_teachers_upsampling(tmp_path: Path) -> None:
     )  # fmt: skip
     distill(settings)
     assert read_metadata(out)["upsample"] == "bilinear"
+
+
+def test_compact_teacher_gives_a_compact_student(tmp_path: Path) -> None:
+    teacher = TransformerNet(8, upsample="bilinear", shape="compact")
+    with torch.no_grad():  # distinct norm scales, so that "the strongest channels" is well defined
+        generator = torch.Generator().manual_seed(1)
+        for module in teacher.modules():
+            if isinstance(module, torch.nn.InstanceNorm2d):
+                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.1)
+    same = TransformerNet(8, upsample="bilinear", shape="compact")
+    init_from_teacher(same, teacher)  # full width: the same function
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(same.eval()(x), teacher.eval()(x), atol=1e-5)
+    with pytest.raises(PainterlyError, match="compact-shaped teacher"):
+        init_from_teacher(TransformerNet(4), teacher)
+    data = tmp_path / "data"
+    data.mkdir()
+    wavy_photo(0).save(data / "p0.png")
+    path = write_model_file(tmp_path / "teacher.safetensors", teacher, {"name": "t", "steps": 1})
+    out = tmp_path / "student.safetensors"
+    settings = DistillSettings(
+        path, data, out, width=4, iterations=2, batch_size=1, image_size=32,
+        precision="fp32", device="cpu", checkpoint_every=10,
+    )  # fmt: skip
+    distill(settings)
+    student, meta, _ = read_model_file(out)
+    assert meta["shape"] == "compact" and meta["width"] == 4 and meta["residual_blocks"] == 6
+    assert student.decoder[2][1].in_channels == 1  # type: ignore[index]  # the narrow decoder: 4 // 8 -> 1

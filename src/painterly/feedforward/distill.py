@@ -1,11 +1,11 @@
 """Distillation: train a smaller (faster) student network to reproduce a trained teacher's output.
 
-The teacher is any painterly model file. The student, a :class:`TransformerNet` of a smaller width,
-sees random crops of content photos and learns to output what the teacher outputs for them: an L1
-loss on pixels, optionally plus a little of the shared :class:`painterly.losses.PerceptualLoss`
-content term (VGG features of the student's output against those of the teacher's). The pixel loss
-needs no loss network, so a step costs one teacher forward pass and one student forward and
-backward pass: much cheaper than training with the perceptual loss.
+The teacher is any painterly model file. The student, a :class:`TransformerNet` of the teacher's
+shape at a smaller width, sees random crops of content photos and learns to output what the teacher
+outputs for them: an L1 loss on pixels, optionally plus a little of the shared
+:class:`painterly.losses.PerceptualLoss` content term (VGG features of the student's output against
+those of the teacher's). The pixel loss needs no loss network, so a step costs one teacher forward
+pass and one student forward and backward pass: much cheaper than training with the perceptual loss.
 
 The student can start from the teacher's weights (``init="teacher"``): each layer keeps the
 channels whose instance-norm scale is largest, so the student starts close to a pruned teacher.
@@ -40,7 +40,7 @@ from painterly.feedforward.model_file import (
     read_model_file,
     write_model_file,
 )
-from painterly.feedforward.network import TransformerNet, parse_width
+from painterly.feedforward.network import TransformerNet, parse_width, shape_channels
 from painterly.images import check_output_path
 
 INITS = ("teacher", "random")
@@ -133,25 +133,30 @@ def init_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:
 
     Each layer's output channels are ranked by ``|gamma|`` of the norm that follows them (the
     residual trunk by the sum over the trunk's norms); input channels follow the previous layer's
-    choice. Needs a student no wider than the teacher.
+    choice. Needs a student of the teacher's shape and depth, no wider than the teacher.
     """
     w, tw = student.width, teacher.width
+    if student.shape != teacher.shape:
+        raise PainterlyError(
+            f"cannot start a {student.shape}-shaped student from a {teacher.shape}-shaped teacher"
+        )
     if w > tw or student.residual_blocks != teacher.residual_blocks:
         raise PainterlyError(f"cannot start a width-{w} student from a width-{tw} teacher")
+    (e1, e2, e3), (d1, d2) = shape_channels(student.shape, w)
 
     def gamma(norm: Any) -> torch.Tensor:
         return norm.weight.abs()
 
     # Nested Sequentials indexed by position: typed Any, their layers' types are known only at run time.
     enc, dec = cast(Any, teacher.encoder), cast(Any, teacher.decoder)
-    keep1 = _keep(gamma(enc[0][1]), w)
-    keep2 = _keep(gamma(enc[1][1]), 2 * w)
+    keep1 = _keep(gamma(enc[0][1]), e1)
+    keep2 = _keep(gamma(enc[1][1]), e2)
     trunk = gamma(enc[2][1]).clone()
     for block in cast(Any, teacher.residuals):
         trunk += gamma(block.body[2])
-    keep3 = _keep(trunk, 4 * w)
-    keep_dec1 = _keep(gamma(dec[0][1][1]), 2 * w)
-    keep_dec2 = _keep(gamma(dec[1][1][1]), w)
+    keep3 = _keep(trunk, e3)
+    keep_dec1 = _keep(gamma(dec[0][1][1]), d1)
+    keep_dec2 = _keep(gamma(dec[1][1][1]), d2)
     rgb = torch.arange(3)
 
     def copy_conv(dst: torch.nn.Conv2d, src: torch.nn.Conv2d, out: torch.Tensor, inp: torch.Tensor) -> None:
@@ -217,8 +222,11 @@ def distill(
 
     torch.manual_seed(s.seed)
     # The student keeps the teacher's decoder (its upsampling): a nearest-neighbour student of a
-    # bilinear teacher would bring back the 4 px grid the teacher was trained without.
-    student = TransformerNet(s.width, upsample=teacher.upsample)
+    # bilinear teacher would bring back the 4 px grid the teacher was trained without. It keeps the
+    # teacher's shape and depth too, so that a compact teacher's student stays cheap at full size.
+    student = TransformerNet(
+        s.width, residual_blocks=teacher.residual_blocks, upsample=teacher.upsample, shape=teacher.shape
+    )
     if s.init == "teacher":
         init_from_teacher(student, teacher)
     teacher = runtime.place(teacher).eval()
