@@ -137,4 +137,4 @@ def test_compact_teacher_gives_a_compact_student(tmp_path: Path) -> None:
     distill(settings)
     student, meta, _ = read_model_file(out)
     assert meta["shape"] == "compact" and meta["width"] == 4 and meta["residual_blocks"] == 6
-    assert student.decoder[2][1].in_channels == 1  # type: ignore[index]  # the narrow decoder: 4 // 8 -> 1
+    assert student.decoder[2][1].in_channels == 1  # the narrow decoder: 4 // 8 -> 1

@@ -166,4 +166,4 @@ def test_png_outputs_use_the_fast_zlib_level(tmp_path: Path) -> None:
     assert data[idat] & 0x0F == 8  # deflate
     assert data[idat + 1] >> 6 == 0  # FLEVEL 0: the fastest levels (Pillow's default 6 writes 2)
     with Image.open(path) as back:
-        assert back.text["painterly"] == "{}" and np.array_equal(np.asarray(back), np.asarray(picture))
+        assert back.info["painterly"] == "{}" and np.array_equal(np.asarray(back), np.asarray(picture))
