@@ -94,12 +94,16 @@ def run_repeated(argv: list[str], times: int, env: dict[str, str] | None = None)
 
 def run_process(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in MB, stdout) of one child process (``env``: extra variables)."""
+    # As a user runs it: with Python's bytecode cache. PYTHONDONTWRITEBYTECODE=1 (set on some
+    # developer machines) makes painterly compile its own modules at every start (about 0.03 s),
+    # while a pip-installed tool keeps the bytecode pip wrote at install time.
+    child_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     launched = subprocess.run(
         [sys.executable, "-I", "-S", "-c", _LAUNCHER, *argv],
         capture_output=True,
         text=True,
         check=True,
-        env={**os.environ, **(env or {})},
+        env={**child_env, **(env or {})},
     )
     result = json.loads(launched.stdout)
     if result["code"] != 0:
