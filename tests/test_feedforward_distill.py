@@ -66,11 +66,7 @@ def test_init_from_teacher_keeps_the_strongest_channels() -> None:
     x = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(same.eval()(x), teacher(x), atol=1e-5)
-    with torch.no_grad():  # distinct norm scales, so that "the strongest channels" is well defined
-        generator = torch.Generator().manual_seed(0)
-        for module in teacher.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.1)
+    distinct_norm_scales(teacher, seed=0)
     small = TransformerNet(2)
     init_from_teacher(small, teacher)
     kept = teacher.encoder[0][1].weight.abs().topk(2).indices.sort().values
@@ -95,29 +91,38 @@ def test_distill_cli(setup: tuple[Path, Path], tmp_path: Path, capsys: pytest.Ca
     assert "width-9 student" in capsys.readouterr().err
 
 
-def test_student_keeps_the_teachers_upsampling(tmp_path: Path) -> None:
+def distill_briefly(tmp_path: Path, teacher: TransformerNet, width: int) -> Path:
+    """Two steps of distilling ``teacher`` into a student of ``width`` on one photo; the student's file."""
     data = tmp_path / "data"
     data.mkdir()
     wavy_photo(0).save(data / "p0.png")
-    teacher = write_model_file(
-        tmp_path / "teacher.safetensors", TransformerNet(2, upsample="bilinear"), {"name": "t", "steps": 1}
-    )
+    path = write_model_file(tmp_path / "teacher.safetensors", teacher, {"name": "t", "steps": 1})
     out = tmp_path / "student.safetensors"
     settings = DistillSettings(
-        teacher, data, out, width=2, iterations=2, batch_size=1, image_size=32,
+        path, data, out, width=width, iterations=2, batch_size=1, image_size=32,
         precision="fp32", device="cpu", checkpoint_every=10,
     )  # fmt: skip
     distill(settings)
+    return out
+
+
+def distinct_norm_scales(net: torch.nn.Module, seed: int) -> None:
+    """Random instance-norm scales, so that "the strongest channels" is well defined."""
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(seed)
+        for module in net.modules():
+            if isinstance(module, torch.nn.InstanceNorm2d):
+                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.1)
+
+
+def test_student_keeps_the_teachers_upsampling(tmp_path: Path) -> None:
+    out = distill_briefly(tmp_path, TransformerNet(2, upsample="bilinear"), width=2)
     assert read_metadata(out)["upsample"] == "bilinear"
 
 
 def test_compact_teacher_gives_a_compact_student(tmp_path: Path) -> None:
     teacher = TransformerNet(8, upsample="bilinear", shape="compact")
-    with torch.no_grad():  # distinct norm scales, so that "the strongest channels" is well defined
-        generator = torch.Generator().manual_seed(1)
-        for module in teacher.modules():
-            if isinstance(module, torch.nn.InstanceNorm2d):
-                module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.1)
+    distinct_norm_scales(teacher, seed=1)
     same = TransformerNet(8, upsample="bilinear", shape="compact")
     init_from_teacher(same, teacher)  # full width: the same function
     x = torch.rand(1, 3, 32, 32)
@@ -125,16 +130,6 @@ def test_compact_teacher_gives_a_compact_student(tmp_path: Path) -> None:
         assert torch.allclose(same.eval()(x), teacher.eval()(x), atol=1e-5)
     with pytest.raises(PainterlyError, match="compact-shaped teacher"):
         init_from_teacher(TransformerNet(4), teacher)
-    data = tmp_path / "data"
-    data.mkdir()
-    wavy_photo(0).save(data / "p0.png")
-    path = write_model_file(tmp_path / "teacher.safetensors", teacher, {"name": "t", "steps": 1})
-    out = tmp_path / "student.safetensors"
-    settings = DistillSettings(
-        path, data, out, width=4, iterations=2, batch_size=1, image_size=32,
-        precision="fp32", device="cpu", checkpoint_every=10,
-    )  # fmt: skip
-    distill(settings)
-    student, meta, _ = read_model_file(out)
+    student, meta, _ = read_model_file(distill_briefly(tmp_path, teacher, width=4))
     assert meta["shape"] == "compact" and meta["width"] == 4 and meta["residual_blocks"] == 6
     assert student.decoder[2][1].in_channels == 1  # the narrow decoder: 4 // 8 -> 1
