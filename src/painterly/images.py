@@ -241,11 +241,11 @@ def save_options(fmt: str, metadata: Mapping[str, str] | None = None) -> dict[st
     options: dict[str, Any] = {}
     if fmt == "PNG":
         options["compress_level"] = PNG_COMPRESS_LEVEL
-    if fmt == "PNG" and metadata:
-        info = PngImagePlugin.PngInfo()
-        for key, value in metadata.items():
-            info.add_itxt(key, str(value))
-        options["pnginfo"] = info
+        if metadata:
+            info = PngImagePlugin.PngInfo()
+            for key, value in metadata.items():
+                info.add_itxt(key, str(value))
+            options["pnginfo"] = info
     elif fmt == "JPEG":
         options["quality"] = 95
     return options
