@@ -130,6 +130,16 @@ def test_compact_teacher_gives_a_compact_student(tmp_path: Path) -> None:
         assert torch.allclose(same.eval()(x), teacher.eval()(x), atol=1e-5)
     with pytest.raises(PainterlyError, match="compact-shaped teacher"):
         init_from_teacher(TransformerNet(4), teacher)
-    student, meta, _ = read_model_file(distill_briefly(tmp_path, teacher, width=4))
-    assert meta["shape"] == "compact" and meta["width"] == 4 and meta["residual_blocks"] == 6
-    assert student.decoder[2][1].in_channels == 1  # the narrow decoder: 4 // 8 -> 1
+    small = TransformerNet(4, upsample="bilinear", shape="compact")
+    init_from_teacher(small, teacher)  # the compact shape's counts: 4 of 8 channels, decoder 1 of 2
+    kept = teacher.encoder[0][1].weight.abs().topk(4).indices.sort().values  # type: ignore[index]
+    assert torch.equal(small.encoder[0][0][1].weight, teacher.encoder[0][0][1].weight[kept])  # type: ignore[index]
+    last = teacher.decoder[1][1][1].weight.abs().topk(1).indices.sort().values  # type: ignore[index]
+    assert torch.equal(small.decoder[2][1].weight, teacher.decoder[2][1].weight[:, last])  # type: ignore[index]
+    # A teacher of another depth than the shape's default: the student keeps the teacher's depth.
+    shallow = TransformerNet(8, residual_blocks=3, upsample="bilinear", shape="compact")
+    student, meta, _ = read_model_file(distill_briefly(tmp_path, shallow, width=4))
+    assert meta["shape"] == "compact" and meta["width"] == 4 and meta["residual_blocks"] == 3
+    assert student.decoder[2][1].in_channels == 1  # the narrow decoder: max(1, 4 // 8)
+    assert meta["distilled_from"]["teacher_shape"] == "compact"
+    assert meta["distilled_from"]["teacher_residual_blocks"] == 3

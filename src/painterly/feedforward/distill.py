@@ -140,7 +140,12 @@ def init_from_teacher(student: TransformerNet, teacher: TransformerNet) -> None:
         raise PainterlyError(
             f"cannot start a {student.shape}-shaped student from a {teacher.shape}-shaped teacher"
         )
-    if w > tw or student.residual_blocks != teacher.residual_blocks:
+    if student.residual_blocks != teacher.residual_blocks:
+        raise PainterlyError(
+            f"cannot start a student of {student.residual_blocks} residual blocks from a teacher of "
+            f"{teacher.residual_blocks}"
+        )
+    if w > tw:
         raise PainterlyError(f"cannot start a width-{w} student from a width-{tw} teacher")
     (e1, e2, e3), (d1, d2) = shape_channels(student.shape, w)
 
@@ -258,6 +263,8 @@ def distill(
         "teacher": teacher_path.name,
         "teacher_sha256": teacher_sha,
         "teacher_width": teacher.width,
+        "teacher_shape": teacher.shape,
+        "teacher_residual_blocks": teacher.residual_blocks,
         **({"teacher_style": s.teacher_style} if s.teacher_style is not None else {}),
         "teacher_steps": teacher_meta.get("steps"),
         "teacher_training_seconds": teacher_meta.get("training_seconds"),
