@@ -62,6 +62,10 @@ class Plan:
     validation: list[str]
     anchors: dict[str, str] = field(default_factory=dict)
     stop_rule: str = ""
+    #: A trained network to start from (``train --init``): a path from the repository's root
+    #: (e.g. another campaign's finished ``latest.safetensors``) or a shipped model's name. Used
+    #: only for a first start, when neither a run folder nor a stash exists; steps count from 0.
+    start_from: str | None = None
 
     @classmethod
     def read(cls, path: Path) -> Plan:
@@ -75,6 +79,7 @@ class Plan:
             "validation",
             "anchors",
             "stop_rule",
+            "start_from",
         }
         unknown = sorted(set(data) - known - {"notes"})
         if unknown:
@@ -85,6 +90,13 @@ class Plan:
     def stash(self) -> Path:
         """The network committed at each stop, beside the plan."""
         return self.path.parent / "latest.safetensors"
+
+    def start_network(self) -> Path | str | None:
+        """``start_from`` as ``train --init`` takes it: a file under the repository, else a model name."""
+        if self.start_from is None:
+            return None
+        candidate = ROOT / self.start_from
+        return candidate if candidate.is_file() else self.start_from
 
     @property
     def kept_sheets(self) -> Path:
@@ -170,7 +182,7 @@ def ensure_photos(photos: Path) -> None:
     )
 
 
-def train_command(run: Run, photos: Path, until: int, resume: bool, init: Path | None) -> list[str]:
+def train_command(run: Run, photos: Path, until: int, resume: bool, init: Path | str | None) -> list[str]:
     plan = run.plan
     command = [
         sys.executable, "-m", "painterly", "train",
@@ -231,7 +243,11 @@ def command_run(run: Run, photos: Path, hours: float | None) -> int:
     run.folder.mkdir(parents=True, exist_ok=True)
     state = run.state()
     init = None
-    if not (run.train / "checkpoint.safetensors").is_file() and plan.stash.is_file():
+    fresh = not (run.train / "checkpoint.safetensors").is_file()
+    if fresh and not plan.stash.is_file() and plan.start_from is not None:
+        init = plan.start_network()
+        print(f"campaign: starting from the weights of {plan.start_from}", flush=True)
+    elif fresh and plan.stash.is_file():
         from painterly.feedforward.model_file import read_metadata
 
         init = plan.stash
@@ -255,7 +271,12 @@ def command_run(run: Run, photos: Path, hours: float | None) -> int:
 
 
 def _train_chunks(
-    run: Run, photos: Path, deadline: float | None, machine: str, init: Path | None, stopping: threading.Event
+    run: Run,
+    photos: Path,
+    deadline: float | None,
+    machine: str,
+    init: Path | str | None,
+    stopping: threading.Event,
 ) -> int:
     """``run``'s chunks of ``sheet_every`` steps until the plan is done or ``stopping`` is set."""
     plan = run.plan

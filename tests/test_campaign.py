@@ -99,6 +99,21 @@ def test_a_stashed_network_starts_a_new_machine_where_the_campaign_stopped(
     assert campaign.paint_sheet(run, plan.stash, 3).is_file()
 
 
+def test_a_new_campaign_starts_from_another_campaigns_network(
+    campaign, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = tmp_path / "other" / "latest.safetensors"
+    base.parent.mkdir()
+    write_model_file(base, TransformerNet(4), {"name": "other", "steps": 7, "campaign_steps": 7})
+    plan = campaign.Plan.read(_toy_plan(tmp_path, planned_steps=2, start_from=str(base)))
+    photos = _toy_images(campaign, tmp_path, monkeypatch, photos=3)
+    run = campaign.Run(plan, tmp_path / "runs")
+    assert campaign.command_run(run, photos, hours=None) == 0
+    # its own steps count from 0, and the network it trained started from the other's weights
+    assert run.total_steps() == 2 and run.state()["offset"] == 0
+    assert read_metadata(run.model)["training"]["init"]["file"] == "latest.safetensors"
+
+
 def test_a_stop_keeps_the_sheets_in_the_repository_and_the_curve_reads_them(campaign, tmp_path: Path) -> None:
     plan_path = _toy_plan(
         tmp_path,
