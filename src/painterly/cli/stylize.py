@@ -84,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 #: The longest output side (``painterly.settings.MAX_SIZE``, not imported: it would load Pillow
-#: into every command's start-up; a test keeps the two equal).
+#: into the start-up of ``stylize`` and ``batch`` before their checks; a test keeps the two equal).
 MAX_OUTPUT_SIDE = 16384
 
 
