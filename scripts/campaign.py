@@ -100,7 +100,9 @@ class Plan:
         """``start_from``'s file and what the campaign records of it, checked against ``start_from_steps``."""
         from painterly.feedforward.model_file import read_metadata
 
-        path = ROOT / str(self.start_from)  # an absolute path stays itself
+        # from the root of the repository that holds the plan (campaign/NAME/plan.json), not of this
+        # script's: the runner may be a copy outside the work tree; an absolute path stays itself
+        path = self.path.resolve().parents[2] / str(self.start_from)
         if not self.start_from or not path.is_file():
             raise SystemExit(f"campaign: {self.path}: start_from {self.start_from!r} is not a file")
         steps = read_metadata(path).get("campaign_steps")

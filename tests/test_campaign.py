@@ -116,7 +116,10 @@ def test_a_new_campaign_starts_from_another_campaigns_network(
     early = campaign.Plan.read(_toy_plan(tmp_path / "early", start_from=str(base), start_from_steps=8))
     with pytest.raises(SystemExit, match="at step 7: wait"):  # the other campaign is not there yet
         campaign.command_run(campaign.Run(early, tmp_path / "runs"), photos, hours=None)
-    plan = campaign.Plan.read(_toy_plan(tmp_path, planned_steps=2, start_from=str(base), start_from_steps=7))
+    # a path from the root of the plan's repository (here tmp_path), wherever the script itself is
+    plan = campaign.Plan.read(
+        _toy_plan(tmp_path, planned_steps=2, start_from="other/latest.safetensors", start_from_steps=7)
+    )
     run = campaign.Run(plan, tmp_path / "runs")
     assert campaign.command_run(run, photos, hours=None) == 0
     # its own steps count from 0, and the network it trained started from the other's weights
