@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -97,7 +96,8 @@ class Plan:
         return self.path.parent / "latest.safetensors"
 
     def start_network(self) -> tuple[Path, dict[str, Any]]:
-        """``start_from``'s file and what the campaign records of it, checked against ``start_from_steps``."""
+        """``start_from``'s file and its campaign step, checked against ``start_from_steps`` (the
+        file's SHA-256 goes into the trained network's metadata, ``training.init``, by ``--init``)."""
         from painterly.feedforward.model_file import read_metadata
 
         # from the root of the repository that holds the plan (campaign/NAME/plan.json), not of this
@@ -111,8 +111,7 @@ class Plan:
                 f"campaign: {self.name} starts from {self.start_from} at step {self.start_from_steps}, "
                 f"and that file is at step {steps}: wait until it gets there"
             )
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        return path, {"file": self.start_from, "campaign_steps": steps, "sha256": digest}
+        return path, {"file": self.start_from, "campaign_steps": steps}
 
     @property
     def kept_sheets(self) -> Path:

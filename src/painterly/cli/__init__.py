@@ -80,9 +80,11 @@ def _main(argv: Sequence[str] | None) -> int:
     # Pillow's own bomb warning would print before our one-line error (we enforce a pixel limit).
     warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and command_module(argv[0]) is None and argv[0] not in ("-h", "--help", "--version"):
+    module = command_module(argv[0]) if argv else None
+    if argv and module is None and argv[0] not in ("-h", "--help", "--version"):
         argv.insert(0, DEFAULT_COMMAND)
-    parser = build_parser(command_module(argv[0]) if argv else None)
+        module = command_module(DEFAULT_COMMAND)
+    parser = build_parser(module)
     if not argv:
         parser.print_help()
         return 2
