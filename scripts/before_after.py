@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""A before-and-after figure for the docs: photos in rows, models in columns, a published picture last.
+
+    python scripts/before_after.py --photos tubingen.jpg chicago.jpg \\
+        --column "shipped until 2026-12-07 (the zoo's row)=zoo:the_wave" \\
+        --column "shipped now (step 10000)=src/painterly/models/the_wave.safetensors" \\
+        --anchor chicago.jpg=jfn_chicago_wave.jpg --size 384 -o docs/the_wave-before-after.jpg
+
+A column is ``LABEL=MODEL`` or ``LABEL=MODEL:STYLE`` (a style of a multi-style model); a model is a
+file or a shipped name. Photos and anchors are looked up as given, then in the developers' shared
+material (``$PAINTERLY_SHARED``, default ``../shared``: ``images/`` and ``anchors/``). An anchor
+(Johnson et al.'s picture of that photo) goes after the row's last column under "Johnson et al."
+Each tile is the photo painted at ``--size`` (long side), labelled under it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PAINTERLY_SHARED", ROOT.parent / "shared"))
+GAP = 8
+LABEL = 22
+
+
+def find(name: str) -> Path:
+    """``name`` as a path, else in the shared images or anchors."""
+    for candidate in (Path(name), SHARED / "images" / name, SHARED / "anchors" / name):
+        if candidate.is_file():
+            return candidate
+    raise SystemExit(f"before_after: {name} not found (nor under {SHARED}/images or anchors)")
+
+
+def split_pair(text: str, what: str) -> tuple[str, str]:
+    key, sep, value = text.rpartition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"{what} must be KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--photos", nargs="+", required=True, help="one row each")
+    parser.add_argument(
+        "--column",
+        action="append",
+        required=True,
+        type=lambda t: split_pair(t, "--column"),
+        help="LABEL=MODEL or LABEL=MODEL:STYLE (repeat, in order)",
+    )
+    parser.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        type=lambda t: split_pair(t, "--anchor"),
+        help="PHOTO=PICTURE: a published picture of that photo, shown last in its row",
+    )
+    parser.add_argument("--size", type=int, default=384, help="long side of each tile (default 384)")
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+
+    from painterly.feedforward.inference import load_model
+    from painterly.images import open_image
+
+    models = []
+    for label, spec in args.column:
+        model, _, style = spec.partition(":") if not Path(spec).is_file() else (spec, "", "")
+        models.append((label, load_model(model, backend="torch", style_mix=style or None)))
+    anchors = dict(args.anchor)
+    rows: list[list[tuple[Image.Image, str]]] = []
+    for name in args.photos:
+        photo = open_image(find(name))
+        row = [(model.stylize(photo, size=args.size), label) for label, model in models]
+        if name in anchors:
+            picture = Image.open(find(anchors[name])).convert("RGB")
+            picture.thumbnail((args.size, args.size))
+            row.append((picture, "Johnson et al."))
+        rows.append(row)
+    width = max(tile.width for row in rows for tile, _ in row)
+    height = max(tile.height for row in rows for tile, _ in row) + LABEL
+    columns = max(len(row) for row in rows)
+    figure = Image.new("RGB", (columns * (width + GAP) - GAP, len(rows) * (height + GAP) - GAP), "white")
+    draw = ImageDraw.Draw(figure)
+    for r, row in enumerate(rows):
+        for c, (tile, label) in enumerate(row):
+            x, y = c * (width + GAP), r * (height + GAP)
+            figure.paste(tile, (x, y))
+            draw.text((x + 2, y + tile.height + 5), label, fill="black")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_name(f".{args.output.name}.tmp{args.output.suffix}")
+    figure.save(tmp, quality=88)
+    tmp.replace(args.output)
+    print(f"before_after: wrote {args.output} ({figure.width}x{figure.height})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
