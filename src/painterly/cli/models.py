@@ -1,5 +1,6 @@
-"""``painterly models list`` and ``painterly models info``: the model catalog
-(:mod:`painterly.feedforward.catalog`) on the command line. Torch-free."""
+"""``painterly models list``, ``painterly models info`` and ``painterly models blend``: the model
+catalog (:mod:`painterly.feedforward.catalog`) on the command line, torch-free; and blends of
+models by their weights (:mod:`painterly.feedforward.weight_blend`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = models_sub.add_parser("list", help="shipped models and those in $PAINTERLY_MODELS")
     listing.add_argument("--json", action="store_true", help="as JSON")
     listing.set_defaults(handler=run_models_list)
+    blend = models_sub.add_parser(
+        "blend",
+        help="blend models fine-tuned from one network into one model file",
+        description="Write the weighted mean of single-style models' weights as a new model: one "
+        "network that paints between their styles, as fast as either. The models must be of one shape "
+        "and fine-tuned from one network (train --init), such as the shipped starry_night and the_wave; "
+        "others are refused, since the mean of unrelated weights paints mush.",
+    )
+    blend.add_argument(
+        "parts", nargs="+", metavar="MODEL[:WEIGHT]", help="model name or file, weight (default 1)"
+    )
+    blend.add_argument("-o", "--output", required=True, help="model file to write (.safetensors)")
+    blend.add_argument("--name", help="model name in its metadata (default blend)")
+    blend.set_defaults(handler=run_models_blend)
 
 
 def _warn(message: str) -> None:
@@ -62,4 +77,12 @@ def run_models_list(args: argparse.Namespace) -> int:
                 print(f"{'':20} not used: the name {m['name']} finds {m['shadowed_by']}")
             if m.get("styles"):
                 print(f"{'':20} styles: {', '.join(map(str, m['styles']))} (--style-mix NAME:W,...)")
+    return 0
+
+
+def run_models_blend(args: argparse.Namespace) -> int:
+    from painterly.feedforward.weight_blend import blend_models, parse_blend_part
+
+    path = blend_models([parse_blend_part(text) for text in args.parts], args.output, name=args.name)
+    print(f"wrote {path}")
     return 0

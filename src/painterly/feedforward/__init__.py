@@ -10,7 +10,8 @@ Public API::
     picture = zoo.stylize("photo.jpg", style_mix="the_wave:0.7,udnie:0.3", strength=0.8)
 
 Training: :func:`train` with :class:`TrainSettings`; distilling a trained model into a smaller,
-faster one: :func:`distill` with :class:`DistillSettings`; export: :func:`export_onnx`.
+faster one: :func:`distill` with :class:`DistillSettings`; blending models fine-tuned from one
+network into one by their weights: :func:`blend_models`; export: :func:`export_onnx`.
 Modules: ``architectures`` (the catalog of network kinds model files name), ``network`` (the
 transformer net), ``conditional`` (the multi-style network: conditional instance norm, style
 blending, adding a style), ``mixing`` (style mixes and strength, torch-free), ``temporal`` and
@@ -19,7 +20,7 @@ blending, adding a style), ``mixing`` (style mixes and strength, torch-free), ``
 once from a name, a style, a path or an ``.onnx`` file, with its metadata, styles and weights, what
 every runtime takes), ``catalog`` (finding models by name), ``backends`` (torch or onnxruntime,
 cached ONNX exports), ``data`` (image folders, random crops), ``loop`` (the training loop every
-trainer shares), ``training``, ``distill``, ``inference``, ``tiling``, ``export``,
+trainer shares), ``training``, ``distill``, ``weight_blend``, ``inference``, ``tiling``, ``export``,
 ``onnx_backend``, ``files`` and ``signals``. Importing this package imports
 no torch; neither do ``inference``, ``record``, ``catalog``, ``backends``, ``model_file`` and
 ``onnx_backend`` until a torch model is loaded.
@@ -47,6 +48,8 @@ _LAZY = {
     "distill": "painterly.feedforward.distill",
     "export_onnx": "painterly.feedforward.export",
     "read_metadata": "painterly.feedforward.model_file",
+    "BlendPart": "painterly.feedforward.weight_blend",
+    "blend_models": "painterly.feedforward.weight_blend",
 }
 
 if TYPE_CHECKING:
@@ -60,6 +63,7 @@ if TYPE_CHECKING:
     from painterly.feedforward.network import TransformerNet
     from painterly.feedforward.record import ModelRecord, resolve_record
     from painterly.feedforward.training import TrainResult, TrainSettings, train
+    from painterly.feedforward.weight_blend import BlendPart, blend_models
 
 
 def __getattr__(name: str) -> Any:
@@ -71,6 +75,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "BlendPart",
     "DistillSettings",
     "ModelRecord",
     "StyleModel",
@@ -78,6 +83,7 @@ __all__ = [
     "TrainResult",
     "TrainSettings",
     "TransformerNet",
+    "blend_models",
     "distill",
     "export_onnx",
     "list_models",
