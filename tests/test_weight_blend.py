@@ -142,7 +142,16 @@ def test_a_part_is_a_model_and_an_optional_weight(model: str, weight: float) -> 
         assert whole == BlendPart(model, 1.0)
 
 
-@pytest.mark.parametrize("text", ["a:0", "a:-2", "a:1e999", ":0.5"])
+@pytest.mark.parametrize("text", ["a:0", "a:-2", "a:1e999", "a:1e7", ":0.5"])
 def test_bad_weights_are_refused(text: str) -> None:
     with pytest.raises(PainterlyError):
         parse_blend_part(text)
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf"), 0.0, -1.0, 1e7])
+def test_a_library_callers_weights_are_checked(
+    family: tuple[Path, Path], tmp_path: Path, weight: float
+) -> None:
+    one, two = family
+    with pytest.raises(PainterlyError, match="weight of"):
+        blend_models([BlendPart(str(one), weight), BlendPart(str(two))], tmp_path / "mix.safetensors")

@@ -17,6 +17,7 @@ any other. A multi-style model (``zoo``) blends its own styles with ``--style-mi
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -35,7 +36,7 @@ from painterly.feedforward.model_file import (
     read_tensors,
     write_model_file,
 )
-from painterly.numbers import parse_decimal, quoted
+from painterly.numbers import check_range, parse_decimal, quoted
 
 if TYPE_CHECKING:
     import torch
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 #: The least mean cosine similarity (over the convolution weights) between each model and the
 #: first one: the campaign's fine-tuned styles are at 0.96-0.99, and independent starts at about 0.
 RELATED = 0.5
+#: The largest weight (only their ratios matter; a bound keeps their sum finite).
+MAX_WEIGHT = 1e6
 _WEIGHT = re.compile(r"[0-9.eE+-]+")
 
 
@@ -64,7 +67,9 @@ def parse_blend_part(text: str) -> BlendPart:
     if not model.strip():
         raise PainterlyError(f"expected MODEL[:WEIGHT], got {quoted(text)}")
     value = (
-        parse_decimal(weight, f"the weight of {model}", minimum=0, exclusive_minimum=True) if weight else 1.0
+        parse_decimal(weight, f"the weight of {model}", minimum=0, maximum=MAX_WEIGHT, exclusive_minimum=True)
+        if weight
+        else 1.0
     )
     return BlendPart(model, value)
 
@@ -132,6 +137,12 @@ def blend_models(parts: Sequence[BlendPart], output: str | os.PathLike, *, name:
         raise PainterlyError("a blend needs two models or more (MODEL:WEIGHT MODEL:WEIGHT ...)")
     output = check_model_output(output)
     check_model_name(name)
+    for part in parts:  # a library caller's BlendPart is not parsed: check it here too
+        if not isinstance(part.weight, int | float) or not math.isfinite(part.weight):
+            raise PainterlyError(
+                f"the weight of {shown(part.model)} must be a finite number, got {part.weight!r}"
+            )
+        check_range(f"the weight of {shown(part.model)}", part.weight, 0, MAX_WEIGHT, exclusive_minimum=True)
     total = sum(part.weight for part in parts)
     sources = [_read_source(part, total) for part in parts]
     paths = [source.path for source in sources]
