@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# One GPU session: train the six-style zoo (five recipes side by side on one GPU), then the GPU
-# benchmarks. Run from the repository root on the GPU machine; everything it needs travels in
+# One GPU session: train every campaign's style (campaign/*/plan.json) side by side on one GPU, then
+# the GPU benchmarks. Run from the repository root on the GPU machine; everything it needs travels in
 # git-ignored folders under out/ (docs/training-findings.md, "Full-scale training on a GPU session"):
 #
 #   out/photos/        the training photos (scripts/build_photos.py)
-#   out/styles/        the six paintings, named as the styles are to be called
-#   out/val/           validation photos (held out of out/photos)
+#   out/styles/        the campaigns' paintings, by their plans' file names (plan.json "style")
+#   out/val/           validation photos: tubingen.jpg, golden_gate.jpg, chicago.jpg (held out of out/photos)
 #   out/vggpack/       VGG16 up to conv4_3 (the training loss network) and VGG19 up to conv5_1 (the
 #                      image-optimization benchmark), float16 or 8-bit codebooks: 28 MB
 #
-# Results go to $OUT, refreshed every minute: one archive per recipe (the finished model or the
+# Results go to $OUT, refreshed every minute: one archive per style (the finished model or the
 # network at the last checkpoint, loss log, last validation sheet, log) and the benchmark figures.
 # Pass TRAIN_SECONDS well inside the device time left (status's budget_left_s minus the machine's
 # start and the transfers, and 2 minutes for the benchmark) and give run's timeout_s slack above it.
@@ -29,41 +29,44 @@ PY=${PY:-python3}
 
 $PY scripts/pack_vgg.py --unpack out/vggpack 2>&1 | tee -a "$OUT/session.txt"
 
-STYLES="out/styles/the_wave.jpg out/styles/starry_night.jpg out/styles/the_scream.jpg
-        out/styles/composition_vii.jpg out/styles/udnie.jpg out/styles/woman_with_hat.jpg"
-if [ "${WIDTHS_TOY:-0}" = 1 ]; then SIZE=(--image-size 64 --validate-every 4 --checkpoint-every 4); W32=8; W16=4; W8=2;
-else SIZE=(--image-size 256 --validate-every 500 --checkpoint-every 500); W32=32; W16=16; W8=8; fi
+if [ "${WIDTHS_TOY:-0}" = 1 ]; then SIZE=(--image-size 128 --validate-every 4 --checkpoint-every 4);
+else SIZE=(--image-size 256 --validate-every 500 --checkpoint-every 500); fi
+VAL=(out/val/tubingen.jpg out/val/golden_gate.jpg); [ -f out/val/chicago.jpg ] && VAL+=(out/val/chicago.jpg)
 
-train() {  # NAME, then extra options
-  local name=$1; shift
+train() {  # NAME STYLE_FILE, then the options (SIZE goes last: a toy dry run overrides the plan's crop)
+  local name=$1 style=$2; shift 2
   mkdir -p "out/train/$name"
-  timeout -s TERM $((TRAIN_SECONDS + 120)) $PY -m painterly train --style $STYLES --data out/photos \
-    -o "out/models/$name.safetensors" --name "${MODEL_NAME:-zoo}" --iterations 1000000 --time-limit "$TRAIN_SECONDS" \
-    --device "$DEVICE" --precision bf16 --workdir "out/train/$name" "${SIZE[@]}" \
-    --validation out/val/tubingen.jpg out/val/golden_gate.jpg --quiet "$@" > "out/train/$name.log" 2>&1
+  timeout -s TERM $((TRAIN_SECONDS + 120)) $PY -m painterly train --style "$style" --data out/photos \
+    -o "out/models/$name.safetensors" --name "$name" --iterations 1000000 --time-limit "$TRAIN_SECONDS" \
+    --device "$DEVICE" --precision bf16 --workdir "out/train/$name" \
+    --validation "${VAL[@]}" --quiet "$@" "${SIZE[@]}" > "out/train/$name.log" 2>&1
   echo "$name exit $?" >> "out/train/$name.log"
 }
-# The loss of the CPU starry_night model that met issue 8's yardstick (docs/training-findings.md,
-# "CPU ablations"): content relu3_3, no relu1_2 in the style, the painting at 512 px, TV 1e-3. That
-# model reached style weight 0.5 through a schedule (5, 1.5, 0.5); from scratch, 1 is a guess between.
-RECIPE2=(--content-layers relu3_3 --style-layers relu2_2,relu3_3,relu4_3 --style-size 512 --tv-weight 1e-3
-         --style-weight 1)
-RUNS="B_w32_bilinear C_w16_recipe2 D_w32_recipe2 E_starry_w32_recipe2 F_w8_recipe2 G_starry_campaign"
-train B_w32_bilinear --width $W32 --upsample bilinear --batch-size 16 &
-train C_w16_recipe2 --width $W16 --upsample bilinear --batch-size 16 "${RECIPE2[@]}" &
-train D_w32_recipe2 --width $W32 --upsample bilinear --batch-size 16 "${RECIPE2[@]}" &
-STYLES=out/styles/starry_night.jpg MODEL_NAME=starry_night train E_starry_w32_recipe2 --width $W32 --upsample bilinear --batch-size 16 "${RECIPE2[@]}" &
-train F_w8_recipe2 --width $W8 --upsample bilinear --batch-size 16 "${RECIPE2[@]}" &
-# The CPU campaign's recipe (campaign/starry_night/plan.json: the compact shape), continued from the
-# network its last stop committed, so that the GPU's steps add to the campaign's (fetch G's latest
-# network and stash it with scripts/campaign.py after the session).
-CAMPAIGN_ARGS=$($PY -c '
-import json
-a = json.load(open("campaign/starry_night/plan.json"))["train_args"]
-drop = {"--precision", "--batch-size"}
-print(" ".join(x for i, x in enumerate(a) if x not in drop and (i == 0 or a[i - 1] not in drop)))')
-INIT=(); [ -f campaign/starry_night/latest.safetensors ] && INIT=(--init campaign/starry_night/latest.safetensors)
-STYLES=out/styles/starry_night.jpg MODEL_NAME=starry_night train G_starry_campaign $CAMPAIGN_ARGS --batch-size 16 "${INIT[@]}" &
+# Every campaign's style (campaign/*/plan.json) side by side on the one GPU, each with its plan's
+# recipe at batch 16 instead of 4. A campaign with a stash (campaign/NAME/latest.safetensors)
+# continues from it, so the GPU's steps add to the CPU campaign's: after the session, put the
+# fetched network in the run folder and stash it with scripts/campaign.py. The others start where
+# their plan starts them (start_from: starry_night's finished network), so every style stays in
+# one family whose models blend by their weights (painterly models blend).
+RUNS=""
+while IFS='|' read -r name style init args; do
+  [ -f "out/styles/$style" ] || { echo "no out/styles/$style: $name left out" | tee -a "$OUT/session.txt"; continue; }
+  INIT=(); [ -n "$init" ] && INIT=(--init "$init")
+  RUNS="$RUNS $name"
+  train "$name" "out/styles/$style" $args --batch-size 16 "${INIT[@]}" &
+done < <($PY - <<'PLANS'
+import glob, json, os
+for path in sorted(glob.glob("campaign/*/plan.json")):
+    plan = json.load(open(path))
+    drop = {"--precision", "--batch-size"}
+    a = plan["train_args"]
+    args = [x for i, x in enumerate(a) if x not in drop and (i == 0 or a[i - 1] not in drop)]
+    stash = os.path.join(os.path.dirname(path), "latest.safetensors")
+    init = stash if os.path.isfile(stash) else (plan.get("start_from") or "")
+    print("|".join([plan["name"], plan["style"], init, " ".join(args)]))
+PLANS
+)
+echo "runs:$RUNS" | tee -a "$OUT/session.txt"
 pack() {  # each run's newest network, validation sheet and loss log into $OUT (atomically)
   for run in $RUNS; do
     [ -f "out/train/$run.log" ] || continue
