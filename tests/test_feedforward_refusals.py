@@ -77,3 +77,14 @@ def test_a_zoo_style_with_its_own_name_as_mix_still_works(tmp_path: Path) -> Non
     assert model.path.stem == "zoo" and model.style_mix == {"udnie": 1.0}
     with pytest.raises(PainterlyError, match="-m zoo"):
         load_model("udnie", "cpu", style_mix={"the_wave": 1.0})
+
+
+def test_stylize_prints_a_written_path_on_one_escaped_line(tmp_path: Path, run_cli) -> None:
+    """A control character in -o reached the terminal raw: a newline forged a second line."""
+    model = write_model_file(tmp_path / "m.safetensors", tiny_style_net(), {"name": "m", "style": "s.png"})
+    photo = tmp_path / "photo.png"
+    wavy_photo(0, (40, 30)).save(photo)
+    out = tmp_path / "p\x1b[31m\nFAKE.png"
+    code, stdout, err = run_cli("stylize", photo, "-m", model, "-o", out)
+    assert code == 0 and out.is_file(), err
+    assert stdout.count("\n") == 1 and "\x1b" not in stdout and "\\x1b" in stdout

@@ -3,6 +3,8 @@ networks, written as an ordinary model; unrelated, differently shaped or multi-s
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -100,9 +102,9 @@ def test_the_output_is_checked_before_any_work(family: tuple[Path, Path], tmp_pa
     assert one.read_bytes() == before
     with pytest.raises(PainterlyError, match=".safetensors"):
         blend_models([BlendPart(str(one)), BlendPart(str(two))], tmp_path / "mix.onnx")
-    with pytest.raises(PainterlyError, match="two models or more"):
+    with pytest.raises(PainterlyError, match="2 to 16 models"):
         blend_models([BlendPart(str(one))], tmp_path / "mix.safetensors")
-    with pytest.raises(PainterlyError, match="named twice"):
+    with pytest.raises(PainterlyError, match="same model file"):
         blend_models([BlendPart(str(one)), BlendPart(str(one))], tmp_path / "mix.safetensors")
 
 
@@ -131,20 +133,40 @@ def make_photo_file(tmp_path: Path) -> Path:
     st.floats(min_value=1e-3, max_value=1e3),
 )
 def test_a_part_is_a_model_and_an_optional_weight(model: str, weight: float) -> None:
-    if not model.strip():
-        with pytest.raises(PainterlyError):
-            parse_blend_part(model)
+    if not model.strip() or os.path.lexists(f"{model}:{weight!r}"):
         return
     part = parse_blend_part(f"{model}:{weight!r}")
     assert part.weight == pytest.approx(weight) and part.model == model
-    whole = parse_blend_part(model)
     if ":" not in model:
-        assert whole == BlendPart(model, 1.0)
+        assert parse_blend_part(model) == BlendPart(model, 1.0)
 
 
-@pytest.mark.parametrize("text", ["a:0", "a:-2", "a:1e999", "a:1e7", ":0.5"])
-def test_bad_weights_are_refused(text: str) -> None:
-    with pytest.raises(PainterlyError):
+def test_a_file_whose_name_ends_in_a_number_is_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("c:0.5").write_bytes(b"")
+    assert parse_blend_part("c:0.5") == BlendPart("c:0.5", 1.0)
+    assert parse_blend_part("c:0.5:2") == BlendPart("c:0.5", 2.0)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("a:0", "positive"),
+        ("a:-2", "positive"),
+        ("a:1e999", "finite"),
+        ("a:nan", "finite"),
+        ("a:inf", "finite"),
+        ("a:1e7", "at most"),
+        ("a:0x10", "number"),
+        ("a:", "number"),
+        (":0.5", "MODEL"),
+        (" ", "empty"),
+    ],
+)
+def test_bad_weights_are_refused_as_weights(text: str, says: str) -> None:
+    with pytest.raises(PainterlyError, match=says):
         parse_blend_part(text)
 
 
@@ -155,3 +177,62 @@ def test_a_library_callers_weights_are_checked(
     one, two = family
     with pytest.raises(PainterlyError, match="weight of"):
         blend_models([BlendPart(str(one), weight), BlendPart(str(two))], tmp_path / "mix.safetensors")
+
+
+def test_one_file_named_twice_is_refused_however_it_is_named(
+    family: tuple[Path, Path], tmp_path: Path
+) -> None:
+    one, two = family
+    (tmp_path / "hard.safetensors").hardlink_to(one)
+    shutil.copy(one, tmp_path / "copy.safetensors")
+    for again in ("hard.safetensors", "copy.safetensors"):
+        with pytest.raises(PainterlyError, match="same model file.*name it once"):
+            blend_models(
+                [BlendPart(str(one)), BlendPart(str(two)), BlendPart(str(tmp_path / again))],
+                tmp_path / "mix.safetensors",
+            )
+
+
+def test_a_share_under_one_percent_and_too_many_parts_are_refused(
+    family: tuple[Path, Path], tmp_path: Path
+) -> None:
+    one, two = family
+    with pytest.raises(PainterlyError, match="adds nothing"):
+        blend_models([BlendPart(str(one), 1), BlendPart(str(two), 1e-9)], tmp_path / "mix.safetensors")
+    with pytest.raises(PainterlyError, match="2 to 16 models"):
+        blend_models([BlendPart(str(one))] * 17, tmp_path / "mix.safetensors")
+
+
+def test_a_network_scaled_up_is_not_related(family: tuple[Path, Path], tmp_path: Path) -> None:
+    one, _ = family
+    net = read_model_file(one)[0]
+    with torch.no_grad():
+        for tensor in net.parameters():
+            tensor.mul_(100)
+    big = write_model_file(tmp_path / "big.safetensors", net, {"name": "big"})
+    with pytest.raises(PainterlyError, match="differ in size"):
+        blend_models([BlendPart(str(one)), BlendPart(str(big))], tmp_path / "mix.safetensors")
+
+
+def test_names_from_files_are_cleaned_and_blends_of_blends_keep_their_sources(
+    family: tuple[Path, Path], tmp_path: Path
+) -> None:
+    one, two = family
+    odd = read_model_file(two)[0]
+    forged = write_model_file(tmp_path / "odd.safetensors", odd, {"name": "x\x1b[31m\nFORGED"})
+    half = blend_models([BlendPart(str(one)), BlendPart(str(forged))], tmp_path / "half.safetensors")
+    assert read_metadata(half)["style"] == "blend: one 50% + odd 50%"
+    again = blend_models([BlendPart(str(half)), BlendPart(str(two))], tmp_path / "again.safetensors")
+    sources = read_metadata(again)["blend"]
+    assert [s["model"] for s in sources] == ["blend", "two"]
+    assert [s["model"] for s in sources[0]["blend"]] == ["one", "odd"]
+    with pytest.raises(PainterlyError, match="blank"):
+        blend_models([BlendPart(str(one)), BlendPart(str(two))], tmp_path / "n.safetensors", name=" ")
+
+
+def test_the_written_path_cannot_forge_lines(family: tuple[Path, Path], tmp_path: Path, run_cli) -> None:
+    one, two = family
+    out = tmp_path / "x\x1b[31m\nFAKE.safetensors"
+    code, stdout, _ = run_cli("models", "blend", one, two, "-o", out)
+    assert code == 0 and out.is_file()
+    assert stdout.count("\n") == 1 and "\x1b" not in stdout and "\\x1b" in stdout

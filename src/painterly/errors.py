@@ -32,6 +32,12 @@ def check_weight(name: str, value: object) -> float:
     return number
 
 
+def shown_path(path: object) -> str:
+    """A path on a line of output (``wrote PATH``): control characters escaped as :func:`shown`
+    does, so a name cannot forge lines or colour the terminal, and never cut."""
+    return shown(path, limit=1 << 16)
+
+
 def shown(text: object, limit: int = 200) -> str:
     """``text`` (often a file name) made safe for a one-line message: control characters such as a
     newline are escaped, and very long text is cut."""

@@ -7,6 +7,7 @@ import argparse
 
 from painterly.cli.number_types import positive_float, positive_int
 from painterly.cli.training_progress import StepBar, report_skipped
+from painterly.errors import shown_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -89,5 +90,6 @@ def run_distill(args: argparse.Namespace) -> int:
     finally:
         report.close()
     report_skipped(result.skipped)
-    print(f"wrote {result.output} ({result.steps} steps, {result.seconds:.0f} s, l1 {result.loss:.4f})")
+    figures = f"{result.steps} steps, {result.seconds:.0f} s, l1 {result.loss:.4f}"
+    print(f"wrote {shown_path(result.output)} ({figures})")
     return 130 if result.interrupted else 0

@@ -13,7 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from painterly.errors import shown_path
     from painterly.feedforward.export import export_onnx
 
-    print(export_onnx(args.model, args.onnx))
+    print(shown_path(export_onnx(args.model, args.onnx)))
     return 0

@@ -72,7 +72,8 @@ def run_models_list(args: argparse.Namespace) -> int:
     else:
         for m in models:
             m = {k: _printable(v) for k, v in m.items()}
-            print(f"{m['name']:20} width {m['width']!s:<4} {m['steps']} steps  {m['source']:8} {m['path']}")
+            steps = "-" if m["steps"] is None else m["steps"]
+            print(f"{m['name']:20} width {m['width']!s:<4} {steps} steps  {m['source']:8} {m['path']}")
             if m.get("shadowed_by"):
                 print(f"{'':20} not used: the name {m['name']} finds {m['shadowed_by']}")
             if m.get("styles"):
@@ -81,8 +82,9 @@ def run_models_list(args: argparse.Namespace) -> int:
 
 
 def run_models_blend(args: argparse.Namespace) -> int:
+    from painterly.errors import shown_path
     from painterly.feedforward.weight_blend import blend_models, parse_blend_part
 
     path = blend_models([parse_blend_part(text) for text in args.parts], args.output, name=args.name)
-    print(f"wrote {path}")
+    print(f"wrote {shown_path(path)}")
     return 0

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from painterly.cli.number_types import positive_int, whole
+from painterly.errors import shown_path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,5 +53,5 @@ def run_sheet(args: argparse.Namespace) -> int:
         print(f"painting {entry.label}", file=sys.stderr, flush=True)
 
     path = write_style_sheet(photo, output, entries, size=args.size, columns=args.columns, progress=progress)
-    print(f"{path} ({len(entries) + 1} tiles)")
+    print(f"{shown_path(path)} ({len(entries) + 1} tiles)")
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from painterly.cli.number_types import positive_int, whole
 from painterly.cli.training_progress import StoreOnce
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, shown_path
 from painterly.feedforward.backends import CHOICES
 from painterly.feedforward.files import refuse_overwriting_inputs, require_regular_file
 
@@ -343,7 +343,7 @@ def run_stylize(args: argparse.Namespace) -> int:
         try:
             for source, target, picture in zip(inputs, targets, results, strict=True):
                 save_image(picture, target, {"painterly_model": model.name, "source": source.name})
-                print(target)
+                print(shown_path(target))
                 written += 1
         except PainterlyError as exc:
             if written:

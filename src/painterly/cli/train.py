@@ -11,7 +11,7 @@ import sys
 
 from painterly.cli.number_types import positive_int
 from painterly.cli.training_progress import StepBar, report_skipped
-from painterly.errors import PainterlyError
+from painterly.errors import PainterlyError, shown_path
 from painterly.feedforward.settings import TrainSettings
 from painterly.numbers import parse_decimal
 from painterly.settings import MAX_WEIGHT
@@ -286,5 +286,5 @@ def run_train(args: argparse.Namespace) -> int:
         )
         return 130
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"wrote {result.output} ({result.steps} steps, {result.seconds:.0f} s)")
+        print(f"wrote {shown_path(result.output)} ({result.steps} steps, {result.seconds:.0f} s)")
     return 0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from painterly.cli.training_progress import StoreOnce
-from painterly.errors import PainterlyError, shown
+from painterly.errors import PainterlyError, shown, shown_path
 
 if TYPE_CHECKING:  # torch-heavy: imported for the annotation only
     from painterly.progress import Progress
@@ -339,11 +339,12 @@ def _run(args: argparse.Namespace, signals: _Signals) -> int:
     signals.writing = True
     save_image(result.image, output, metadata)
     if result.interrupted or signals.terminated:
-        print(f"painterly: interrupted; saved the best image so far to {output}", file=sys.stderr)
+        print(f"painterly: interrupted; saved the best image so far to {shown_path(output)}", file=sys.stderr)
         return 130
     if not args.quiet:
         print(
-            f"wrote {output} ({result.image.width}x{result.image.height}, {result.seconds:.0f} s)",
+            f"wrote {shown_path(output)} "
+            f"({result.image.width}x{result.image.height}, {result.seconds:.0f} s)",
             file=sys.stderr,
         )
     return 0

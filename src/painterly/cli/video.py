@@ -117,7 +117,7 @@ class _FrameBar(LazyBar):
 
 
 def run_video(args: argparse.Namespace) -> int:
-    from painterly.errors import PainterlyError
+    from painterly.errors import PainterlyError, shown_path
     from painterly.video import require_video_extra
     from painterly.video.runtime import prefer_sleeping_threads
 
@@ -165,9 +165,12 @@ def run_video(args: argparse.Namespace) -> int:
     width, height = result.size  # as shown: rotation applied, both halves with --compare
     line = f"{result.frames} frames, {width}x{height}, {result.seconds:.1f} s ({result.fps:.2f} frames/s)"
     if result.interrupted:
-        print(f"painterly: interrupted; wrote the {line} done so far to {result.output}", file=sys.stderr)
+        print(
+            f"painterly: interrupted; wrote the {line} done so far to {shown_path(result.output)}",
+            file=sys.stderr,
+        )
     else:
-        print(f"wrote {result.output}: {line}")
+        print(f"wrote {shown_path(result.output)}: {line}")
     if result.warping_error is not None and result.frames < 2:
         print("warping error: not measured (it needs at least two frames)")
     elif result.warping_error is not None:

@@ -35,14 +35,25 @@ def check_model_output(path: str | os.PathLike) -> Path:
     """A model file must end in ``.safetensors``: the catalog and ``stylize --model`` only find those."""
     path = Path(path)
     if path.suffix != SUFFIX:
-        raise PainterlyError(f"the output must be a {SUFFIX} file, got {shown(path.name)!r}")
+        raise PainterlyError(f"the output must be a {SUFFIX} file, got '{shown(path.name)}'")
     return path
 
 
+#: The longest model name: it is shown on one line (``models list``, the page's model menu).
+MAX_NAME = 200
+
+
 def check_model_name(name: str | None) -> None:
-    """A model name is shown on one line (``models list``, the server): refuse control characters."""
-    if name is not None and not name.isprintable():
-        raise PainterlyError(f"--name may not contain control characters, got {shown(name)!r}")
+    """A model name is shown on one line (``models list``, the server): refuse control characters,
+    a blank name and one longer than :data:`MAX_NAME` characters."""
+    if name is None:
+        return
+    if not name.isprintable():
+        raise PainterlyError(f"--name may not contain control characters, got '{shown(name)}'")
+    if not name.strip():
+        raise PainterlyError("--name may not be blank")
+    if len(name) > MAX_NAME:
+        raise PainterlyError(f"--name may be at most {MAX_NAME} characters, got {len(name)}")
 
 
 def write_model_file(
@@ -147,8 +158,8 @@ def build_network(
     the file in errors."""
     from painterly.feedforward import architectures
 
-    architecture = architectures.get(metadata.get("architecture"))
     try:
+        architecture = architectures.get(metadata.get("architecture"))
         net = architecture.build(metadata)
     except PainterlyError as exc:
         raise PainterlyError(f"{path}: {exc}") from None

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from painterly.errors import PainterlyError, shown
 from painterly.feedforward.catalog import resolve_model
-from painterly.feedforward.files import refuse_overwriting_inputs
 from painterly.feedforward.model_file import (
     build_network,
     check_model_name,
@@ -37,6 +35,7 @@ from painterly.feedforward.model_file import (
     write_model_file,
 )
 from painterly.numbers import check_range, parse_decimal, quoted
+from painterly.outputs import check_output
 
 if TYPE_CHECKING:
     import torch
@@ -44,9 +43,15 @@ if TYPE_CHECKING:
 #: The least mean cosine similarity (over the convolution weights) between each model and the
 #: first one: the campaign's fine-tuned styles are at 0.96-0.99, and independent starts at about 0.
 RELATED = 0.5
+#: How far the size of a convolution's weights may differ between sources (a ratio of norms): the
+#: fine-tuned styles differ by under 7%; a network scaled by 100 points the same way but is not.
+SCALE_RATIO = 2.0
 #: The largest weight (only their ratios matter; a bound keeps their sum finite).
 MAX_WEIGHT = 1e6
-_WEIGHT = re.compile(r"[0-9.eE+-]+")
+#: The least share of the total a source's weight may have: under 1% it adds nothing to the blend.
+MIN_SHARE = 0.01
+#: The most sources in one blend (each is read whole into memory).
+MAX_PARTS = 16
 
 
 @dataclass(frozen=True)
@@ -59,43 +64,68 @@ class BlendPart:
 
 
 def parse_blend_part(text: str) -> BlendPart:
-    """``MODEL`` or ``MODEL:WEIGHT`` (``the_wave:0.4``). Only a number after the last colon is a
-    weight, so a file name holding a colon still names a model."""
-    model, sep, weight = text.rpartition(":")
-    if not sep or not _WEIGHT.fullmatch(weight.strip()):
-        model, weight = text, ""
+    """``MODEL`` or ``MODEL:WEIGHT`` (``the_wave:0.4``). Text naming an existing file is a model as a
+    whole (a file may be called ``c:0.5``); otherwise what follows the last colon is the weight."""
+    if not text.strip():
+        raise PainterlyError("expected MODEL[:WEIGHT], got an empty argument")
+    if ":" not in text or os.path.lexists(text):
+        return BlendPart(text)
+    model, _, weight = text.rpartition(":")
     if not model.strip():
         raise PainterlyError(f"expected MODEL[:WEIGHT], got {quoted(text)}")
-    value = (
-        parse_decimal(weight, f"the weight of {model}", minimum=0, maximum=MAX_WEIGHT, exclusive_minimum=True)
-        if weight
-        else 1.0
+    label = f"the weight of {shown(model)}"
+    return BlendPart(
+        model, parse_decimal(weight, label, minimum=0, maximum=MAX_WEIGHT, exclusive_minimum=True)
     )
-    return BlendPart(model, value)
 
 
 @dataclass(frozen=True)
 class _Source:
+    label: str  # the model as the caller named it, for messages
     path: Path
     weight: float
     metadata: dict[str, Any]
     config: dict[str, Any]  # the network's own description: architecture, width, depth, ...
     tensors: dict[str, torch.Tensor]
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        """The model's name from its metadata, if it is a printable one; else the file's stem."""
+        name = self.metadata.get("name")
+        if isinstance(name, str) and name.strip() and name.isprintable():
+            return name[:200]
+        return shown(self.path.stem)
+
+
+def _check_weight(part: BlendPart) -> None:
+    """A library caller's :class:`BlendPart` is not parsed: its weight is checked here too."""
+    label = f"the weight of {shown(part.model)}"
+    if (
+        isinstance(part.weight, bool)
+        or not isinstance(part.weight, int | float)
+        or not math.isfinite(part.weight)
+    ):
+        raise PainterlyError(f"{label} must be a finite number, got {part.weight!r}")
+    check_range(label, part.weight, 0, MAX_WEIGHT, exclusive_minimum=True)
 
 
 def _read_source(part: BlendPart, total: float) -> _Source:
     """The model's network, built and loaded as for stylizing (weights checked against the
     architecture and for NaN), refused if it is a multi-style one."""
     path = resolve_model(part.model)
+    label = shown(part.model)
     metadata = read_metadata(path)
     if isinstance(metadata.get("styles"), list):
         raise PainterlyError(
-            f"{shown(part.model)!r} is a multi-style model: it blends its own styles with "
-            f"--style-mix (painterly stylize PHOTO -m {shown(part.model)} --style-mix A:0.5,B:0.5)"
+            f"{label!r} is a multi-style model: it blends its own styles with "
+            f"--style-mix (painterly stylize PHOTO -m {label} --style-mix A:0.5,B:0.5)"
         )
-    net, metadata, _ = build_network(path, metadata, lambda: read_tensors(path))
+    data = path.read_bytes()
+    net, metadata, _ = build_network(label, metadata, lambda: read_tensors(path))
     tensors = {f"net/{k}": v.detach().float() for k, v in net.state_dict().items()}
-    return _Source(path, part.weight / total, metadata, dict(net.config()), tensors)
+    digest = hashlib.sha256(data).hexdigest()
+    return _Source(label, path, part.weight / total, metadata, dict(net.config()), tensors, digest)
 
 
 def _check_same_network(first: _Source, other: _Source) -> None:
@@ -107,9 +137,20 @@ def _check_same_network(first: _Source, other: _Source) -> None:
     ]
     if differ:
         raise PainterlyError(
-            f"{other.path.name} is not the same network as {first.path.name} ({'; '.join(differ)}): "
+            f"{other.label} is not the same network as {first.label} ({'; '.join(differ)}): "
             "only models of one shape can be blended by their weights"
         )
+
+
+def _check_named_once(sources: Sequence[_Source]) -> None:
+    """One file (or two copies of it) named twice would only change the weights: say so."""
+    for i, one in enumerate(sources):
+        for other in sources[:i]:
+            if one.sha256 == other.sha256 or os.path.samefile(one.path, other.path):
+                raise PainterlyError(
+                    f"{one.label} and {other.label} are the same model file: name it once, "
+                    "with the sum of the weights"
+                )
 
 
 def relatedness(first: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor]) -> float:
@@ -124,8 +165,45 @@ def relatedness(first: Mapping[str, torch.Tensor], other: Mapping[str, torch.Ten
     return sum(values) / len(values) if values else 0.0
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def scale_ratio(first: Mapping[str, torch.Tensor], other: Mapping[str, torch.Tensor]) -> float:
+    """The largest ratio (at least 1) between the norms of the two networks' convolution weights."""
+    worst = 1.0
+    for key, tensor in first.items():
+        if tensor.ndim >= 2:
+            a, b = float(tensor.norm()), float(other[key].norm())
+            ratio = max(a, b) / max(min(a, b), 1e-12)
+            worst = max(worst, ratio)
+    return worst
+
+
+def _check_related(first: _Source, other: _Source) -> None:
+    similarity = relatedness(first.tensors, other.tensors)
+    ratio = scale_ratio(first.tensors, other.tensors)
+    if similarity < RELATED or ratio > SCALE_RATIO:
+        measured = (
+            f"their weights' similarity is {similarity:.2f}, under {RELATED}"
+            if similarity < RELATED
+            else f"their weights differ in size up to {ratio:.3g} times"
+        )
+        raise PainterlyError(
+            f"{other.label} and {first.label} were not trained from one start ({measured}): the mean "
+            "of their weights would paint mush. Blend models fine-tuned from one network (train "
+            "--init), or blend the pictures: stylize with each and mix them, or a multi-style "
+            "model's --style-mix"
+        )
+
+
+def _record(source: _Source) -> dict[str, Any]:
+    """A source as the blend's metadata records it (a blend's own sources nested under it)."""
+    entry: dict[str, Any] = {
+        "model": source.name,
+        "style": source.metadata.get("style") if isinstance(source.metadata.get("style"), str) else None,
+        "sha256": source.sha256,
+        "weight": round(source.weight, 6),
+    }
+    if isinstance(source.metadata.get("blend"), list):
+        entry["blend"] = source.metadata["blend"]
+    return entry
 
 
 def blend_models(parts: Sequence[BlendPart], output: str | os.PathLike, *, name: str | None = None) -> Path:
@@ -133,33 +211,28 @@ def blend_models(parts: Sequence[BlendPart], output: str | os.PathLike, *, name:
     records each source (name, style, SHA-256 of the file, normalized weight) under ``blend``."""
     import torch
 
-    if len(parts) < 2:
-        raise PainterlyError("a blend needs two models or more (MODEL:WEIGHT MODEL:WEIGHT ...)")
-    output = check_model_output(output)
+    if not 2 <= len(parts) <= MAX_PARTS:
+        raise PainterlyError(
+            f"a blend needs 2 to {MAX_PARTS} models (MODEL:WEIGHT MODEL:WEIGHT ...), got {len(parts)}"
+        )
+    output = check_output(check_model_output(output))
     check_model_name(name)
-    for part in parts:  # a library caller's BlendPart is not parsed: check it here too
-        if not isinstance(part.weight, int | float) or not math.isfinite(part.weight):
-            raise PainterlyError(
-                f"the weight of {shown(part.model)} must be a finite number, got {part.weight!r}"
-            )
-        check_range(f"the weight of {shown(part.model)}", part.weight, 0, MAX_WEIGHT, exclusive_minimum=True)
+    for part in parts:
+        _check_weight(part)
     total = sum(part.weight for part in parts)
+    for part in parts:
+        if part.weight / total < MIN_SHARE:
+            raise PainterlyError(
+                f"the weight of {shown(part.model)} is {100 * part.weight / total:.2g}% of the total: "
+                f"under {100 * MIN_SHARE:.0f}% a model adds nothing to the blend; leave it out"
+            )
     sources = [_read_source(part, total) for part in parts]
-    paths = [source.path for source in sources]
-    if len({path.resolve() for path in paths}) < len(paths):
-        raise PainterlyError("a model is named twice in the blend; give it one weight")
-    refuse_overwriting_inputs(output, paths)
+    _check_named_once(sources)
+    check_output(output, [source.path for source in sources])
     first = sources[0]
     for other in sources[1:]:
         _check_same_network(first, other)
-        similarity = relatedness(first.tensors, other.tensors)
-        if similarity < RELATED:
-            raise PainterlyError(
-                f"{other.path.name} and {first.path.name} were not trained from one start (their "
-                f"weights' similarity is {similarity:.2f}, under {RELATED}): the mean of their weights "
-                "would paint mush. Blend models fine-tuned from one network (train --init), or blend "
-                "the pictures: stylize with each and mix them, or a multi-style model's --style-mix"
-            )
+        _check_related(first, other)
     blended = {
         key: torch.stack([source.tensors[key] * source.weight for source in sources]).sum(0)
         for key in first.tensors
@@ -167,24 +240,10 @@ def blend_models(parts: Sequence[BlendPart], output: str | os.PathLike, *, name:
     # The network's description carries over; any one source's training record (losses, steps,
     # style image) would be false of the blend, which records its sources instead.
     metadata: dict[str, Any] = dict(first.config)
-    label = " + ".join(
-        f"{source.metadata.get('name', source.path.stem)} {100 * source.weight:.0f}%" for source in sources
-    )
-    metadata.update(
-        name=name or "blend",
-        style=f"blend: {label}",
-        blend=[
-            {
-                "model": source.metadata.get("name", source.path.stem),
-                "style": source.metadata.get("style"),
-                "sha256": _sha256(source.path),
-                "weight": round(source.weight, 6),
-            }
-            for source in sources
-        ],
-    )
+    label = " + ".join(f"{source.name} {100 * source.weight:.0f}%" for source in sources)
+    metadata.update(name=name or "blend", style=f"blend: {label}", blend=[_record(s) for s in sources])
     net, _, _ = build_network(output, first.metadata, lambda: blended)
     return write_model_file(output, net, metadata)
 
 
-__all__ = ["RELATED", "BlendPart", "blend_models", "parse_blend_part", "relatedness"]
+__all__ = ["RELATED", "BlendPart", "blend_models", "parse_blend_part", "relatedness", "scale_ratio"]
