@@ -343,7 +343,10 @@ def test_temporal_blending_lowers_the_warping_error(tmp_path: Path) -> None:
     plain = run(source, tmp_path / "plain.mp4", FeedForwardPainter(model, 0.0), report=True)
     steady = run(source, tmp_path / "steady.mp4", FeedForwardPainter(model, 0.6), report=True)
     assert plain.warping_error is not None and steady.warping_error is not None
-    assert steady.warping_error < 0.6 * plain.warping_error
+    # The ratio is not the same from run to run on this tiny noisy clip: 0.45-0.70 in 12 runs of this
+    # file on a 2-core Xeon (2026-12-07; the flow's threads, even OpenCV's alone, vary it), so the
+    # margin is 0.8. Without blending the ratio is 1.
+    assert steady.warping_error < 0.8 * plain.warping_error
 
 
 # the command ---------------------------------------------------------------------------------------
