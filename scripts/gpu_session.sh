@@ -46,7 +46,7 @@ train() {  # NAME STYLE_FILE, then the options (SIZE goes last: a toy dry run ov
 # recipe at batch 16 instead of 4. A campaign with a stash (campaign/NAME/latest.safetensors)
 # continues from it, so the GPU's steps add to the CPU campaign's: after the session, put the
 # fetched network in the run folder and stash it with scripts/campaign.py. The others start where
-# their plan starts them (start_from: starry_night's finished network), so every style stays in
+# their plan starts them (start_from: starry_night's finished network, or the_wave's for the_scream), so every style stays in
 # one family whose models blend by their weights (painterly models blend).
 RUNS=""
 while IFS='|' read -r name style init args; do
