@@ -9,7 +9,7 @@
 A column is ``LABEL=MODEL`` or ``LABEL=MODEL:STYLE`` (a style of a multi-style model); a model is a
 file or a shipped name. Photos and anchors are looked up as given, then in the developers' shared
 material (``$PAINTERLY_SHARED``, default ``../shared``: ``images/`` and ``anchors/``). An anchor
-(Johnson et al.'s picture of that photo) goes after the row's last column under "Johnson et al."
+(Johnson et al.'s or pytorch examples' picture of that photo) goes after the row's last column.
 Each tile is the photo painted at ``--size`` (long side), labelled under it.
 """
 
@@ -33,6 +33,15 @@ def find(name: str) -> Path:
         if candidate.is_file():
             return candidate
     raise SystemExit(f"before_after: {name} not found (nor under {SHARED}/images or anchors)")
+
+
+def anchor_label(name: str) -> str:
+    """Who painted an anchor, by the shared anchors' file names (SOURCES.md there)."""
+    if name.startswith("jfn_"):
+        return "Johnson et al."
+    if name.startswith("pte_"):
+        return "pytorch examples"
+    return Path(name).stem
 
 
 def split_pair(text: str, what: str) -> tuple[str, str]:
@@ -71,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         model, _, style = spec.partition(":") if not Path(spec).is_file() else (spec, "", "")
         models.append((label, load_model(model, backend="torch", style_mix=style or None)))
     anchors = dict(args.anchor)
+    unused = sorted(set(anchors) - set(args.photos))
+    if unused:
+        raise SystemExit(f"before_after: --anchor for a photo not in --photos: {', '.join(unused)}")
     rows: list[list[tuple[Image.Image, str]]] = []
     for name in args.photos:
         photo = open_image(find(name))
@@ -78,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if name in anchors:
             picture = Image.open(find(anchors[name])).convert("RGB")
             picture.thumbnail((args.size, args.size))
-            row.append((picture, "Johnson et al."))
+            row.append((picture, anchor_label(anchors[name])))
         rows.append(row)
     width = max(tile.width for row in rows for tile, _ in row)
     height = max(tile.height for row in rows for tile, _ in row) + LABEL

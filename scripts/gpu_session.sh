@@ -13,7 +13,8 @@
 # network at the last checkpoint, loss log, last validation sheet, log) and the benchmark figures.
 # Pass TRAIN_SECONDS well inside the device time left (status's budget_left_s minus the machine's
 # start and the transfers, and 2 minutes for the benchmark) and give run's timeout_s slack above it.
-# The device time is the whole session's: other uses before this call shorten it. Dry run on a CPU at toy size: DEVICE=cpu TRAIN_SECONDS=20 WIDTHS_TOY=1.
+# The device time is the whole session's: other uses before this call shorten it.
+# Dry run on a CPU at toy size (128 px crops): DEVICE=cpu TRAIN_SECONDS=20 TOY=1.
 set -u
 OUT=${OUT:-/tmp/gpu_out}
 DEVICE=${DEVICE:-cuda}
@@ -29,7 +30,7 @@ PY=${PY:-python3}
 
 $PY scripts/pack_vgg.py --unpack out/vggpack 2>&1 | tee -a "$OUT/session.txt"
 
-if [ "${WIDTHS_TOY:-0}" = 1 ]; then SIZE=(--image-size 128 --validate-every 4 --checkpoint-every 4);
+if [ "${TOY:-0}" = 1 ]; then SIZE=(--image-size 128 --validate-every 4 --checkpoint-every 4);
 else SIZE=(--image-size 256 --validate-every 500 --checkpoint-every 500); fi
 VAL=(out/val/tubingen.jpg out/val/golden_gate.jpg); [ -f out/val/chicago.jpg ] && VAL+=(out/val/chicago.jpg)
 
@@ -48,14 +49,16 @@ train() {  # NAME STYLE_FILE, then the options (SIZE goes last: a toy dry run ov
 # fetched network in the run folder and stash it with scripts/campaign.py. The others start where
 # their plan starts them (start_from: starry_night's finished network, or the_wave's for the_scream), so every style stays in
 # one family whose models blend by their weights (painterly models blend).
-RUNS=""
+RUNS=""; PIDS=()
 while IFS='|' read -r name style init args; do
   [ -f "out/styles/$style" ] || { echo "no out/styles/$style: $name left out" | tee -a "$OUT/session.txt"; continue; }
   INIT=(); [ -n "$init" ] && INIT=(--init "$init")
   RUNS="$RUNS $name"
-  train "$name" "out/styles/$style" $args --batch-size 16 "${INIT[@]}" &
-done < <($PY - <<'PLANS'
+  train "$name" "out/styles/$style" $args --batch-size 16 "${INIT[@]}" &  # args: plain words
+  PIDS+=($!)
+done < <($PY - 2>>"$OUT/session.txt" <<'PLANS'
 import glob, json, os
+from safetensors import safe_open
 for path in sorted(glob.glob("campaign/*/plan.json")):
     plan = json.load(open(path))
     drop = {"--precision", "--batch-size"}
@@ -63,10 +66,19 @@ for path in sorted(glob.glob("campaign/*/plan.json")):
     args = [x for i, x in enumerate(a) if x not in drop and (i == 0 or a[i - 1] not in drop)]
     stash = os.path.join(os.path.dirname(path), "latest.safetensors")
     init = stash if os.path.isfile(stash) else (plan.get("start_from") or "")
+    if init == stash:  # a campaign at its planned steps is done: the GPU goes to the others
+        with safe_open(stash, "numpy") as handle:
+            steps = json.loads(handle.metadata()["painterly"]).get("campaign_steps") or 0
+        if steps >= plan["planned_steps"]:
+            print(f"{plan['name']}: finished ({steps} steps), left out", file=__import__("sys").stderr)
+            continue
     print("|".join([plan["name"], plan["style"], init, " ".join(args)]))
 PLANS
 )
 echo "runs:$RUNS" | tee -a "$OUT/session.txt"
+if [ ${#PIDS[@]} = 0 ]; then  # nothing to wait for: say so rather than spend the device time
+  echo "no training run started (out/styles? campaign plans?); benchmarks only" | tee -a "$OUT/session.txt"
+fi
 pack() {  # each run's newest network, validation sheet and loss log into $OUT (atomically)
   for run in $RUNS; do
     [ -f "out/train/$run.log" ] || continue
@@ -90,7 +102,7 @@ pack() {  # each run's newest network, validation sheet and loss log into $OUT (
    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null \
      | sed "s/^/GPU at ${t}s: /" >> "$OUT/session.txt"; done) &
 packer=$!
-wait $(jobs -p | grep -v "^$packer$")
+[ ${#PIDS[@]} -gt 0 ] && wait "${PIDS[@]}"
 kill $packer 2>/dev/null
 wait $packer 2>/dev/null
 pack

@@ -170,12 +170,21 @@ def test_bad_weights_are_refused_as_weights(text: str, says: str) -> None:
         parse_blend_part(text)
 
 
-@pytest.mark.parametrize("weight", [float("nan"), float("inf"), 0.0, -1.0, 1e7])
+@pytest.mark.parametrize(
+    ("weight", "says"),
+    [
+        (float("nan"), "finite"),
+        (float("inf"), "finite"),
+        (0.0, "positive"),
+        (-1.0, "positive"),
+        (1e7, "at most"),
+    ],
+)
 def test_a_library_callers_weights_are_checked(
-    family: tuple[Path, Path], tmp_path: Path, weight: float
+    family: tuple[Path, Path], tmp_path: Path, weight: float, says: str
 ) -> None:
     one, two = family
-    with pytest.raises(PainterlyError, match="weight of"):
+    with pytest.raises(PainterlyError, match=f"weight of .* {says}"):
         blend_models([BlendPart(str(one), weight), BlendPart(str(two))], tmp_path / "mix.safetensors")
 
 
@@ -219,13 +228,16 @@ def test_names_from_files_are_cleaned_and_blends_of_blends_keep_their_sources(
 ) -> None:
     one, two = family
     odd = read_model_file(two)[0]
-    forged = write_model_file(tmp_path / "odd.safetensors", odd, {"name": "x\x1b[31m\nFORGED"})
+    forged = write_model_file(
+        tmp_path / "odd.safetensors", odd, {"name": "x\x1b[31m\nFORGED", "style": "s\x1b[2J\nFORGED"}
+    )
     half = blend_models([BlendPart(str(one)), BlendPart(str(forged))], tmp_path / "half.safetensors")
     assert read_metadata(half)["style"] == "blend: one 50% + odd 50%"
     again = blend_models([BlendPart(str(half)), BlendPart(str(two))], tmp_path / "again.safetensors")
     sources = read_metadata(again)["blend"]
-    assert [s["model"] for s in sources] == ["blend", "two"]
+    assert [s["model"] for s in sources] == ["half", "two"]  # a blend is named after its file
     assert [s["model"] for s in sources[0]["blend"]] == ["one", "odd"]
+    assert sources[0]["blend"][1]["style"] == "s\\x1b[2J\\nFORGED"  # cleaned, one line
     with pytest.raises(PainterlyError, match="blank"):
         blend_models([BlendPart(str(one)), BlendPart(str(two))], tmp_path / "n.safetensors", name=" ")
 

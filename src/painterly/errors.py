@@ -34,7 +34,8 @@ def check_weight(name: str, value: object) -> float:
 
 def shown_path(path: object) -> str:
     """A path on a line of output (``wrote PATH``): control characters escaped as :func:`shown`
-    does, so a name cannot forge lines or colour the terminal, and never cut."""
+    does, so a name cannot forge lines or colour the terminal; cut only past 64 KiB, far beyond
+    any path a file system takes."""
     return shown(path, limit=1 << 16)
 
 

@@ -32,7 +32,8 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
+    from painterly.errors import shown_path
     from painterly.vgg.weights import download_weights
 
-    print(f"saved {download_weights(args.key)}")
+    print(f"saved {shown_path(download_weights(args.key))}")
     return 0

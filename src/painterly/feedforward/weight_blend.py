@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any
 from painterly.errors import PainterlyError, shown
 from painterly.feedforward.catalog import resolve_model
 from painterly.feedforward.model_file import (
+    MAX_NAME,
     build_network,
     check_model_name,
     check_model_output,
     read_metadata,
-    read_tensors,
     write_model_file,
 )
 from painterly.numbers import check_range, parse_decimal, quoted
@@ -95,8 +95,8 @@ class _Source:
         """The model's name from its metadata, if it is a printable one; else the file's stem."""
         name = self.metadata.get("name")
         if isinstance(name, str) and name.strip() and name.isprintable():
-            return name[:200]
-        return shown(self.path.stem)
+            return name[:MAX_NAME]
+        return shown(self.path.stem, MAX_NAME)
 
 
 def _check_weight(part: BlendPart) -> None:
@@ -119,14 +119,25 @@ def _read_source(part: BlendPart, total: float) -> _Source:
     metadata = read_metadata(path)
     if isinstance(metadata.get("styles"), list):
         raise PainterlyError(
-            f"{label!r} is a multi-style model: it blends its own styles with "
+            f"'{label}' is a multi-style model: it blends its own styles with "
             f"--style-mix (painterly stylize PHOTO -m {label} --style-mix A:0.5,B:0.5)"
         )
-    data = path.read_bytes()
-    net, metadata, _ = build_network(label, metadata, lambda: read_tensors(path))
-    tensors = {f"net/{k}": v.detach().float() for k, v in net.state_dict().items()}
+    from safetensors.torch import load
+
+    data = path.read_bytes()  # hashed and loaded from the same bytes
+
+    def loaded() -> dict[str, torch.Tensor]:
+        try:
+            return load(data)
+        except Exception as exc:  # noqa: BLE001 - any failure means a damaged file
+            raise PainterlyError(
+                f"{label}: cannot read the weights: {' '.join(str(exc).split())[:200]}"
+            ) from None
+
+    net, metadata, _ = build_network(label, metadata, loaded)
+    weights = {f"net/{k}": v.detach().float() for k, v in net.state_dict().items()}
     digest = hashlib.sha256(data).hexdigest()
-    return _Source(label, path, part.weight / total, metadata, dict(net.config()), tensors, digest)
+    return _Source(label, path, part.weight / total, metadata, dict(net.config()), weights, digest)
 
 
 def _check_same_network(first: _Source, other: _Source) -> None:
@@ -194,22 +205,34 @@ def _check_related(first: _Source, other: _Source) -> None:
         )
 
 
+def _clean(text: object) -> str | None:
+    """A string read from a source file, made one printable line of bounded length (else None)."""
+    return shown(text, MAX_NAME) if isinstance(text, str) else None
+
+
 def _record(source: _Source) -> dict[str, Any]:
-    """A source as the blend's metadata records it (a blend's own sources nested under it)."""
+    """A source as the blend's metadata records it; a blend's own sources go under it, one level
+    deep and cleaned (a file's metadata is whoever wrote it)."""
     entry: dict[str, Any] = {
         "model": source.name,
-        "style": source.metadata.get("style") if isinstance(source.metadata.get("style"), str) else None,
+        "style": _clean(source.metadata.get("style")),
         "sha256": source.sha256,
         "weight": round(source.weight, 6),
     }
-    if isinstance(source.metadata.get("blend"), list):
-        entry["blend"] = source.metadata["blend"]
+    inner = source.metadata.get("blend")
+    if isinstance(inner, list):
+        entry["blend"] = [
+            {key: _clean(item.get(key)) for key in ("model", "style", "sha256")}
+            for item in inner[:MAX_PARTS]
+            if isinstance(item, dict)
+        ]
     return entry
 
 
 def blend_models(parts: Sequence[BlendPart], output: str | os.PathLike, *, name: str | None = None) -> Path:
     """Write the weighted mean of ``parts``' weights as a model file at ``output``; its metadata
-    records each source (name, style, SHA-256 of the file, normalized weight) under ``blend``."""
+    records each source (name, style, SHA-256 of the file, normalized weight) under ``blend``; its
+    name is ``name``, else the output file's stem (as ``train`` names a model)."""
     import torch
 
     if not 2 <= len(parts) <= MAX_PARTS:
@@ -242,7 +265,7 @@ def blend_models(parts: Sequence[BlendPart], output: str | os.PathLike, *, name:
     # style image) would be false of the blend, which records its sources instead.
     metadata: dict[str, Any] = dict(first.config)
     label = " + ".join(f"{source.name} {100 * source.weight:.0f}%" for source in sources)
-    metadata.update(name=name or "blend", style=f"blend: {label}", blend=[_record(s) for s in sources])
+    metadata.update(name=name or output.stem, style=f"blend: {label}", blend=[_record(s) for s in sources])
     net, _, _ = build_network(output, first.metadata, lambda: blended)
     return write_model_file(output, net, metadata)
 
