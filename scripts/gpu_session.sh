@@ -57,22 +57,23 @@ while IFS='|' read -r name style init args; do
   train "$name" "out/styles/$style" $args --batch-size 16 "${INIT[@]}" &  # args: plain words
   PIDS+=($!)
 done < <($PY - 2>>"$OUT/session.txt" <<'PLANS'
-import glob, json, os
-from safetensors import safe_open
-for path in sorted(glob.glob("campaign/*/plan.json")):
-    plan = json.load(open(path))
-    drop = {"--precision", "--batch-size"}
-    a = plan["train_args"]
+import sys
+from pathlib import Path
+sys.path.insert(0, "scripts")
+from campaign import Plan  # the plans as the CPU campaign reads them (unknown keys refused)
+from painterly.feedforward.model_file import read_metadata
+drop = {"--precision", "--batch-size"}
+for path in sorted(Path("campaign").glob("*/plan.json")):
+    plan = Plan.read(path)
+    a = plan.train_args
     args = [x for i, x in enumerate(a) if x not in drop and (i == 0 or a[i - 1] not in drop)]
-    stash = os.path.join(os.path.dirname(path), "latest.safetensors")
-    init = stash if os.path.isfile(stash) else (plan.get("start_from") or "")
-    if init == stash:  # a campaign at its planned steps is done: the GPU goes to the others
-        with safe_open(stash, "numpy") as handle:
-            steps = json.loads(handle.metadata()["painterly"]).get("campaign_steps") or 0
-        if steps >= plan["planned_steps"]:
-            print(f"{plan['name']}: finished ({steps} steps), left out", file=__import__("sys").stderr)
+    init = str(plan.stash) if plan.stash.is_file() else (plan.start_from or "")
+    if plan.stash.is_file():  # a campaign at its planned steps is done: the GPU goes to the others
+        steps = read_metadata(plan.stash).get("campaign_steps") or 0
+        if steps >= plan.planned_steps:
+            print(f"{plan.name}: finished ({steps} steps), left out", file=sys.stderr)
             continue
-    print("|".join([plan["name"], plan["style"], init, " ".join(args)]))
+    print("|".join([plan.name, plan.style, init, " ".join(args)]))
 PLANS
 )
 echo "runs:$RUNS" | tee -a "$OUT/session.txt"

@@ -248,3 +248,9 @@ def test_the_written_path_cannot_forge_lines(family: tuple[Path, Path], tmp_path
     code, stdout, _ = run_cli("models", "blend", one, two, "-o", out)
     assert code == 0 and out.is_file()
     assert stdout.count("\n") == 1 and "\x1b" not in stdout and "\\x1b" in stdout
+
+
+def test_a_style_of_the_zoo_is_refused_naming_the_zoo(family: tuple[Path, Path], tmp_path: Path) -> None:
+    one, _ = family
+    with pytest.raises(PainterlyError, match="'udnie' is a style of the multi-style model 'zoo'.*-m zoo"):
+        blend_models([BlendPart("udnie"), BlendPart(str(one))], tmp_path / "mix.safetensors")

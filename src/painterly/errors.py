@@ -32,13 +32,6 @@ def check_weight(name: str, value: object) -> float:
     return number
 
 
-def shown_path(path: object) -> str:
-    """A path on a line of output (``wrote PATH``): control characters escaped as :func:`shown`
-    does, so a name cannot forge lines or colour the terminal; cut only past 64 KiB, far beyond
-    any path a file system takes."""
-    return shown(path, limit=1 << 16)
-
-
 def shown(text: object, limit: int = 200) -> str:
     """``text`` (often a file name) made safe for a one-line message: control characters such as a
     newline are escaped, and very long text is cut."""
@@ -48,3 +41,10 @@ def shown(text: object, limit: int = 200) -> str:
             ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in value
         )
     return value if len(value) <= limit else value[: limit - 3] + "..."
+
+
+def shown_path(path: object) -> str:
+    """A path on a line of output (``wrote PATH``): control characters escaped as :func:`shown`
+    does, so a name cannot forge lines or colour the terminal; cut only past 64 KiB, far beyond
+    any path a file system takes."""
+    return shown(path, limit=1 << 16)

@@ -17,7 +17,6 @@ any other. A multi-style model (``zoo``) blends its own styles with ``--style-mi
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -26,17 +25,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from painterly.errors import PainterlyError, shown
-from painterly.feedforward.catalog import resolve_model
 from painterly.feedforward.model_file import (
     MAX_NAME,
     build_network,
     check_model_name,
     check_model_output,
-    read_metadata,
     write_model_file,
 )
+from painterly.feedforward.record import ModelRecord, resolve_record
 from painterly.numbers import check_range, parse_decimal, quoted
-from painterly.outputs import check_output
+from painterly.outputs import check_not_an_input, check_output_path
 
 if TYPE_CHECKING:
     import torch
@@ -83,12 +81,18 @@ def parse_blend_part(text: str) -> BlendPart:
 @dataclass(frozen=True)
 class _Source:
     label: str  # the model as the caller named it, for messages
-    path: Path
+    record: ModelRecord
     weight: float
-    metadata: dict[str, Any]
     config: dict[str, Any]  # the network's own description: architecture, width, depth, ...
     tensors: dict[str, torch.Tensor]
-    sha256: str
+
+    @property
+    def path(self) -> Path:
+        return self.record.path
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        return self.record.metadata
 
     @property
     def name(self) -> str:
@@ -112,32 +116,22 @@ def _check_weight(part: BlendPart) -> None:
 
 
 def _read_source(part: BlendPart, total: float) -> _Source:
-    """The model's network, built and loaded as for stylizing (weights checked against the
-    architecture and for NaN), refused if it is a multi-style one."""
-    path = resolve_model(part.model)
+    """The model's network, resolved and built as for stylizing (:func:`resolve_record`: weights
+    checked against the architecture and for NaN), refused if it is a multi-style one or a style
+    of one."""
+    record = resolve_record(part.model)
     label = shown(part.model)
-    metadata = read_metadata(path)
-    if isinstance(metadata.get("styles"), list):
+    if record.styles:
+        model = shown(record.path.stem)
         raise PainterlyError(
-            f"'{label}' is a multi-style model: it blends its own styles with "
-            f"--style-mix (painterly stylize PHOTO -m {label} --style-mix A:0.5,B:0.5)"
+            f"'{label}' is {'a style of ' if record.style else ''}the multi-style model '{model}': it "
+            f"blends its own styles with --style-mix (painterly stylize PHOTO -m {model} "
+            "--style-mix A:0.5,B:0.5)"
         )
-    from safetensors.torch import load
-
-    data = path.read_bytes()  # hashed and loaded from the same bytes
-
-    def loaded() -> dict[str, torch.Tensor]:
-        try:
-            return load(data)
-        except Exception as exc:  # noqa: BLE001 - any failure means a damaged file
-            raise PainterlyError(
-                f"{label}: cannot read the weights: {' '.join(str(exc).split())[:200]}"
-            ) from None
-
-    net, metadata, _ = build_network(label, metadata, loaded)
+    net = record.network()
     weights = {f"net/{k}": v.detach().float() for k, v in net.state_dict().items()}
-    digest = hashlib.sha256(data).hexdigest()
-    return _Source(label, path, part.weight / total, metadata, dict(net.config()), weights, digest)
+    config: dict[str, Any] = net.config()  # type: ignore[operator]  # every architecture's network has one
+    return _Source(label, record, part.weight / total, dict(config), weights)
 
 
 def _check_same_network(first: _Source, other: _Source) -> None:
@@ -158,7 +152,7 @@ def _check_named_once(sources: Sequence[_Source]) -> None:
     """One file (or two copies of it) named twice would only change the weights: say so."""
     for i, one in enumerate(sources):
         for other in sources[:i]:
-            if one.sha256 == other.sha256 or os.path.samefile(one.path, other.path):
+            if one.record.digest() == other.record.digest():  # also a hard link or a copy
                 raise PainterlyError(
                     f"{one.label} and {other.label} are the same model file: name it once, "
                     "with the sum of the weights"
@@ -216,7 +210,7 @@ def _record(source: _Source) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "model": source.name,
         "style": _clean(source.metadata.get("style")),
-        "sha256": source.sha256,
+        "sha256": source.record.digest(),
         "weight": round(source.weight, 6),
     }
     inner = source.metadata.get("blend")
@@ -239,7 +233,7 @@ def blend_models(parts: Sequence[BlendPart], output: str | os.PathLike, *, name:
         raise PainterlyError(
             f"a blend needs 2 to {MAX_PARTS} models (MODEL:WEIGHT MODEL:WEIGHT ...), got {len(parts)}"
         )
-    output = check_output(check_model_output(output))
+    output = check_output_path(check_model_output(output))
     check_model_name(name)
     for part in parts:
         _check_weight(part)
@@ -252,7 +246,7 @@ def blend_models(parts: Sequence[BlendPart], output: str | os.PathLike, *, name:
             )
     sources = [_read_source(part, total) for part in parts]
     _check_named_once(sources)
-    check_output(output, [source.path for source in sources])
+    check_not_an_input(output, [source.path for source in sources])
     first = sources[0]
     for other in sources[1:]:
         _check_same_network(first, other)
