@@ -16,23 +16,16 @@ Each tile is the photo painted at ``--size`` (long side), labelled under it.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PAINTERLY_SHARED", ROOT.parent / "shared"))
-GAP = 8
-LABEL = 22
+from campaign import shared_file  # this folder's campaign script: the shared material's lookup
 
 
 def find(name: str) -> Path:
-    """``name`` as a path, else in the shared images or anchors."""
-    for candidate in (Path(name), SHARED / "images" / name, SHARED / "anchors" / name):
-        if candidate.is_file():
-            return candidate
-    raise SystemExit(f"before_after: {name} not found (nor under {SHARED}/images or anchors)")
+    """``name`` as a path, else in the shared images or anchors (as the campaign looks them up)."""
+    return Path(name) if Path(name).is_file() else shared_file(name)
 
 
 def anchor_label(name: str) -> str:
@@ -73,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from painterly.feedforward.inference import load_model
-    from painterly.images import open_image
+    from painterly.feedforward.sheet import lay_out
+    from painterly.images import open_image, save_image
 
     models = []
     for label, spec in args.column:
@@ -92,20 +86,12 @@ def main(argv: list[str] | None = None) -> int:
             picture.thumbnail((args.size, args.size))
             row.append((picture, anchor_label(anchors[name])))
         rows.append(row)
-    width = max(tile.width for row in rows for tile, _ in row)
-    height = max(tile.height for row in rows for tile, _ in row) + LABEL
     columns = max(len(row) for row in rows)
-    figure = Image.new("RGB", (columns * (width + GAP) - GAP, len(rows) * (height + GAP) - GAP), "white")
-    draw = ImageDraw.Draw(figure)
-    for r, row in enumerate(rows):
-        for c, (tile, label) in enumerate(row):
-            x, y = c * (width + GAP), r * (height + GAP)
-            figure.paste(tile, (x, y))
-            draw.text((x + 2, y + tile.height + 5), label, fill="black")
+    blank = (Image.new("RGB", (1, 1), "white"), "")
+    tiles = [tile for row in rows for tile in row + [blank] * (columns - len(row))]
+    figure = lay_out(tiles, columns)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_name(f".{args.output.name}.tmp{args.output.suffix}")
-    figure.save(tmp, quality=88)
-    tmp.replace(args.output)
+    save_image(figure, args.output)
     print(f"before_after: wrote {args.output} ({figure.width}x{figure.height})")
     return 0
 

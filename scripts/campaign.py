@@ -125,7 +125,7 @@ def shared_file(name: str) -> Path:
         candidate = SHARED / folder / name
         if candidate.is_file():
             return candidate
-    raise SystemExit(f"campaign: {name} is in neither {SHARED}/images nor {SHARED}/anchors")
+    raise SystemExit(f"{name}: found in neither {SHARED}/images nor {SHARED}/anchors")
 
 
 class Run:
@@ -216,10 +216,11 @@ def train_command(run: Run, photos: Path, until: int, resume: bool, init: Path |
 
 def paint_sheet(run: Run, network: Path, steps: int) -> Path:
     """The validation photos painted by ``network`` at 512 px, each beside its anchor where there is one."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
 
     from painterly.feedforward.inference import load_model
-    from painterly.images import open_image
+    from painterly.feedforward.sheet import lay_out
+    from painterly.images import open_image, save_image
 
     model = load_model(network, backend="torch")
     tiles: list[tuple[Image.Image, str]] = []
@@ -233,23 +234,8 @@ def paint_sheet(run: Run, network: Path, steps: int) -> Path:
             picture = Image.open(shared_file(anchor)).convert("RGB")
             picture.thumbnail((SHEET_SIZE, SHEET_SIZE))
             tiles.append((picture, f"anchor: {anchor}"))
-    label = 18
-    width = max(t.width for t, _ in tiles)
-    columns = 2
-    rows = (len(tiles) + columns - 1) // columns
-    height = max(t.height for t, _ in tiles) + label
-    sheet = Image.new("RGB", (columns * width, rows * height), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (tile, text) in enumerate(tiles):
-        x, y = (i % columns) * width, (i // columns) * height
-        sheet.paste(tile, (x, y + label))
-        draw.text((x + 4, y + 3), text, fill="black")
     run.sheets.mkdir(parents=True, exist_ok=True)
-    out = run.sheets / f"sheet_{steps:06d}.png"
-    tmp = out.with_suffix(".tmp.png")
-    sheet.save(tmp)
-    tmp.replace(out)
-    return out
+    return save_image(lay_out(tiles, columns=2), run.sheets / f"sheet_{steps:06d}.png")
 
 
 def command_run(run: Run, photos: Path, hours: float | None) -> int:
@@ -346,8 +332,8 @@ def keep_network(run: Run, steps: int) -> Path:
     return out
 
 
-SHEET_JPEG_SIDE = 1024
-SHEET_JPEG_QUALITY = 85
+SHEET_JPEG_SIDE = 768
+SHEET_JPEG_QUALITY = 80
 
 
 def keep_sheets(run: Run) -> list[Path]:

@@ -73,6 +73,44 @@ def tiny_style_net(width: int = 4, seed: int = 1):
     return net.eval()
 
 
+def tiny_cin(styles: list[str], seed: int = 3):
+    """A width-4 multi-style network whose styles differ clearly and whose outputs sit inside 0-1."""
+    import torch
+
+    from painterly.feedforward.conditional import ConditionalTransformerNet
+
+    torch.manual_seed(seed)
+    net = ConditionalTransformerNet(4, styles)
+    with torch.no_grad():
+        for norm in net.norms():
+            norm.scale.normal_(1.0, 0.5)
+            norm.shift.normal_(0.0, 0.5)
+        net.output[1].bias.fill_(0.5)  # type: ignore[operator]
+        net.output[1].weight.mul_(0.2)  # type: ignore[operator]
+    return net.eval()
+
+
+@pytest.fixture
+def training_data(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
+    """Three wavy photos in a folder, and three small style images (stripes, dots, a gradient)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        wavy_photo(i).save(folder / f"photo{i}.png")
+    y, x = np.mgrid[0:64, 0:64]
+    stripes = ((x + y) // 4 % 2).astype(np.float32)
+    paths = []
+    for name, array in {
+        "stripes": np.stack([stripes, 1 - stripes, stripes * 0.5], -1),
+        "dots": np.stack([np.sin(x / 3.0) * np.cos(y / 3.0)] * 3, -1) * 0.5 + 0.5,
+        "mine": np.stack([x / 64, y / 64, 1 - x / 64], -1),
+    }.items():
+        path = tmp_path / f"{name}.png"
+        Image.fromarray((array * 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return folder, paths[0], paths[1], paths[2]
+
+
 @pytest.fixture
 def photo_path(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"

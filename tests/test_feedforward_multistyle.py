@@ -20,20 +20,7 @@ from painterly.feedforward.training import TrainSettings, train
 from painterly.images import resize_long_side
 from painterly.losses import GramStyleLoss
 
-from .conftest import make_photo, tiny_train_settings, wavy_photo
-
-
-def tiny_cin(styles: list[str], seed: int = 3) -> ConditionalTransformerNet:
-    """A width-4 multi-style network whose styles differ clearly and whose outputs sit inside 0-1."""
-    torch.manual_seed(seed)
-    net = ConditionalTransformerNet(4, styles)
-    with torch.no_grad():
-        for norm in net.norms():
-            norm.scale.normal_(1.0, 0.5)
-            norm.shift.normal_(0.0, 0.5)
-        net.output[1].bias.fill_(0.5)  # type: ignore[operator]
-        net.output[1].weight.mul_(0.2)  # type: ignore[operator]
-    return net.eval()
+from .conftest import make_photo, tiny_cin, tiny_train_settings
 
 
 @pytest.fixture
@@ -180,33 +167,13 @@ def test_cli_style_mix_and_strength(zoo: Path, tmp_path: Path, run_cli) -> None:
 # --- training --------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def data(tmp_path: Path) -> tuple[Path, Path, Path, Path]:
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    for i in range(3):
-        wavy_photo(i).save(folder / f"photo{i}.png")
-    y, x = np.mgrid[0:64, 0:64]
-    stripes = ((x + y) // 4 % 2).astype(np.float32)
-    paths = []
-    for name, array in {
-        "stripes": np.stack([stripes, 1 - stripes, stripes * 0.5], -1),
-        "dots": np.stack([np.sin(x / 3.0) * np.cos(y / 3.0)] * 3, -1) * 0.5 + 0.5,
-        "mine": np.stack([x / 64, y / 64, 1 - x / 64], -1),
-    }.items():
-        path = tmp_path / f"{name}.png"
-        Image.fromarray((array * 255).astype(np.uint8)).save(path)
-        paths.append(path)
-    return folder, paths[0], paths[1], paths[2]
-
-
 def _settings(folder: Path, style: object, output: Path, **overrides: object) -> TrainSettings:
     options: dict[str, object] = {"iterations": 4, "batch_size": 1, "checkpoint_every": 100, **overrides}
     return tiny_train_settings(folder, style, output, **options)
 
 
-def test_train_several_styles_makes_a_multi_style_model(data, tmp_path: Path) -> None:
-    folder, stripes, dots, _ = data
+def test_train_several_styles_makes_a_multi_style_model(training_data, tmp_path: Path) -> None:
+    folder, stripes, dots, _ = training_data
     out = tmp_path / "zoo.safetensors"
     result = train(_settings(folder, [stripes, dots], out))
     assert result.steps == 4
@@ -224,10 +191,10 @@ def test_train_several_styles_makes_a_multi_style_model(data, tmp_path: Path) ->
     assert sheet.height == 2 * photo.height  # one row per style
 
 
-def test_one_batch_trains_several_styles_one_per_photo(data, tmp_path: Path) -> None:
+def test_one_batch_trains_several_styles_one_per_photo(training_data, tmp_path: Path) -> None:
     # One style per batch swung the shared layers towards each style in turn; with a style per
     # photo, the very first step of a batch of two already moves both styles' rows.
-    folder, stripes, dots, _ = data
+    folder, stripes, dots, _ = training_data
     out = tmp_path / "zoo.safetensors"
     train(_settings(folder, [stripes, dots], out, iterations=1, batch_size=2))
     first = read_model_file(out)[0].norms()[0]
@@ -235,8 +202,8 @@ def test_one_batch_trains_several_styles_one_per_photo(data, tmp_path: Path) -> 
         assert not torch.allclose(first.shift[row], torch.zeros_like(first.shift[row]))
 
 
-def test_adding_a_style_changes_only_its_norm_parameters(data, tmp_path: Path) -> None:
-    folder, stripes, dots, mine = data
+def test_adding_a_style_changes_only_its_norm_parameters(training_data, tmp_path: Path) -> None:
+    folder, stripes, dots, mine = training_data
     base = tmp_path / "zoo.safetensors"
     train(_settings(folder, [stripes, dots], base))
     extended = tmp_path / "zoo+mine.safetensors"
@@ -257,8 +224,8 @@ def test_adding_a_style_changes_only_its_norm_parameters(data, tmp_path: Path) -
             assert torch.equal(new, old), key  # the convolutions are frozen
 
 
-def test_adding_a_style_needs_a_multi_style_base(data, tmp_path: Path) -> None:
-    folder, stripes, dots, mine = data
+def test_adding_a_style_needs_a_multi_style_base(training_data, tmp_path: Path) -> None:
+    folder, stripes, dots, mine = training_data
     single = tmp_path / "one.safetensors"
     train(_settings(folder, stripes, single, iterations=1))
     with pytest.raises(PainterlyError, match="multi-style"):
@@ -269,8 +236,8 @@ def test_adding_a_style_needs_a_multi_style_base(data, tmp_path: Path) -> None:
         train(_settings(folder, dots, tmp_path / "y.safetensors", base=zoo))
 
 
-def test_cli_train_with_two_styles(data, tmp_path: Path, run_cli) -> None:
-    folder, stripes, dots, _ = data
+def test_cli_train_with_two_styles(training_data, tmp_path: Path, run_cli) -> None:
+    folder, stripes, dots, _ = training_data
     out = tmp_path / "two.safetensors"
     code, _, err = run_cli(
         "train",
@@ -336,10 +303,10 @@ def _first_style_loss(folder: Path, styles: list[Path], out: Path, **overrides: 
     return float(json.loads(log[0])["style"])
 
 
-def test_style_weight_scales_weight_each_style(data, tmp_path: Path) -> None:
+def test_style_weight_scales_weight_each_style(training_data, tmp_path: Path) -> None:
     # The first step's loss is the untrained network's (same seed, same batch): scaling both styles
     # by 3 triples the style term, scaling one of them lands in between.
-    folder, stripes, dots, _ = data
+    folder, stripes, dots, _ = training_data
     plain = _first_style_loss(folder, [stripes, dots], tmp_path / "a.safetensors")
     both = _first_style_loss(
         folder, [stripes, dots], tmp_path / "b.safetensors", style_weight_scales={"stripes": 3, "dots": 3}
@@ -353,8 +320,8 @@ def test_style_weight_scales_weight_each_style(data, tmp_path: Path) -> None:
     assert "style_weight_scales" not in read_model_file(tmp_path / "a.safetensors")[1]["loss"]
 
 
-def test_style_weight_scales_are_checked_before_any_work(data, tmp_path: Path, run_cli) -> None:
-    folder, stripes, dots, _ = data
+def test_style_weight_scales_are_checked_before_any_work(training_data, tmp_path: Path, run_cli) -> None:
+    folder, stripes, dots, _ = training_data
     out = tmp_path / "x.safetensors"
     with pytest.raises(PainterlyError, match="trains no style of that name"):
         train(_settings(folder, [stripes, dots], out, style_weight_scales={"udnie": 2}))
@@ -381,10 +348,10 @@ def _captured_weights(monkeypatch: pytest.MonkeyPatch) -> list[list[float] | Non
     return seen
 
 
-def test_style_weight_scales_reach_each_styles_photos(data, tmp_path: Path, monkeypatch) -> None:
+def test_style_weight_scales_reach_each_styles_photos(training_data, tmp_path: Path, monkeypatch) -> None:
     # Photo j of step 0 trains style j: stripes, then dots (scaled by 3); with the temporal loss
     # every photo's moved copy follows it in the second half of the batch.
-    folder, stripes, dots, mine = data
+    folder, stripes, dots, mine = training_data
     seen = _captured_weights(monkeypatch)
     scales = {"dots": 3.0}
     train(

@@ -16,8 +16,7 @@ from painterly.feedforward import model_file
 from painterly.feedforward.model_file import write_model_file
 from painterly.feedforward.record import ModelRecord, forget, record_for, resolve_record
 
-from .conftest import make_photo, tiny_style_net
-from .test_feedforward_multistyle import tiny_cin
+from .conftest import make_photo, tiny_cin, tiny_style_net
 
 
 @pytest.fixture

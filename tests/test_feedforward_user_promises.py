@@ -21,8 +21,7 @@ from painterly.feedforward.mixing import parse_style_mix
 from painterly.feedforward.model_file import read_metadata, write_model_file
 from painterly.feedforward.training import train
 
-from .conftest import make_painting, tiny_style_net, tiny_train_settings, wavy_photo
-from .test_feedforward_multistyle import tiny_cin
+from .conftest import make_painting, tiny_cin, tiny_style_net, tiny_train_settings, wavy_photo
 
 
 def _photos(folder: Path, count: int = 3) -> Path:

@@ -14,8 +14,7 @@ from painterly.feedforward.network import TransformerNet
 from painterly.feedforward.training import train, validate_settings
 from painterly.feedforward.warm_start import warm_start
 
-from .conftest import import_file, tiny_train_settings
-from .test_feedforward_multistyle import data, tiny_cin  # noqa: F401 (fixture)
+from .conftest import import_file, tiny_cin, tiny_train_settings
 
 
 def _single(seed: int = 5) -> TransformerNet:
@@ -65,8 +64,8 @@ def test_a_source_of_another_shape_is_refused_with_the_options_to_set(net: Trans
         warm_start(net, _single())
 
 
-def test_training_from_init_starts_at_the_source_and_records_it(data, tmp_path: Path) -> None:  # noqa: F811
-    folder, stripes, dots, _ = data
+def test_training_from_init_starts_at_the_source_and_records_it(training_data, tmp_path: Path) -> None:
+    folder, stripes, dots, _ = training_data
     source = write_model_file(tmp_path / "src.safetensors", _single(), {"name": "src", "steps": 7})
     out = tmp_path / "zoo.safetensors"
     # a learning rate too small to move the weights visibly: the result is the warm start itself
@@ -82,16 +81,16 @@ def test_training_from_init_starts_at_the_source_and_records_it(data, tmp_path: 
     assert torch.allclose(net.stylize_tensor(x, _one(net, "dots")), expected, atol=1e-4)
 
 
-def test_init_with_base_is_refused(data, tmp_path: Path) -> None:  # noqa: F811
-    folder, stripes, _, _ = data
+def test_init_with_base_is_refused(training_data, tmp_path: Path) -> None:
+    folder, stripes, _, _ = training_data
     base = write_model_file(tmp_path / "zoo.safetensors", tiny_cin(["a", "b"]), {"name": "zoo"})
     settings = tiny_train_settings(folder, stripes, tmp_path / "m.safetensors", base=base, init=base)
     with pytest.raises(PainterlyError, match="--init and --base"):
         train(settings)
 
 
-def test_an_init_that_does_not_fit_is_refused_before_any_work(data, tmp_path: Path) -> None:  # noqa: F811
-    folder, stripes, _, _ = data
+def test_an_init_that_does_not_fit_is_refused_before_any_work(training_data, tmp_path: Path) -> None:
+    folder, stripes, _, _ = training_data
     wide = write_model_file(tmp_path / "wide.safetensors", TransformerNet(8), {"name": "wide"})
     settings = tiny_train_settings(folder, stripes, tmp_path / "m.safetensors", init=wide)
     with pytest.raises(PainterlyError, match="--init wide.safetensors: .*width 8.*set --width"):
@@ -102,8 +101,8 @@ def test_an_init_that_does_not_fit_is_refused_before_any_work(data, tmp_path: Pa
         validate_settings(tiny_train_settings(folder, stripes, tmp_path / "m.safetensors", init=not_a_model))
 
 
-def test_a_resumed_run_keeps_the_record_of_its_init(data, tmp_path: Path) -> None:  # noqa: F811
-    folder, stripes, _, _ = data
+def test_a_resumed_run_keeps_the_record_of_its_init(training_data, tmp_path: Path) -> None:
+    folder, stripes, _, _ = training_data
     source = write_model_file(tmp_path / "src.safetensors", _single(), {"name": "src", "steps": 7})
     out = tmp_path / "m.safetensors"
     train(tiny_train_settings(folder, stripes, out, iterations=2, init=source))

@@ -513,8 +513,7 @@ def model_zoo(tmp_path, monkeypatch):
     pytest.importorskip("safetensors")
     from painterly.feedforward.model_file import write_model_file
 
-    from .conftest import tiny_style_net
-    from .test_feedforward_multistyle import tiny_cin
+    from .conftest import tiny_cin, tiny_style_net
 
     folder = tmp_path / "models"
     folder.mkdir()

@@ -19,8 +19,7 @@ from painterly.feedforward.model_file import read_metadata, read_model_file, wri
 from painterly.feedforward.network import TransformerNet
 from painterly.feedforward.weight_blend import BlendPart, blend_models, parse_blend_part, relatedness
 
-from .conftest import make_photo, tiny_style_net
-from .test_feedforward_multistyle import tiny_cin
+from .conftest import make_photo, tiny_cin, tiny_style_net
 
 
 def _fine_tuned(net: TransformerNet, seed: int, scale: float = 0.05) -> TransformerNet:
