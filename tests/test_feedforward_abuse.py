@@ -169,6 +169,31 @@ def test_deeply_nested_headers_and_models_list_skips_bad_files(
     assert len(warnings) == 2 and all(line.startswith("painterly: warning: skipping") for line in warnings)
 
 
+def test_models_list_gives_a_campaigns_total_steps(run_cli, tmp_path: Path, monkeypatch) -> None:
+    # A campaign resumed from its own stash counts `steps` from the resume; the list shows the total.
+    folder = tmp_path / "models"
+    folder.mkdir()
+    write_model_file(
+        folder / "resumed.safetensors", tiny_style_net(), {"steps": 7981, "campaign_steps": 10000}
+    )
+    write_model_file(folder / "plain.safetensors", tiny_style_net(), {"steps": 12})
+    monkeypatch.setenv("PAINTERLY_MODELS", str(folder))
+    code, out, _ = run_cli("models", "list")
+    rows = {line.split()[0]: line for line in out.splitlines()}
+    assert code == 0 and "10000 steps" in rows["resumed"] and "12 steps" in rows["plain"]
+
+
+def test_a_reader_that_leaves_ends_the_listing_quietly(tmp_path: Path, model_file: Path) -> None:
+    # `painterly models list | head -1`: the pipe closes before painterly writes; no traceback.
+    env = {**os.environ, "PAINTERLY_MODELS": str(model_file.parent)}
+    command = [sys.executable, "-m", "painterly", "models", "list"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # long before the child has imported anything
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141 and err == "", err
+
+
 def test_a_folder_or_a_fifo_as_model_or_input(run_cli, tmp_path: Path, photo: Path, model_file: Path) -> None:
     for backend in ("torch", "onnxruntime"):
         assert "folder" in _error(run_cli, "stylize", photo, "--model", tmp_path, "--backend", backend)

@@ -69,6 +69,16 @@ def catalog_records(warn: Callable[[str], None] | None = None) -> list[tuple[str
     return found
 
 
+def _steps(meta: dict[str, Any]) -> Any:
+    """The steps a model was trained for: a CPU campaign's total (``campaign_steps``, written by
+    ``scripts/campaign.py``) where there is one, since a campaign resumed from its own stash counts
+    ``steps`` from that resume; else the training run's ``steps``."""
+    total = meta.get("campaign_steps")
+    if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+        return total
+    return meta.get("steps")
+
+
 def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, Any]]:
     """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps, source
     (and ``styles``, the style names of a multi-style model; None for a single-style one), and
@@ -92,7 +102,7 @@ def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, An
                 "path": str(record.path),
                 "style": meta.get("style"),
                 "width": meta.get("width"),
-                "steps": meta.get("steps"),
+                "steps": _steps(meta),
                 "architecture": meta.get("architecture"),
                 "styles": list(record.styles) if isinstance(meta.get("styles"), list) else None,
                 "source": source,
