@@ -69,6 +69,21 @@ class Plan:
     #: The campaign step ``start_from`` must have reached (its ``campaign_steps``): a campaign that
     #: starts from another's finished network refuses to start from an earlier stash of it.
     start_from_steps: int | None = None
+    #: The part of the painting to train on, as fractions of its width and height: [left, top,
+    #: right, bottom]; e.g. the_scream's unpainted cardboard strips at the top and right, which a
+    #: network learns to paint along every picture's edges. None: the whole painting.
+    style_crop: list[float] | None = None
+
+    def __post_init__(self) -> None:
+        crop = self.style_crop
+        if crop is not None and not (
+            isinstance(crop, list)
+            and len(crop) == 4
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in crop)
+            and 0 <= crop[0] < crop[2] <= 1
+            and 0 <= crop[1] < crop[3] <= 1
+        ):
+            raise SystemExit(f"campaign: {self.path}: style_crop must be [left, top, right, bottom] in 0-1")
 
     @classmethod
     def read(cls, path: Path) -> Plan:
@@ -84,6 +99,7 @@ class Plan:
             "stop_rule",
             "start_from",
             "start_from_steps",
+            "style_crop",
         }
         unknown = sorted(set(data) - known - {"notes"})
         if unknown:
@@ -197,11 +213,30 @@ def ensure_photos(photos: Path) -> None:
     )
 
 
+def style_image(plan: Plan, source: Path, folder: Path) -> Path:
+    """The painting the campaign trains on: ``source`` itself, or its ``style_crop`` written (again at
+    every start, so that a changed crop takes effect) as ``folder/STEM.png``."""
+    if plan.style_crop is None:
+        return source
+    from PIL import Image
+
+    from painterly.images import save_image
+
+    with Image.open(source) as painting:
+        left, top, right, bottom = plan.style_crop
+        w, h = painting.size
+        box = (round(left * w), round(top * h), round(right * w), round(bottom * h))
+        cropped = painting.convert("RGB").crop(box)
+    folder.mkdir(parents=True, exist_ok=True)
+    return save_image(cropped, folder / f"{Path(plan.style).stem}.png")
+
+
 def train_command(run: Run, photos: Path, until: int, resume: bool, init: Path | None) -> list[str]:
     plan = run.plan
+    style = style_image(plan, shared_file(plan.style), run.folder / "style")
     command = [
         sys.executable, "-m", "painterly", "train",
-        "--style", str(shared_file(plan.style)), "--data", str(photos), "-o", str(run.model),
+        "--style", str(style), "--data", str(photos), "-o", str(run.model),
         "--name", plan.name, "--workdir", str(run.train), "--iterations", str(until),
         "--validate-every", str(plan.sheet_every), "--checkpoint-every", "50", "--quiet",
         "--validation", *[str(shared_file(v)) for v in plan.validation],
@@ -226,14 +261,12 @@ def paint_sheet(run: Run, network: Path, steps: int) -> Path:
     tiles: list[tuple[Image.Image, str]] = []
     for name in run.plan.validation:
         photo = open_image(shared_file(name))
-        tiles.append(
-            (model.stylize(photo, size=SHEET_SIZE), f"painterly {run.plan.name}, step {steps}: {name}")
-        )
+        tiles.append((model.stylize(photo, size=SHEET_SIZE), f"{Path(name).stem}, step {steps}"))
         anchor = run.plan.anchors.get(name)
         if anchor:
             picture = Image.open(shared_file(anchor)).convert("RGB")
             picture.thumbnail((SHEET_SIZE, SHEET_SIZE))
-            tiles.append((picture, f"anchor: {anchor}"))
+            tiles.append((picture, Path(anchor).stem))
     run.sheets.mkdir(parents=True, exist_ok=True)
     return save_image(lay_out(tiles, columns=2), run.sheets / f"sheet_{steps:06d}.png")
 

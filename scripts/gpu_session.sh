@@ -4,7 +4,8 @@
 # git-ignored folders under out/ (docs/training-findings.md, "Full-scale training on a GPU session"):
 #
 #   out/photos/        the training photos (scripts/build_photos.py)
-#   out/styles/        the campaigns' paintings, by their plans' file names (plan.json "style")
+#   out/styles/        the campaigns' paintings, by their plans' file names (plan.json "style"),
+#                      cropped into out/styles/cropped/ where a plan says ("style_crop")
 #   out/val/           validation photos: tubingen.jpg, golden_gate.jpg, chicago.jpg (held out of out/photos)
 #   out/vggpack/       VGG16 up to conv4_3 (the training loss network) and VGG19 up to conv5_1 (the
 #                      image-optimization benchmark), float16 or 8-bit codebooks: 28 MB
@@ -51,16 +52,16 @@ train() {  # NAME STYLE_FILE, then the options (SIZE goes last: a toy dry run ov
 # one family whose models blend by their weights (painterly models blend).
 RUNS=""; PIDS=()
 while IFS='|' read -r name style init args; do
-  [ -f "out/styles/$style" ] || { echo "no out/styles/$style: $name left out" | tee -a "$OUT/session.txt"; continue; }
+  [ -f "$style" ] || { echo "no $style: $name left out" | tee -a "$OUT/session.txt"; continue; }
   INIT=(); [ -n "$init" ] && INIT=(--init "$init")
   RUNS="$RUNS $name"
-  train "$name" "out/styles/$style" $args --batch-size 16 "${INIT[@]}" &  # args: plain words
+  train "$name" "$style" $args --batch-size 16 "${INIT[@]}" &  # args: plain words
   PIDS+=($!)
 done < <($PY - 2>>"$OUT/session.txt" <<'PLANS'
 import sys
 from pathlib import Path
 sys.path.insert(0, "scripts")
-from campaign import Plan  # the plans as the CPU campaign reads them (unknown keys refused)
+from campaign import Plan, style_image  # the plans as the CPU campaign reads them (unknown keys refused)
 from painterly.feedforward.model_file import read_metadata
 drop = {"--precision", "--batch-size"}
 for path in sorted(Path("campaign").glob("*/plan.json")):
@@ -73,7 +74,10 @@ for path in sorted(Path("campaign").glob("*/plan.json")):
         if steps >= plan.planned_steps:
             print(f"{plan.name}: finished ({steps} steps), left out", file=sys.stderr)
             continue
-    print("|".join([plan.name, plan.style, init, " ".join(args)]))
+    style = Path("out/styles") / plan.style  # cropped as the plan says, as on the CPU
+    if style.is_file():
+        style = style_image(plan, style, Path("out/styles/cropped"))
+    print("|".join([plan.name, str(style), init, " ".join(args)]))
 PLANS
 )
 echo "runs:$RUNS" | tee -a "$OUT/session.txt"

@@ -37,8 +37,9 @@ def test_each_committed_plan_is_a_command_painterly_train_accepts(
     run = campaign.Run(read, tmp_path)
     shared = tmp_path / "shared" / "images"
     shared.mkdir(parents=True)
-    for name in [read.style, *read.validation]:
+    for name in read.validation:
         (shared / name).write_bytes(b"")
+    make_painting(40, 50).save(shared / read.style)  # a style_crop reads it
     campaign.SHARED = tmp_path / "shared"
     command = campaign.train_command(run, tmp_path / "photos", 1000, resume=False, init=None)
     assert command[1:3] == ["-m", "painterly"]
@@ -51,6 +52,29 @@ def test_each_committed_plan_is_a_command_painterly_train_accepts(
             args.shape,
             args.upsample,
         )
+
+
+def test_a_style_crop_trains_on_that_part_of_the_painting(campaign, tmp_path: Path) -> None:
+    plan = campaign.Plan.read(_toy_plan(tmp_path, style_crop=[0, 0.1, 0.5, 1]))
+    shared = tmp_path / "shared" / "images"
+    shared.mkdir(parents=True)
+    make_painting(40, 50).save(shared / "painting.png")
+    (shared / "photo.png").write_bytes(b"")
+    campaign.SHARED = tmp_path / "shared"
+    run = campaign.Run(plan, tmp_path / "runs")
+    command = campaign.train_command(run, tmp_path / "photos", 2, resume=False, init=None)
+    style = Path(command[command.index("--style") + 1])
+    assert style.parent == run.folder / "style" and Image.open(style).size == (20, 45)
+    whole = make_painting(40, 50).crop((0, 5, 20, 50))
+    assert Image.open(style).convert("RGB").tobytes() == whole.tobytes()
+
+
+@pytest.mark.parametrize(
+    "crop", [[0, 0, 1], [0.5, 0, 0.5, 1], [0, 0, 1.2, 1], [0, "0", 1, 1], [True, 0, 1, 1]]
+)
+def test_a_bad_style_crop_is_refused(campaign, tmp_path: Path, crop: list[object]) -> None:
+    with pytest.raises(SystemExit, match="style_crop"):
+        campaign.Plan.read(_toy_plan(tmp_path, style_crop=crop))
 
 
 TOY_TRAINING = ["--width", "4", "--image-size", "32", "--batch-size", "2", "--precision", "fp32"]

@@ -172,6 +172,24 @@ def test_a_resume_with_another_loss_records_what_the_earlier_steps_trained_with(
     assert len(read_model_file(out)[1]["loss_history"]) == 1  # the same loss again: nothing new
 
 
+def test_a_resume_with_another_style_image_records_the_one_the_earlier_steps_trained_with(
+    tmp_path: Path,
+) -> None:
+    # A campaign that crops the painting's frame away mid-run: the earlier steps saw the whole picture.
+    folder = _photos(tmp_path, 2)
+    painting = _painting(tmp_path)
+    out = tmp_path / "m.safetensors"
+    common = dict(image_size=64, style_size=128, checkpoint_every=2)
+    train(tiny_train_settings(folder, painting, out, iterations=2, **common))
+    before = read_model_file(out)[1]["style_sha256"]
+    framed = Image.open(painting)
+    framed.crop((0, 0, framed.width - 8, framed.height)).save(painting)  # the same file name, cropped
+    train(tiny_train_settings(folder, painting, out, iterations=4, resume=True, **common))
+    meta = read_model_file(out)[1]
+    assert meta["style_sha256"] != before
+    assert [(h["until_step"], h["style_sha256"]) for h in meta["loss_history"]] == [(2, before)]
+
+
 def test_each_factor_may_carry_its_own_multiple_of_the_style_weight(tmp_path: Path, run_cli) -> None:
     folder = _photos(tmp_path, 2)
     painting = _painting(tmp_path)

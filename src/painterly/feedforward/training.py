@@ -390,14 +390,20 @@ def _resume(
     return int(meta["steps"]), float(meta.get("training_seconds", 0.0)), init, meta
 
 
-def _loss_history(previous: Mapping[str, object], loss: object, start_step: int) -> list[object]:
+def _loss_history(
+    previous: Mapping[str, object], current: Mapping[str, object], start_step: int
+) -> list[object]:
     """The loss blocks a resumed run trained with before this one's: the checkpoint's history plus,
-    when the loss changed at this resume, its last block with the step it ended at."""
+    when the loss or the style image (its SHA-256) changed at this resume, its last block with the
+    step it ended at."""
     history = previous.get("loss_history")
     kept = list(history) if isinstance(history, list) else []
-    old = previous.get("loss")
-    if old is not None and old != loss:
-        kept.append({"until_step": start_step, "loss": old})
+    if previous.get("loss") is None:
+        return kept
+    # what the checkpoint recorded (an older one may lack the style's SHA-256: not a change)
+    old = {k: previous[k] for k in ("loss", "style_sha256") if k in previous}
+    if any(current.get(k) != v for k, v in old.items()):
+        kept.append({"until_step": start_step, **old})
     return kept
 
 
@@ -432,7 +438,7 @@ def _train(
     metadata = _metadata_base(
         s, runtime, output, style_paths, style_images, extra_meta, objective.scales, len(files), init_info
     )
-    if history := _loss_history(resumed, metadata["loss"], start_step):
+    if history := _loss_history(resumed, metadata, start_step):
         metadata["loss_history"] = history  # a recipe changed along the way: what each part trained with
     outputs = _RunOutputs(folder, net, optimizer, metadata, validation, trained)
 
