@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from campaign import shared_file  # this folder's campaign script: the shared material's lookup
+from campaign import anchor_picture, shared_file  # this folder's campaign script
 
 
 def find(name: str) -> Path:
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         photo = open_image(find(name))
         row = [(model.stylize(photo, size=args.size), label) for label, model in models]
         if name in anchors:
-            picture = Image.open(find(anchors[name])).convert("RGB")
-            picture.thumbnail((args.size, args.size))
-            row.append((picture, anchor_label(anchors[name])))
+            row.append((anchor_picture(find(anchors[name]), args.size), anchor_label(anchors[name])))
         rows.append(row)
     columns = max(len(row) for row in rows)
     blank = (Image.new("RGB", (1, 1), "white"), "")

@@ -47,6 +47,8 @@ SHARED = Path(os.environ.get("PAINTERLY_SHARED", ROOT.parent / "shared"))
 DEFAULT_RUNS = Path(os.environ.get("PAINTERLY_CAMPAIGNS", "/work/runs/campaign"))
 DEFAULT_PHOTOS = Path(os.environ.get("PAINTERLY_PHOTOS", "/work/runs/photos"))
 SHEET_SIZE = 512
+#: A style_crop keeps at least this share of the painting's width and of its height.
+MIN_CROP = 0.25
 
 
 @dataclass
@@ -80,10 +82,15 @@ class Plan:
             isinstance(crop, list)
             and len(crop) == 4
             and all(isinstance(v, int | float) and not isinstance(v, bool) for v in crop)
-            and 0 <= crop[0] < crop[2] <= 1
-            and 0 <= crop[1] < crop[3] <= 1
+            and crop[0] >= 0
+            and crop[0] + MIN_CROP <= crop[2] <= 1
+            and crop[1] >= 0
+            and crop[1] + MIN_CROP <= crop[3] <= 1
         ):
-            raise SystemExit(f"campaign: {self.path}: style_crop must be [left, top, right, bottom] in 0-1")
+            raise SystemExit(
+                f"campaign: {self.path}: style_crop must be [left, top, right, bottom] in 0-1, "
+                f"keeping at least {MIN_CROP:.0%} of each side (it trims a frame, not picks a detail)"
+            )
 
     @classmethod
     def read(cls, path: Path) -> Plan:
@@ -214,21 +221,27 @@ def ensure_photos(photos: Path) -> None:
 
 
 def style_image(plan: Plan, source: Path, folder: Path) -> Path:
-    """The painting the campaign trains on: ``source`` itself, or its ``style_crop`` written (again at
-    every start, so that a changed crop takes effect) as ``folder/STEM.png``."""
+    """The painting the campaign trains on: ``source`` itself, or its ``style_crop`` as
+    ``folder/STEM.png``, read as training reads a style (EXIF orientation, pixel limit) and written
+    again only when its pixels change, so that the file, whose SHA-256 the model records, stays the
+    same from chunk to chunk and machine to machine."""
     if plan.style_crop is None:
         return source
     from PIL import Image
 
-    from painterly.images import save_image
+    from painterly.images import open_image, save_image
 
-    with Image.open(source) as painting:
-        left, top, right, bottom = plan.style_crop
-        w, h = painting.size
-        box = (round(left * w), round(top * h), round(right * w), round(bottom * h))
-        cropped = painting.convert("RGB").crop(box)
+    painting = open_image(source, what="style image")
+    left, top, right, bottom = plan.style_crop
+    w, h = painting.size
+    cropped = painting.crop((round(left * w), round(top * h), round(right * w), round(bottom * h)))
+    out = folder / f"{Path(plan.style).stem}.png"
+    if out.is_file():
+        with Image.open(out) as kept:
+            if kept.size == cropped.size and kept.convert("RGB").tobytes() == cropped.tobytes():
+                return out
     folder.mkdir(parents=True, exist_ok=True)
-    return save_image(cropped, folder / f"{Path(plan.style).stem}.png")
+    return save_image(cropped, out)
 
 
 def train_command(run: Run, photos: Path, until: int, resume: bool, init: Path | None) -> list[str]:
@@ -249,26 +262,51 @@ def train_command(run: Run, photos: Path, until: int, resume: bool, init: Path |
     return command
 
 
+#: A sheet's label strip, above each tile; ``curve`` crops the tiles back out of the kept sheets.
+SHEET_LABEL = 18
+
+
+def sheet_grid(tiles: list[tuple[Any, str]]) -> Any:
+    """Tiles two to a row, each ``SHEET_LABEL`` px label strip above its tile, no gaps: the layout
+    that ``curve`` reads back (every campaign's sheets since the first share it)."""
+    from PIL import Image, ImageDraw
+
+    width = max(t.width for t, _ in tiles)
+    height = max(t.height for t, _ in tiles) + SHEET_LABEL
+    rows = (len(tiles) + 1) // 2
+    sheet = Image.new("RGB", (2 * width, rows * height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (tile, text) in enumerate(tiles):
+        x, y = (i % 2) * width, (i // 2) * height
+        sheet.paste(tile, (x, y + SHEET_LABEL))
+        draw.text((x + 4, y + 3), text, fill="black")
+    return sheet
+
+
 def paint_sheet(run: Run, network: Path, steps: int) -> Path:
     """The validation photos painted by ``network`` at 512 px, each beside its anchor where there is one."""
-    from PIL import Image
-
     from painterly.feedforward.inference import load_model
-    from painterly.feedforward.sheet import lay_out
     from painterly.images import open_image, save_image
 
     model = load_model(network, backend="torch")
-    tiles: list[tuple[Image.Image, str]] = []
+    tiles: list[tuple[Any, str]] = []
     for name in run.plan.validation:
         photo = open_image(shared_file(name))
-        tiles.append((model.stylize(photo, size=SHEET_SIZE), f"{Path(name).stem}, step {steps}"))
+        tiles.append((model.stylize(photo, size=SHEET_SIZE), f"{run.plan.name}, step {steps}: {name}"))
         anchor = run.plan.anchors.get(name)
         if anchor:
-            picture = Image.open(shared_file(anchor)).convert("RGB")
-            picture.thumbnail((SHEET_SIZE, SHEET_SIZE))
-            tiles.append((picture, Path(anchor).stem))
+            tiles.append((anchor_picture(shared_file(anchor), SHEET_SIZE), f"anchor: {anchor}"))
     run.sheets.mkdir(parents=True, exist_ok=True)
-    return save_image(lay_out(tiles, columns=2), run.sheets / f"sheet_{steps:06d}.png")
+    return save_image(sheet_grid(tiles), run.sheets / f"sheet_{steps:06d}.png")
+
+
+def anchor_picture(path: Path, side: int) -> Any:
+    """A published picture (an anchor), fitted into ``side`` x ``side`` px."""
+    from painterly.images import open_image
+
+    picture = open_image(path, what="anchor")
+    picture.thumbnail((side, side))
+    return picture
 
 
 def command_run(run: Run, photos: Path, hours: float | None) -> int:
@@ -479,7 +517,10 @@ def loss_table(run: Run, every: int = 500) -> list[str]:
 
 def command_curve(run: Run) -> int:
     """Print the losses by step and write ``RUN/curve.png``: the anchored photo at each sheet step."""
-    from PIL import Image, ImageDraw
+    from PIL import Image
+
+    from painterly.feedforward.sheet import lay_out
+    from painterly.images import save_image
 
     for line in loss_table(run):
         print(line)
@@ -492,9 +533,12 @@ def command_curve(run: Run) -> int:
     rows = (tiles + 1) // 2
 
     def crop(sheet: Image.Image, index: int) -> Image.Image:
+        """Cell ``index`` of a :func:`sheet_grid` sheet, below its label (a kept JPEG is smaller:
+        its tiles were 512 px wide, so the label strip scales with the sheet's width)."""
         w, h = sheet.width / 2, sheet.height / rows
+        label = SHEET_LABEL * sheet.width / (2 * SHEET_SIZE)
         x, y = (index % 2) * w, (index // 2) * h
-        return sheet.crop((round(x), round(y), round(x + w), round(y + h)))
+        return sheet.crop((round(x), round(y + label), round(x + w), round(y + h)))
 
     panels: list[tuple[Image.Image, str]] = []
     anchor = None
@@ -505,26 +549,9 @@ def command_curve(run: Run) -> int:
         anchor = crop(sheet, cell + 1)  # a sheet puts the anchor right after its photo
     if anchor is not None:
         panels.append((anchor, "anchor"))
-    side = 384
-    for i, (panel, text) in enumerate(panels):
-        panel.thumbnail((side, side))
-        panels[i] = (panel, text)
-    width = max(p.width for p, _ in panels)
-    height = max(p.height for p, _ in panels)
-    columns = min(4, len(panels))
-    lines = (len(panels) + columns - 1) // columns
-    strip = Image.new("RGB", (columns * width, lines * height), "white")
-    draw = ImageDraw.Draw(strip)
-    for i, (panel, text) in enumerate(panels):
-        x, y = (i % columns) * width, (i // columns) * height
-        strip.paste(panel, (x, y))
-        draw.rectangle((x, y, x + panel.width - 1, y + 14), fill="white")  # over the sheet's label
-        draw.text((x + 4, y + 2), text, fill="black")
-    out = run.folder / "curve.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.png")
-    strip.save(tmp)
-    tmp.replace(out)
+    for panel, _ in panels:
+        panel.thumbnail((384, 384))
+    out = save_image(lay_out(panels, columns=min(4, len(panels))), run.folder / "curve.png")
     print(f"campaign: curve {out} ({len(sheets)} sheets)", flush=True)
     return 0
 

@@ -5,7 +5,7 @@
 #
 #   out/photos/        the training photos (scripts/build_photos.py)
 #   out/styles/        the campaigns' paintings, by their plans' file names (plan.json "style"),
-#                      cropped into out/styles/cropped/ where a plan says ("style_crop")
+#                      cropped into out/styles/cropped/NAME/ where a plan says ("style_crop")
 #   out/val/           validation photos: tubingen.jpg, golden_gate.jpg, chicago.jpg (held out of out/photos)
 #   out/vggpack/       VGG16 up to conv4_3 (the training loss network) and VGG19 up to conv5_1 (the
 #                      image-optimization benchmark), float16 or 8-bit codebooks: 28 MB
@@ -76,7 +76,7 @@ for path in sorted(Path("campaign").glob("*/plan.json")):
             continue
     style = Path("out/styles") / plan.style  # cropped as the plan says, as on the CPU
     if style.is_file():
-        style = style_image(plan, style, Path("out/styles/cropped"))
+        style = style_image(plan, style, Path("out/styles/cropped") / plan.name)
     print("|".join([plan.name, str(style), init, " ".join(args)]))
 PLANS
 )

@@ -6,11 +6,15 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
 from PIL import Image
+
+if TYPE_CHECKING:  # torch is imported by the helpers that need it, not by every test
+    from painterly.feedforward.conditional import ConditionalTransformerNet
+    from painterly.feedforward.network import TransformerNet
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 
@@ -59,7 +63,7 @@ def wavy_photo(
     return Image.fromarray((array * 255).astype(np.uint8))
 
 
-def tiny_style_net(width: int = 4, seed: int = 1):
+def tiny_style_net(width: int = 4, seed: int = 1) -> TransformerNet:
     """A small random transformer network whose outputs sit inside 0-1 (so clamping hides nothing)."""
     import torch
 
@@ -73,7 +77,7 @@ def tiny_style_net(width: int = 4, seed: int = 1):
     return net.eval()
 
 
-def tiny_cin(styles: list[str], seed: int = 3):
+def tiny_cin(styles: list[str], seed: int = 3) -> ConditionalTransformerNet:
     """A width-4 multi-style network whose styles differ clearly and whose outputs sit inside 0-1."""
     import torch
 

@@ -9,11 +9,13 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from painterly.feedforward.model_file import read_metadata, write_model_file
 from painterly.feedforward.network import TransformerNet
+from painterly.feedforward.sheet import GAP
 
 from .conftest import import_file, make_painting, wavy_photo
 
@@ -67,10 +69,15 @@ def test_a_style_crop_trains_on_that_part_of_the_painting(campaign, tmp_path: Pa
     assert style.parent == run.folder / "style" and Image.open(style).size == (20, 45)
     whole = make_painting(40, 50).crop((0, 5, 20, 50))
     assert Image.open(style).convert("RGB").tobytes() == whole.tobytes()
+    written = style.stat().st_mtime_ns
+    time.sleep(0.01)
+    campaign.train_command(run, tmp_path / "photos", 4, resume=True, init=None)  # the next chunk
+    assert style.stat().st_mtime_ns == written  # the same pixels: the file is left as it was
 
 
 @pytest.mark.parametrize(
-    "crop", [[0, 0, 1], [0.5, 0, 0.5, 1], [0, 0, 1.2, 1], [0, "0", 1, 1], [True, 0, 1, 1]]
+    "crop",
+    [[0, 0, 1], [0.5, 0, 0.5, 1], [0.5, 0, 0.5001, 1], [0, 0, 1.2, 1], [0, "0", 1, 1], [True, 0, 1, 1]],
 )
 def test_a_bad_style_crop_is_refused(campaign, tmp_path: Path, crop: list[object]) -> None:
     with pytest.raises(SystemExit, match="style_crop"):
@@ -160,7 +167,9 @@ def test_a_start_from_that_is_not_a_file_stops_before_any_work(campaign, tmp_pat
     assert not photos.exists()
 
 
-def test_a_stop_keeps_the_sheets_in_the_repository_and_the_curve_reads_them(campaign, tmp_path: Path) -> None:
+def test_a_stop_keeps_the_sheets_in_the_repository_and_the_curve_reads_them(
+    campaign, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plan_path = _toy_plan(
         tmp_path,
         planned_steps=10,
@@ -171,13 +180,14 @@ def test_a_stop_keeps_the_sheets_in_the_repository_and_the_curve_reads_them(camp
     plan = campaign.Plan.read(plan_path)
     run = campaign.Run(plan, tmp_path / "runs")
     run.sheets.mkdir(parents=True)
-    # a sheet's cells in reading order: a, chicago, anchor, b (2 columns, 2 rows of 100x80)
+    # a sheet's cells in reading order, as paint_sheet lays them out: a, chicago, anchor, b
+    monkeypatch.setattr(campaign, "SHEET_SIZE", 100)  # tiles 100 px wide, as real ones are 512
     colours = {"a": "red", "chicago": "green", "anchor": "blue", "b": "white"}
     for steps in (2, 4):
-        sheet = Image.new("RGB", (200, 160))
-        for i, colour in enumerate(colours.values()):
-            sheet.paste(Image.new("RGB", (100, 80), colour), ((i % 2) * 100, (i // 2) * 80))
-        sheet.save(run.sheets / f"sheet_{steps:06d}.png")
+        tiles = [
+            (Image.new("RGB", (100, 80), colour), f"{name}, step {steps}") for name, colour in colours.items()
+        ]
+        campaign.sheet_grid(tiles).save(run.sheets / f"sheet_{steps:06d}.png")
     run.train.mkdir(parents=True)
     write_model_file(run.train / "latest.safetensors", TransformerNet(4), {"name": "toy", "steps": 4})
     assert campaign.command_stash(run) == 0
@@ -189,8 +199,12 @@ def test_a_stop_keeps_the_sheets_in_the_repository_and_the_curve_reads_them(camp
     assert list(campaign.sheet_steps(run)) == [2, 4]
     assert campaign.command_curve(run) == 0
     curve = Image.open(run.folder / "curve.png").convert("RGB")
-    assert curve.size[0] == 3 * 100  # step 2, step 4, the anchor; each panel 100 px wide
-    middle = [tuple(curve.crop((50 + 100 * i, 60, 51 + 100 * i, 61)).tobytes()) for i in range(3)]
+    assert curve.size[0] == GAP + 3 * (100 + GAP)  # step 2, step 4, the anchor; each panel 100 px wide
+    pixels = np.asarray(curve).astype(int)
+    middle = [pixels[GAP + 40, GAP + 50 + (100 + GAP) * i] for i in range(3)]
+    top = [pixels[GAP + 4, GAP + 50 + (100 + GAP) * i] for i in range(3)]  # no label above
+    near = all((abs(t - m) < 40).all() for t, m in zip(top, middle, strict=True))
+    assert near and curve.size[1] < GAP + 80 + 40, (top, middle, curve.size)  # JPEG: near, not equal
     green, blue = all(p[1] > 100 > p[0] for p in middle[:2]), middle[2][2] > 200 > 100 > middle[2][1]
     assert green and blue, middle
 

@@ -186,6 +186,7 @@ def test_models_list_gives_a_campaigns_total_steps(run_cli, tmp_path: Path, monk
 def test_a_reader_that_leaves_ends_the_listing_quietly(tmp_path: Path, model_file: Path) -> None:
     # `painterly models list | head -1`: the pipe closes before painterly writes; no traceback.
     env = {**os.environ, "PAINTERLY_MODELS": str(model_file.parent)}
+    env.pop("PYTHONUNBUFFERED", None)  # as in a shell: the listing waits in the buffer until exit
     command = [sys.executable, "-m", "painterly", "models", "list"]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     assert child.stdout is not None and child.stderr is not None

@@ -69,10 +69,10 @@ def test_init_from_teacher_keeps_the_strongest_channels() -> None:
     distinct_norm_scales(teacher, seed=0)
     small = TransformerNet(2)
     init_from_teacher(small, teacher)
-    kept = teacher.encoder[0][1].weight.abs().topk(2).indices.sort().values
+    kept = teacher.encoder[0][1].weight.abs().topk(2).indices.sort().values  # type: ignore[index]
     assert torch.equal(small.encoder[0][0][1].weight, teacher.encoder[0][0][1].weight[kept])  # type: ignore[index]
     assert torch.equal(small.encoder[0][1].bias, teacher.encoder[0][1].bias[kept])  # type: ignore[index]
-    last = teacher.decoder[1][1][1].weight.abs().topk(2).indices.sort().values
+    last = teacher.decoder[1][1][1].weight.abs().topk(2).indices.sort().values  # type: ignore[index]
     assert torch.equal(small.decoder[2][1].weight, teacher.decoder[2][1].weight[:, last])  # type: ignore[index]
     with pytest.raises(PainterlyError, match="width-8 student"):
         init_from_teacher(TransformerNet(8), teacher)

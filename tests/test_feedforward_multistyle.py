@@ -394,3 +394,15 @@ def test_style_weight_scales_reach_each_styles_photos(training_data, tmp_path: P
         train(
             _settings(folder, [stripes, dots], tmp_path / "x.safetensors", style_weight_scales={"dots": "2"})
         )
+
+
+def test_a_resume_with_another_style_image_records_the_earlier_sources(training_data, tmp_path: Path) -> None:
+    folder, stripes, dots, _ = training_data
+    out = tmp_path / "zoo.safetensors"
+    train(_settings(folder, [stripes, dots], out, iterations=2, checkpoint_every=2))
+    before = read_model_file(out)[1]["style_sources"]
+    Image.open(dots).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(dots)  # the same name, other pixels
+    train(_settings(folder, [stripes, dots], out, iterations=3, checkpoint_every=2, resume=True))
+    meta = read_model_file(out)[1]
+    assert [h["until_step"] for h in meta["loss_history"]] == [2]
+    assert meta["loss_history"][0]["style_sources"] == before != meta["style_sources"]

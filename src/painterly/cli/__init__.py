@@ -9,6 +9,7 @@ with 130.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -71,13 +72,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The console entry point. Ctrl-C at any moment, even while torch is still being imported,
     ends with one line and exit code 130; every user error with one line and exit code 2."""
     try:
-        return _main(argv)
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at the interpreter's exit: a reader that left shows below
+        return code
     except KeyboardInterrupt:
         print("painterly: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `painterly models list | head`: the reader left; end quietly, as cat does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+    except BrokenPipeError:
+        if not _stdout_reader_left():
+            raise  # another pipe (a video container's, a socket): a real error
         return 141  # 128 + SIGPIPE (13), what a shell reports for a process whose reader left
+
+
+def _stdout_reader_left() -> bool:
+    """Whether standard output is a pipe whose reader left (``painterly models list | head``); if
+    so, point it at /dev/null, so that the interpreter's own flush at exit raises nothing more and
+    the command ends quietly, as ``cat`` does."""
+    try:
+        sys.stdout.flush()
+        return False
+    except BrokenPipeError:
+        pass
+    with contextlib.suppress(OSError, ValueError):  # in-process callers may have no real fd 1
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return True
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -80,7 +80,8 @@ def _steps(meta: dict[str, Any]) -> Any:
 
 
 def list_models(warn: Callable[[str], None] | None = _warn) -> list[dict[str, Any]]:
-    """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps, source
+    """Shipped models and those in ``$PAINTERLY_MODELS``: name, path, style, width, steps (a CPU
+    campaign's total where the file records one, else the training run's), source
     (and ``styles``, the style names of a multi-style model; None for a single-style one), and
     ``shadowed_by``: the path of the model that a name finds instead of this one (a user model of
     the same name), else None.

@@ -394,14 +394,14 @@ def _loss_history(
     previous: Mapping[str, object], current: Mapping[str, object], start_step: int
 ) -> list[object]:
     """The loss blocks a resumed run trained with before this one's: the checkpoint's history plus,
-    when the loss or the style image (its SHA-256) changed at this resume, its last block with the
-    step it ended at."""
+    when the loss or a style image (its SHA-256; a multi-style model's style sources) changed at
+    this resume, its last block with the step it ended at."""
     history = previous.get("loss_history")
     kept = list(history) if isinstance(history, list) else []
     if previous.get("loss") is None:
         return kept
     # what the checkpoint recorded (an older one may lack the style's SHA-256: not a change)
-    old = {k: previous[k] for k in ("loss", "style_sha256") if k in previous}
+    old = {k: previous[k] for k in ("loss", "style_sha256", "style_sources") if k in previous}
     if any(current.get(k) != v for k, v in old.items()):
         kept.append({"until_step": start_step, **old})
     return kept
