@@ -142,6 +142,15 @@ def test_fsspec_output_with_a_local_manifest(tmp_path: Path, run_cli) -> None:
     assert code == 2 and "give a local --manifest" in err
 
 
+def test_batch_stylize_does_not_offer_regions(tmp_path: Path, run_cli) -> None:
+    # It used to accept --mask and --feather and paint every photo whole without a word.
+    paths = photos(tmp_path / "in", count=1)
+    for option in (["--mask", str(paths[0])], ["--feather", "4"]):
+        code, _, err = run_cli("batch", "stylize", *paths, "-o", tmp_path / "out", "-m", "the_wave", *option)
+        assert code == 2 and "unrecognized arguments" in err, err
+        assert not (tmp_path / "out").exists()
+
+
 def test_engine_ray_without_ray_says_how_to_install(tmp_path: Path, run_cli, monkeypatch) -> None:
     import importlib.util
 

@@ -233,6 +233,27 @@ def test_size_beyond_memory_is_refused_before_work(
     assert "GiB of memory" in err and "try --size" in err
 
 
+@pytest.mark.parametrize("regions", [[], ["--mask"], ["--keep"]])
+def test_a_run_with_masks_is_measured_whole(
+    run_cli, tmp_path: Path, photo_path: Path, painting_path: Path, monkeypatch, regions: list[str]
+) -> None:
+    # 2048 px needs ~12 GiB whole and far less in tiles; masked terms need the whole image.
+    from painterly import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
+    _forbid_running(monkeypatch)
+    mask = tmp_path / "mask.png"
+    Image.new("L", (64, 48), 255).save(mask)
+    command = [photo_path, "-s", painting_path, "-o", tmp_path / "o.png", "--size", "2048"]
+    if not regions:  # tiles fit: the run goes on (and meets the stand-in that fails it)
+        with pytest.raises(AssertionError, match="the run started"):
+            run_cli(*command)
+        return
+    code, _, err = run_cli(*command, *regions, mask)
+    _one_line_error(code, err)
+    assert "GiB of memory" in err and "try --size" in err
+
+
 def _must_not_run(*args: object, **kwargs: object) -> None:
     raise AssertionError("the run started although the options were bad")
 

@@ -77,6 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="output file (one input) or folder (default: next to each input, named NAME_MODEL.png)",
     )
     add_stylize_options(stylize)
+    add_region_options(stylize)
     from painterly.cli.batch import add_engine_options
 
     add_engine_options(stylize, default="local", full=False)
@@ -86,6 +87,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 #: The longest output side (``painterly.settings.MAX_SIZE``, not imported: it would load Pillow
 #: into the start-up of ``stylize`` and ``batch`` before their checks; a test keeps the two equal).
 MAX_OUTPUT_SIDE = 16384
+
+
+def add_region_options(stylize: argparse.ArgumentParser) -> None:
+    """``--mask`` and ``--feather``: ``stylize`` on one machine only (``batch stylize`` has no
+    regions, so it does not offer them)."""
+    stylize.add_argument(
+        "--mask",
+        action=StoreOnce,
+        metavar="IMAGE",
+        help="paint only this region (a greyscale image of any size, white inside, resized to each "
+        "output); outside it the photo is kept",
+    )
+    stylize.add_argument(
+        "--feather",
+        type=_feather,
+        default=None,
+        metavar="PX",
+        help="with --mask: blur the region's edge by a Gaussian of this radius in output pixels (default 8)",
+    )
 
 
 def add_stylize_options(stylize: argparse.ArgumentParser) -> None:
@@ -141,20 +161,6 @@ def add_stylize_options(stylize: argparse.ArgumentParser) -> None:
         type=_tile,
         default="auto",
         help="tile side in px for very large images, 'auto' or 'none' (default auto)",
-    )
-    stylize.add_argument(
-        "--mask",
-        action=StoreOnce,
-        metavar="IMAGE",
-        help="paint only this region (a greyscale image of any size, white inside, resized to each "
-        "output); outside it the photo is kept",
-    )
-    stylize.add_argument(
-        "--feather",
-        type=_feather,
-        default=None,
-        metavar="PX",
-        help="with --mask: blur the region's edge by a Gaussian of this radius in output pixels (default 8)",
     )
     stylize.add_argument("--format", default="png", help="output format for folders (png, jpg, webp)")
 

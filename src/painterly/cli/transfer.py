@@ -240,8 +240,10 @@ def _check_inputs(args: argparse.Namespace, settings: Any) -> list[Path]:
     return inputs
 
 
-def _check_memory(content: Path, settings: Any) -> None:
-    """Refuse an output too large for this machine's memory, from the image header (no decoding)."""
+def _check_memory(content: Path, settings: Any, whole: bool = False) -> None:
+    """Refuse an output too large for this machine's memory, from the image header (no decoding).
+    ``whole``: the run cannot be evaluated in tiles (style masks or a keep mask: their guided terms
+    need the whole image), so the whole-image estimate applies whatever ``--tile-size`` says."""
     from painterly.images import image_size
     from painterly.memory import available_memory
     from painterly.settings import check_memory
@@ -257,7 +259,7 @@ def _check_memory(content: Path, settings: Any) -> None:
         width = height = settings.size
     else:
         width, height = max(1, round(width * scale)), max(1, round(height * scale))
-    check_memory(width, height, available_memory(), tile_size=settings.tile_size)
+    check_memory(width, height, available_memory(), tile_size=0 if whole else settings.tile_size)
 
 
 def _regions(args: argparse.Namespace) -> tuple[list[Any] | None, Any]:
@@ -312,7 +314,7 @@ def _run(args: argparse.Namespace, signals: _Signals) -> int:
         raise PainterlyError("--save-every must be a positive whole number")
     inputs = _check_inputs(args, settings)
     output = check_image_output(args.output or default_output(args.content), inputs)
-    _check_memory(inputs[0], settings)
+    _check_memory(inputs[0], settings, whole=bool(args.mask or args.keep))
     masks, keep = _regions(args)
 
     from painterly.optimization import run_transfer
