@@ -83,9 +83,11 @@ class Plan:
             and len(crop) == 4
             and all(isinstance(v, int | float) and not isinstance(v, bool) for v in crop)
             and crop[0] >= 0
-            and crop[0] + MIN_CROP <= crop[2] <= 1
+            and crop[2] - crop[0] >= MIN_CROP - 1e-9
+            and crop[2] <= 1
             and crop[1] >= 0
-            and crop[1] + MIN_CROP <= crop[3] <= 1
+            and crop[3] - crop[1] >= MIN_CROP - 1e-9
+            and crop[3] <= 1
         ):
             raise SystemExit(
                 f"campaign: {self.path}: style_crop must be [left, top, right, bottom] in 0-1, "

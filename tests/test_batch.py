@@ -149,6 +149,11 @@ def test_batch_stylize_does_not_offer_regions(tmp_path: Path, run_cli) -> None:
         code, _, err = run_cli("batch", "stylize", *paths, "-o", tmp_path / "out", "-m", "the_wave", *option)
         assert code == 2 and "unrecognized arguments" in err, err
         assert not (tmp_path / "out").exists()
+    # nor batch transfer a --keep-weight without a --keep mask to weigh (it was ignored)
+    code, _, err = run_cli(
+        "batch", "transfer", *paths, "-s", paths[0], "-o", tmp_path / "out", "--keep-weight", "3"
+    )
+    assert code == 2 and "unrecognized arguments" in err, err
 
 
 def test_engine_ray_without_ray_says_how_to_install(tmp_path: Path, run_cli, monkeypatch) -> None:

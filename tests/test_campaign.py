@@ -75,6 +75,10 @@ def test_a_style_crop_trains_on_that_part_of_the_painting(campaign, tmp_path: Pa
     assert style.stat().st_mtime_ns == written  # the same pixels: the file is left as it was
 
 
+def test_a_crop_of_exactly_a_quarter_is_kept(campaign, tmp_path: Path) -> None:
+    assert campaign.Plan.read(_toy_plan(tmp_path, style_crop=[0.33, 0.16, 0.58, 0.41])).style_crop
+
+
 @pytest.mark.parametrize(
     "crop",
     [[0, 0, 1], [0.5, 0, 0.5, 1], [0.5, 0, 0.5001, 1], [0, 0, 1.2, 1], [0, "0", 1, 1], [True, 0, 1, 1]],

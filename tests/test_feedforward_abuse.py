@@ -195,6 +195,17 @@ def test_a_reader_that_leaves_ends_the_listing_quietly(tmp_path: Path, model_fil
     assert child.wait(timeout=120) == 141 and err == "", err
 
 
+def test_a_reader_that_leaves_a_long_help_ends_quietly() -> None:
+    # `painterly transfer --help | head`: more than a pipe buffer (4 KiB), and argparse's SystemExit.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    command = [sys.executable, "-m", "painterly", "transfer", "--help"]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141 and err == "", err
+
+
 def test_a_folder_or_a_fifo_as_model_or_input(run_cli, tmp_path: Path, photo: Path, model_file: Path) -> None:
     for backend in ("torch", "onnxruntime"):
         assert "folder" in _error(run_cli, "stylize", photo, "--model", tmp_path, "--backend", backend)

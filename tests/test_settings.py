@@ -4,6 +4,8 @@ import dataclasses
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from painterly.errors import PainterlyError
 from painterly.settings import (
@@ -128,3 +130,30 @@ def test_memory_check_names_a_size_that_fits() -> None:
     check_memory(512, 384, 8 * 2**30)
     with pytest.raises(PainterlyError, match=r"needs about .* GiB .* try --size \d+"):
         check_memory(16384, 12288, 8 * 2**30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    side=st.integers(64, 16384),
+    aspect=st.floats(0.25, 1.0),
+    gib=st.floats(0.5, 64.0),
+    tile_size=st.sampled_from([None, 0, 512]),
+)
+def test_the_size_a_refusal_names_fits_and_one_more_does_not(
+    side: int, aspect: float, gib: float, tile_size: int | None
+) -> None:
+    # The tiled estimate has fixed parts (a tile's graph, the L-BFGS history): a size scaled by the
+    # square root of the shortfall was itself refused (16000x12000 on 23.6 GiB named 10003).
+    available = int(gib * 2**30)
+    width, height = side, max(1, round(side * aspect))
+    try:
+        check_memory(width, height, available, tile_size=tile_size)
+        return
+    except PainterlyError as exc:
+        fits = int(str(exc).split("try --size ")[1].split()[0])
+    assert 16 <= fits < side
+    scaled = lambda s: (s, max(1, round(height * s / side)))  # noqa: E731
+    check_memory(*scaled(fits), available, tile_size=tile_size)
+    if fits > 16:
+        with pytest.raises(PainterlyError):
+            check_memory(*scaled(fits + 1), available, tile_size=tile_size)

@@ -667,15 +667,28 @@ def check_memory(
     pass ``tile_size=0``."""
     if available is None:
         return
-    need = width * height * bytes_per_pixel
-    if tile_size != 0 and need > TILE_ABOVE_SHARE * available:
-        need = estimated_tiled_bytes(width, height, tile_size)
+
+    def needs(w: int, h: int) -> int:
+        whole = w * h * bytes_per_pixel
+        if tile_size != 0 and whole > TILE_ABOVE_SHARE * available:
+            return estimated_tiled_bytes(w, h, tile_size)
+        return whole
+
+    need = needs(width, height)
     if need > available:
         side = max(width, height)
-        fits = int(side * math.sqrt(available / need))
+        # the largest long side that fits, searched: the tiled estimate has fixed parts (a tile's
+        # graph, the L-BFGS history), so it does not scale with the pixels
+        low, high = 16, side
+        while high - low > 1:
+            mid = (low + high) // 2
+            scale = mid / side
+            fit = needs(max(1, round(width * scale)), max(1, round(height * scale))) <= available
+            low, high = (mid, high) if fit else (low, mid)
+        fits = low
         raise PainterlyError(
             f"a {width}x{height} {what} needs about {need / 2**30:.1f} GiB of memory, more than the "
-            f"{available / 2**30:.1f} GiB here; try --size {max(16, fits)} or less"
+            f"{available / 2**30:.1f} GiB here; try --size {fits} or less"
         )
 
 

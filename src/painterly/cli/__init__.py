@@ -9,7 +9,6 @@ with 130.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
 import sys
@@ -70,11 +69,13 @@ def build_parser(module: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console entry point. Ctrl-C at any moment, even while torch is still being imported,
-    ends with one line and exit code 130; every user error with one line and exit code 2."""
+    ends with one line and exit code 130; every user error with one line and exit code 2; a reader
+    that left (``painterly models list | head``) quietly, with 141."""
     try:
-        code = _main(argv)
-        sys.stdout.flush()  # here, not at the interpreter's exit: a reader that left shows below
-        return code
+        try:
+            return _main(argv)
+        finally:  # here, not at the interpreter's exit (--help's SystemExit too): see below
+            sys.stdout.flush()
     except KeyboardInterrupt:
         print("painterly: interrupted", file=sys.stderr)
         return 130
@@ -85,19 +86,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _stdout_reader_left() -> bool:
-    """Whether standard output is a pipe whose reader left (``painterly models list | head``); if
-    so, point it at /dev/null, so that the interpreter's own flush at exit raises nothing more and
-    the command ends quietly, as ``cat`` does."""
+    """Whether standard output is a pipe whose reader left, asked of the descriptor itself (a
+    write larger than the buffer leaves nothing behind to fail again); if so, point it at
+    /dev/null, so that the interpreter's own flush at exit raises nothing more."""
+    import select
+
     try:
-        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+        poller = select.poll()  # not on Windows: there the error is shown as it is
+        poller.register(fd, select.POLLOUT)
+        left = any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll, or no real fd 1 (an in-process caller)
         return False
-    except BrokenPipeError:
-        pass
-    with contextlib.suppress(OSError, ValueError):  # in-process callers may have no real fd 1
+    if left:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, fd)
         os.close(devnull)
-    return True
+    return left
 
 
 def _main(argv: Sequence[str] | None) -> int:

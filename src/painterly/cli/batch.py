@@ -84,6 +84,7 @@ def add_engine_options(parser: argparse.ArgumentParser, default: str = "ray", fu
 def register(subparsers: argparse._SubParsersAction) -> None:
     from painterly.cli.stylize import add_stylize_options
     from painterly.cli.transfer import add_setting_options
+    from painterly.settings import SETTING_FIELDS
 
     batch = subparsers.add_parser(
         "batch",
@@ -101,7 +102,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     transfer = modes.add_parser("transfer", help="by image optimization (slow; one task per photo)")
     transfer.add_argument("inputs", nargs="+", metavar="INPUT", help="images, folders, globs, URLs, @LIST")
-    groups = add_setting_options(transfer)
+    # every setting but --keep-weight: a batch has no --keep mask for it to weigh
+    groups = add_setting_options(transfer, [f.name for f in SETTING_FIELDS if f.name != "keep_weight"])
     groups["basic"].add_argument(
         "-s",
         "--style",
