@@ -73,9 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     that left (``painterly models list | head``) quietly, with 141."""
     try:
         try:
-            return _main(argv)
-        finally:  # here, not at the interpreter's exit (--help's SystemExit too): see below
+            code = _main(argv)
+        except SystemExit:  # --help, a usage error: their output is flushed here too
             sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # here, not at the interpreter's exit, so that a reader that left shows below
+        return code  # (a crash is not flushed: a broken pipe must not hide it)
     except KeyboardInterrupt:
         print("painterly: interrupted", file=sys.stderr)
         return 130
