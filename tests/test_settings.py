@@ -152,7 +152,7 @@ def test_the_size_a_refusal_names_fits_and_one_more_does_not(
     except PainterlyError as exc:
         fits = int(str(exc).split("try --size ")[1].split()[0])
     assert 16 <= fits < side
-    scaled = lambda s: (s, max(1, round(height * s / side)))  # noqa: E731
+    scaled = lambda s: (s, max(1, round(height * (s / side))))  # noqa: E731 (as the CLI scales: size / side)
     check_memory(*scaled(fits), available, tile_size=tile_size)
     if fits > 16:
         with pytest.raises(PainterlyError):
