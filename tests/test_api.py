@@ -50,3 +50,32 @@ def test_transfer_accepts_arrays_and_returns_pil() -> None:
     painting = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     out = painterly.transfer(photo, painting, size=32, iterations=2, precision="fp32")
     assert out.mode == "RGB" and out.size == (32, 24)
+
+
+@pytest.mark.parametrize(("masked", "refused"), [(False, False), (True, True)])
+def test_the_library_refuses_an_output_beyond_memory_before_loading_the_network(
+    monkeypatch: pytest.MonkeyPatch, masked: bool, refused: bool
+) -> None:
+    # A 2048 px run needs ~12 GiB whole and far less in tiles: with 8 GiB the tiled run goes on,
+    # the masked one (its guided terms need the whole image) is refused before VGG loads.
+    from PIL import Image
+
+    from painterly import memory, optimization
+
+    def painter_built(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the loss network was asked for")
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
+    monkeypatch.setattr(optimization, "Painter", painter_built)
+    photo = Image.new("RGB", (64, 48), "white")
+    settings = painterly.make_settings(size=2048, device="cpu")
+    mask = Image.new("L", (64, 48), 255) if masked else None
+    if refused:
+        with pytest.raises(painterly.PainterlyError, match=r"GiB of memory.*try --size"):
+            painterly.run_transfer(photo, photo, settings, keep=mask)
+    else:
+        with pytest.raises(AssertionError, match="loss network"):
+            painterly.run_transfer(photo, photo, settings, keep=mask)
+    monkeypatch.setattr(memory, "available_memory", lambda: 64 * 2**30)
+    with pytest.raises(AssertionError, match="loss network"):  # with room, the same run goes on
+        painterly.run_transfer(photo, photo, settings, keep=mask)

@@ -190,11 +190,15 @@ def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array, "RGB")
 
 
+def long_side_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """The size of a ``width`` x ``height`` image resized so that its longer side is ``long_side``."""
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def resize_long_side(image: Image.Image, long_side: int) -> Image.Image:
     """Resize keeping the aspect ratio so that the longer side is ``long_side`` pixels."""
-    width, height = image.size
-    scale = long_side / max(width, height)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = long_side_size(*image.size, long_side)
     if size == image.size:
         return image
     return image.resize(size, Image.Resampling.LANCZOS)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from painterly import memory
 from painterly.color import match_color_histogram, transfer_luminance
 from painterly.devices import device_memory, pick_device
 from painterly.errors import PainterlyError
@@ -53,6 +54,7 @@ from painterly.settings import (  # re-exported: the method's settings live in a
     TILED_HISTORY_BYTES,
     QualityPlan,
     TransferSettings,
+    check_transfer_memory,
     iterations_per_scale,
     make_settings,
     quality_plan,
@@ -652,6 +654,9 @@ def run_transfer(
     """
     started = time.monotonic()
     content_image = open_image(content, what="content image")
+    check_transfer_memory(
+        *content_image.size, settings, memory.available_memory(), whole=masks is not None or keep is not None
+    )
     styles = list(style) if isinstance(style, list | tuple) else [style]
     if masks is not None:
         masks = load_style_masks(masks, len(styles))

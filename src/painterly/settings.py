@@ -692,6 +692,22 @@ def check_memory(
         )
 
 
+def check_transfer_memory(
+    width: int, height: int, s: TransferSettings, available: int | None, *, whole: bool = False
+) -> None:
+    """Refuse an image optimization of a ``width`` x ``height`` photo whose output at ``s``'s size
+    cannot fit in ``available`` bytes (:func:`check_memory`). Only on the CPU: a GPU's memory is
+    known to torch alone, which reports its own out-of-memory error. ``whole``: the run cannot be
+    evaluated in tiles (style masks or a keep mask: their guided terms need the whole image), so
+    the whole-image estimate applies whatever ``tile_size`` says."""
+    from painterly.images import long_side_size
+
+    if not str(s.device).startswith(("auto", "cpu")):
+        return
+    out_width, out_height = (s.size, s.size) if s.square else long_side_size(width, height, s.size)
+    check_memory(out_width, out_height, available, tile_size=0 if whole else s.tile_size)
+
+
 @dataclass(frozen=True)
 class QualityPlan:
     """How one ``--quality`` level spends loss evaluations (see docs/speed.md for the measurements).

@@ -241,25 +241,16 @@ def _check_inputs(args: argparse.Namespace, settings: Any) -> list[Path]:
 
 
 def _check_memory(content: Path, settings: Any, whole: bool = False) -> None:
-    """Refuse an output too large for this machine's memory, from the image header (no decoding).
-    ``whole``: the run cannot be evaluated in tiles (style masks or a keep mask: their guided terms
-    need the whole image), so the whole-image estimate applies whatever ``--tile-size`` says."""
+    """Refuse an output too large for this machine's memory, from the image header (no decoding);
+    the library checks again once the photo is decoded (:func:`~painterly.settings.check_transfer_memory`)."""
     from painterly.images import image_size
     from painterly.memory import available_memory
-    from painterly.settings import check_memory
+    from painterly.settings import check_transfer_memory
 
-    if not str(settings.device).startswith(("auto", "cpu")):
-        return  # a GPU's memory is only known to torch; it reports an out-of-memory error itself
     size = image_size(content)
     if size is None:
         return  # unreadable: decoding reports it properly
-    width, height = size
-    scale = settings.size / max(width, height)
-    if settings.square:
-        width = height = settings.size
-    else:
-        width, height = max(1, round(width * scale)), max(1, round(height * scale))
-    check_memory(width, height, available_memory(), tile_size=0 if whole else settings.tile_size)
+    check_transfer_memory(*size, settings, available_memory(), whole=whole)
 
 
 def _regions(args: argparse.Namespace) -> tuple[list[Any] | None, Any]:
