@@ -4,7 +4,6 @@ option's message when Ray is missing, and that nothing but the Ray engine import
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,23 +15,9 @@ from PIL import Image
 from painterly.batch.manifest import Manifest, record
 from painterly.batch.runner import Job, plan_jobs, run_jobs
 from painterly.errors import PainterlyError
-from tests.conftest import make_photo
+from tests.helpers.batch import lines, photos
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "painterly"
-
-
-def photos(folder: Path, count: int = 3, size: tuple[int, int] = (40, 32)) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index in range(count):
-        path = folder / f"p{index}.jpg"
-        make_photo(*size, seed=index).save(path)
-        paths.append(path)
-    return paths
-
-
-def lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_manifest_skips_a_torn_line_and_the_last_record_wins(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from painterly.batch.ray_engine import RayStylizeWorker, stylize_engine  # noqa:
 from painterly.batch.runner import Job, run_jobs  # noqa: E402
 from painterly.batch.workers import StylizeSpec  # noqa: E402
 from painterly.feedforward.catalog import resolve_model  # noqa: E402
-from tests.test_batch import lines, photos  # noqa: E402
+from tests.helpers.batch import lines, photos  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import import_file
+from .helpers.files import import_file
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "build_photos.py"
 

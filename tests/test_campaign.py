@@ -17,7 +17,8 @@ from painterly.feedforward.model_file import read_metadata, write_model_file
 from painterly.feedforward.network import TransformerNet
 from painterly.feedforward.sheet import GAP
 
-from .conftest import import_file, make_painting, wavy_photo
+from .helpers.files import import_file
+from .helpers.images import make_painting, wavy_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 

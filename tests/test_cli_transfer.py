@@ -307,9 +307,9 @@ def _weights_files(tmp_path: Path) -> dict[str, Path]:
     import torch
     from safetensors.torch import save_file
 
-    from tests.test_vgg import _torchvision_state
+    from tests.helpers.vgg import torchvision_state
 
-    good = _torchvision_state("vgg19")
+    good = torchvision_state("vgg19")
     files = {}
     bad_key = dict(good)
     bad_key["features.x.weight"] = bad_key.pop("features.0.weight")

@@ -17,7 +17,8 @@ from painterly.losses import GramStyleLoss
 from painterly.losses.coarse import CoarseGramStyleLoss, coarse_grams, downsample
 from painterly.vgg.weights import load_vgg
 
-from .conftest import make_painting, tiny_train_settings, wavy_photo
+from .helpers.images import make_painting, wavy_photo
+from .helpers.models import tiny_train_settings
 
 LAYERS = {"relu2_2": 1.0, "relu3_3": 1.0}
 

@@ -8,7 +8,7 @@ import argparse
 import re
 from pathlib import Path
 
-from tests.conftest import import_file
+from tests.helpers.files import import_file
 
 ROOT = Path(__file__).resolve().parents[1]
 cli_reference = import_file(ROOT / "scripts" / "cli_reference.py", "cli_reference_under_test")

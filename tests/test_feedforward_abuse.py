@@ -17,7 +17,8 @@ from PIL import Image
 
 from painterly.feedforward.model_file import write_model_file
 
-from .conftest import tiny_style_net, wavy_photo
+from .helpers.images import wavy_photo
+from .helpers.models import tiny_style_net
 
 
 @pytest.fixture

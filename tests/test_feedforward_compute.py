@@ -17,7 +17,8 @@ from painterly.feedforward import load_model
 from painterly.feedforward.model_file import write_model_file
 from painterly.tuning import cache_file
 
-from .conftest import tiny_style_net, wavy_photo
+from .helpers.images import wavy_photo
+from .helpers.models import tiny_style_net
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from painterly.feedforward.distill import DistillSettings, distill, init_from_te
 from painterly.feedforward.model_file import read_metadata, read_model_file, write_model_file
 from painterly.feedforward.network import TransformerNet
 
-from .conftest import tiny_style_net, wavy_photo
+from .helpers.images import wavy_photo
+from .helpers.models import tiny_style_net
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import torch
 
 from painterly.feedforward.equivariance import GRID, random_shift, shift_equivariance
 
-from .conftest import tiny_style_net, wavy_photo
+from .helpers.images import wavy_photo
+from .helpers.models import tiny_style_net
 
 
 def _batch() -> torch.Tensor:

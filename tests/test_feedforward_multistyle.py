@@ -20,7 +20,8 @@ from painterly.feedforward.training import TrainSettings, train
 from painterly.images import resize_long_side
 from painterly.losses import GramStyleLoss
 
-from .conftest import make_photo, tiny_cin, tiny_train_settings
+from .helpers.images import make_photo
+from .helpers.models import tiny_cin, tiny_train_settings
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_strength_zero_is_the_photo_and_half_is_between(zoo: Path) -> None:
 
 
 def test_single_style_model_refuses_a_mix(tmp_path: Path) -> None:
-    from .conftest import tiny_style_net
+    from .helpers.models import tiny_style_net
 
     path = write_model_file(tmp_path / "one.safetensors", tiny_style_net(), {"name": "one"})
     model = StyleModel(path, device="cpu")

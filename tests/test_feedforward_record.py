@@ -16,7 +16,8 @@ from painterly.feedforward import model_file
 from painterly.feedforward.model_file import write_model_file
 from painterly.feedforward.record import ModelRecord, forget, record_for, resolve_record
 
-from .conftest import make_photo, tiny_cin, tiny_style_net
+from .helpers.images import make_photo
+from .helpers.models import tiny_cin, tiny_style_net
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import torch
 from painterly.errors import PainterlyError
 from painterly.feedforward.model_file import read_model_file, write_model_file
 
-from .conftest import tiny_style_net, wavy_photo
+from .helpers.images import wavy_photo
+from .helpers.models import tiny_style_net
 
 
 def _broken_model(folder: Path, value: float, every: bool) -> Path:

@@ -15,7 +15,7 @@ from painterly.feedforward import architectures
 from painterly.feedforward.model_file import read_metadata, read_model_file, write_model_file
 from painterly.feedforward.network import TransformerNet
 
-from .conftest import tiny_style_net
+from .helpers.models import tiny_style_net
 
 
 class WeightedNet(TransformerNet):

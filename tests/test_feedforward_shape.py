@@ -15,7 +15,8 @@ from painterly.feedforward.model_file import read_model_file, write_model_file
 from painterly.feedforward.network import SHAPES, TransformerNet
 from painterly.feedforward.training import train
 
-from .conftest import tiny_train_settings, wavy_photo
+from .helpers.images import wavy_photo
+from .helpers.models import tiny_train_settings
 
 
 def _count(net: torch.nn.Module) -> int:

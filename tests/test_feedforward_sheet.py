@@ -21,7 +21,7 @@ from painterly.feedforward.sheet import (
     write_style_sheet,
 )
 
-from .conftest import make_photo
+from .helpers.images import make_photo
 
 
 def _shipped_styles() -> list[str]:

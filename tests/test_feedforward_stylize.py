@@ -18,7 +18,8 @@ from painterly.feedforward.catalog import SHIPPED_DIR
 from painterly.feedforward.model_file import read_metadata, read_model_file, write_model_file
 from painterly.feedforward.tiling import stylize_tiled
 
-from .conftest import tiny_style_net, wavy_photo
+from .helpers.images import wavy_photo
+from .helpers.models import tiny_style_net
 
 SHARED_IMAGES = Path(__file__).parents[2] / "shared" / "images"
 

@@ -12,7 +12,8 @@ from PIL import Image
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, identity_motion, random_motion, warp
 from painterly.feedforward.training import TrainSettings, train
 
-from .conftest import tiny_style_net, wavy_photo
+from .helpers.images import wavy_photo
+from .helpers.models import tiny_style_net
 
 
 def _batch() -> torch.Tensor:

@@ -15,7 +15,8 @@ from painterly.cli import main
 from painterly.feedforward.model_file import read_model_file
 from painterly.feedforward.training import TrainSettings, train
 
-from .conftest import tiny_train_settings, wavy_photo
+from .helpers.images import wavy_photo
+from .helpers.models import tiny_train_settings
 
 
 def _style() -> Image.Image:

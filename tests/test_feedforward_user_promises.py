@@ -21,7 +21,8 @@ from painterly.feedforward.mixing import parse_style_mix
 from painterly.feedforward.model_file import read_metadata, write_model_file
 from painterly.feedforward.training import train
 
-from .conftest import make_painting, tiny_cin, tiny_style_net, tiny_train_settings, wavy_photo
+from .helpers.images import make_painting, wavy_photo
+from .helpers.models import tiny_cin, tiny_style_net, tiny_train_settings
 
 
 def _photos(folder: Path, count: int = 3) -> Path:

@@ -14,7 +14,8 @@ from painterly.feedforward.network import TransformerNet
 from painterly.feedforward.training import train, validate_settings
 from painterly.feedforward.warm_start import warm_start
 
-from .conftest import import_file, tiny_cin, tiny_train_settings
+from .helpers.files import import_file
+from .helpers.models import tiny_cin, tiny_train_settings
 
 
 def _single(seed: int = 5) -> TransformerNet:

@@ -24,7 +24,7 @@ from painterly.cli.number_types import positive_int
 from painterly.cli.stylize import is_painterly_result, skip_earlier_outputs
 from painterly.errors import PainterlyError
 from painterly.settings import MAX_WEIGHT
-from tests.conftest import make_photo
+from tests.helpers.images import make_photo
 
 
 def halves(folder: Path) -> tuple[Path, Path]:
@@ -176,9 +176,9 @@ def test_sheet_size_names_the_real_limits(size: str, tmp_path: Path, run_cli) ->
 def test_a_tile_size_made_of_halos_is_refused_before_the_run() -> None:
     """``--tile-size 1`` on a 256 px picture: 200-odd tiles of mostly halo, a run that looked hung."""
     from painterly.losses.tiled import MAX_TILED_COST, TiledLoss, tiling_for
-    from tests.test_tiled import DEEP, _criterion
+    from tests.helpers.tiled import DEEP, make_criterion
 
-    criterion = _criterion(config=DEEP)
+    criterion = make_criterion(config=DEEP)
     for tile in (1, 16):
         with pytest.raises(PainterlyError, match=rf"--tile-size {tile} cuts a 256x205 image"):
             tiling_for(criterion, 256, 205, tile, None)

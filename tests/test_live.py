@@ -6,46 +6,18 @@ import io
 import json
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
 from starlette.testclient import WebSocketDenialResponse  # noqa: E402
 from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
-from painterly.server import ServerSettings, create_app  # noqa: E402
 from painterly.server.live import FrameRefused, decode_frame  # noqa: E402
 
-from .conftest import tiny_style_net, wavy_photo  # noqa: E402
-
-
-class TinyModels:
-    """A stylize backend with one real (tiny, random) network: the live path runs for real."""
-
-    def __init__(self, folder: Path) -> None:
-        from painterly.feedforward.model_file import write_model_file
-
-        self.path = write_model_file(
-            folder / "tiny.safetensors", tiny_style_net(), {"name": "tiny", "style": "s.png", "steps": 0}
-        )
-
-    def list_models(self):
-        return [{"name": "tiny", "path": str(self.path), "style": "s.png"}]
-
-    def load_model(self, name, device="auto"):
-        from painterly.feedforward.inference import StyleModel
-
-        return StyleModel(self.path, device="cpu", backend="torch")
-
-
-def jpeg(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
-    buffer = io.BytesIO()
-    wavy_photo(seed, (width, height)).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
+from .helpers.server import TinyModels, client_for, jpeg  # noqa: E402
 
 
 def pixels(data: bytes) -> np.ndarray:
@@ -57,13 +29,6 @@ def pixels(data: bytes) -> np.ndarray:
 @pytest.fixture
 def backend(tmp_path):
     return TinyModels(tmp_path)
-
-
-def client_for(tmp_path, backend, **settings) -> TestClient:
-    app = create_app(
-        ServerSettings(data_dir=tmp_path / "data", devices=("cpu",), **settings), stylize_backend=backend
-    )
-    return TestClient(app, base_url="http://localhost")
 
 
 def test_frames_come_back_stylized_and_steady(tmp_path, backend):

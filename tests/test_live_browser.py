@@ -29,8 +29,8 @@ pytest.importorskip("cv2")
 from painterly.server import ServerSettings, create_app  # noqa: E402
 from painterly.server.serving import uvicorn_config  # noqa: E402
 
-from .test_live import TinyModels  # noqa: E402
-from .test_live_video import make_clip  # noqa: E402
+from .helpers.server import TinyModels  # noqa: E402
+from .helpers.video import gradient_clip  # noqa: E402
 
 CHROMIUM = os.environ.get("PAINTERLY_CHROMIUM", "/usr/bin/chromium")
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "videos" / "vtest.mp4"
@@ -153,7 +153,7 @@ def test_live_camera_paints_frames_and_snapshot_downloads_a_png(server, browser,
 def test_video_job_completes_in_the_browser_with_audio(server, browser, tmp_path):
     if SCREENSHOT:
         pytest.skip("screenshot run")
-    clip = make_clip(tmp_path / "clip.mp4", seconds=1.0, size=(96, 64))
+    clip = gradient_clip(tmp_path / "clip.mp4", seconds=1.0, size=(96, 64))
     context = browser.new_context(viewport={"width": 1100, "height": 800}, accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []

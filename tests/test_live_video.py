@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -16,33 +14,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from painterly.server import ServerSettings, create_app  # noqa: E402
 
-from .test_live import TinyModels  # noqa: E402
-
-
-def make_clip(path: Path, *, seconds: float = 1.0, fps: int = 10, size: tuple[int, int] = (64, 48)) -> Path:
-    """A moving gradient with a 440 Hz sine tone (AAC): a clip whose audio must survive."""
-    width, height = size
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        audio = container.add_stream("aac", rate=22050)
-        audio.layout = "mono"
-        y, x = np.mgrid[0:height, 0:width]
-        for index in range(round(seconds * fps)):
-            shift = index * 3
-            frame = np.stack(
-                [(x + shift) * 255 // (width + shift), y * 255 // height, np.full_like(x, 128)], -1
-            ).astype(np.uint8)
-            container.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(video.encode(None))
-        samples = np.sin(2 * np.pi * 440 * np.arange(round(seconds * 22050)) / 22050).astype(np.float32)
-        for start in range(0, len(samples), 1024):
-            chunk = samples[start : start + 1024][None, :]
-            piece = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
-            piece.sample_rate, piece.pts, piece.time_base = 22050, start, Fraction(1, 22050)
-            container.mux(audio.encode(piece))
-        container.mux(audio.encode(None))
-    return path
+from .helpers.server import TinyModels, wait_final  # noqa: E402
+from .helpers.video import gradient_clip  # noqa: E402
 
 
 def streams(data: bytes, tmp_path: Path) -> tuple[int, int, bool]:
@@ -72,16 +45,6 @@ def submit(client, clip: Path, **fields):
     return client.post("/api/videos", files={"video": (clip.name, clip.read_bytes(), "video/mp4")}, data=data)
 
 
-def wait_final(client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed", "cancelled", "interrupted"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
 def test_video_job_runs_with_progress_preview_and_audio(client, tmp_path, monkeypatch):
     from painterly.video.feedforward import FeedForwardPainter
 
@@ -92,7 +55,7 @@ def test_video_job_runs_with_progress_preview_and_audio(client, tmp_path, monkey
         return paint(self, *args, **kwargs)
 
     monkeypatch.setattr(FeedForwardPainter, "paint", slow_paint)
-    clip = make_clip(tmp_path / "clip.mp4", seconds=1.0)
+    clip = gradient_clip(tmp_path / "clip.mp4", seconds=1.0)
     response = submit(client, clip, size="64")
     assert response.status_code == 202, response.text
     job = response.json()
@@ -120,14 +83,14 @@ def test_video_job_runs_with_progress_preview_and_audio(client, tmp_path, monkey
 
 
 def test_video_caps_and_bad_uploads(client, tmp_path):
-    too_long = make_clip(tmp_path / "long.mp4", seconds=6.0, fps=5)
+    too_long = gradient_clip(tmp_path / "long.mp4", seconds=6.0, fps=5)
     response = submit(client, too_long)
     assert response.status_code == 400 and "limit of 5 s" in response.json()["detail"]
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video at all" * 100)
     response = submit(client, junk)
     assert response.status_code == 400 and "not a video" in response.json()["detail"]
-    clip = make_clip(tmp_path / "clip.mp4", seconds=0.5)
+    clip = gradient_clip(tmp_path / "clip.mp4", seconds=0.5)
     assert submit(client, clip, size="5000").status_code == 400
     assert submit(client, clip, model="nope").status_code == 400
     assert submit(client, clip, colour="red").status_code == 400
@@ -135,7 +98,7 @@ def test_video_caps_and_bad_uploads(client, tmp_path):
 
 
 def test_video_upload_and_pixel_caps(tmp_path):
-    clip = make_clip(tmp_path / "clip.mp4", seconds=0.5)
+    clip = gradient_clip(tmp_path / "clip.mp4", seconds=0.5)
     app = create_app(
         ServerSettings(
             data_dir=tmp_path / "data", video_max_pixels=32 * 32, video_max_upload_bytes=1_000_000
@@ -156,7 +119,7 @@ def test_without_the_video_extra_the_endpoint_says_so(client, tmp_path, monkeypa
     monkeypatch.setattr(
         route, "video_support", lambda: "video needs av on the server: pip install 'painterly[video]'"
     )
-    clip = make_clip(tmp_path / "clip.mp4", seconds=0.5)
+    clip = gradient_clip(tmp_path / "clip.mp4", seconds=0.5)
     response = submit(client, clip)
     assert response.status_code == 501 and "painterly[video]" in response.json()["detail"]
     assert client.get("/api/config").json()["video"]["available"] is True  # the real install has it
@@ -172,7 +135,7 @@ def test_cancel_keeps_the_frames_done_and_frees_the_upload(client, tmp_path, mon
         return slow(self, image, **options)
 
     monkeypatch.setattr(StyleModel, "stylize", stylize)
-    clip = make_clip(tmp_path / "clip.mp4", seconds=4.0)
+    clip = gradient_clip(tmp_path / "clip.mp4", seconds=4.0)
     job = submit(client, clip).json()
     deadline = time.monotonic() + 60
     while (client.get(f"/api/jobs/{job['id']}").json().get("progress") or {}).get("frame", 0) < 2:

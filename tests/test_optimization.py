@@ -22,7 +22,7 @@ from painterly.optimization import (
 )
 from painterly.vgg import load_vgg
 
-from .conftest import make_painting, make_photo
+from .helpers.images import make_painting, make_photo
 
 FAST: dict[str, Any] = {"size": 64, "precision": "fp32", "device": "cpu"}
 

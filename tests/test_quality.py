@@ -23,7 +23,7 @@ from painterly.optimization import (
 from painterly.schedule import Plateau, Schedule
 from painterly.settings import QUALITIES, QUALITY_PLANS, config_schema, settings_from_strings
 
-from .conftest import make_painting, make_photo
+from .helpers.images import make_painting, make_photo
 
 
 def test_the_default_is_normal_and_plans_half_the_former_default_s_work() -> None:

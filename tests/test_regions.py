@@ -20,7 +20,7 @@ from painterly.optimization import Painter, make_settings, transfer
 from painterly.regions import check_style_masks, load_mask, load_style_masks, open_mask
 from painterly.vgg import load_vgg
 
-from .conftest import make_painting, make_photo
+from .helpers.images import make_painting, make_photo
 
 FAST: dict[str, Any] = {"size": 64, "precision": "fp32", "device": "cpu"}
 STYLE_LAYERS = ("relu1_1", "relu2_1")
@@ -236,7 +236,7 @@ def test_cli_paints_regions_and_refuses_bad_masks(tmp_path: Path, run_cli) -> No
 def model_file(tmp_path: Path) -> Path:
     from painterly.feedforward.model_file import write_model_file
 
-    from .conftest import tiny_style_net
+    from .helpers.models import tiny_style_net
 
     return write_model_file(
         tmp_path / "tiny.safetensors", tiny_style_net(), {"name": "tiny", "style": "s.png", "steps": 0}
@@ -302,7 +302,7 @@ def test_api_takes_a_mask_per_style_and_refuses_bad_ones(tmp_path: Path) -> None
     pytest.importorskip("multipart")
     from painterly.server import ServerSettings
 
-    from .test_server_api import FakeRunner, make_client, png_bytes, wait_for
+    from .helpers.server import FakeRunner, make_client, png_bytes, wait_for
 
     class MaskRunner(FakeRunner):
         def __call__(self, content, styles, settings, callback, masks=None):  # noqa: ANN001, ANN204

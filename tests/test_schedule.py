@@ -139,7 +139,7 @@ def _fake_clock_schedule(monkeypatch: pytest.MonkeyPatch, tick: float) -> list[S
 def test_a_time_limited_run_stops_when_time_is_up_and_returns_the_image(monkeypatch) -> None:
     from painterly.optimization import run_transfer
     from painterly.settings import make_settings
-    from tests.conftest import make_painting, make_photo
+    from tests.helpers.images import make_painting, make_photo
 
     # 80 clock seconds: the first scale's share (a third: 20 of its iterations against 40 at the same
     # size) covers a few evaluations of several clock readings each.
@@ -158,7 +158,7 @@ def test_a_time_limited_run_stops_when_time_is_up_and_returns_the_image(monkeypa
 def test_explicit_iterations_are_run_in_full_without_a_limit(monkeypatch) -> None:
     from painterly.optimization import run_transfer
     from painterly.settings import make_settings
-    from tests.conftest import make_painting, make_photo
+    from tests.helpers.images import make_painting, make_photo
 
     made = _fake_clock_schedule(monkeypatch, tick=1.0)
     settings = make_settings(size=32, iterations=4, device="cpu", precision="fp32")

@@ -10,98 +10,19 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 pytest.importorskip("fastapi")
 pytest.importorskip("multipart")
-from fastapi.testclient import TestClient  # noqa: E402
 
-from painterly.optimization import StopTransfer, TransferResult  # noqa: E402
-from painterly.progress import Progress  # noqa: E402
 from painterly.server import ServerSettings, create_app  # noqa: E402
 
-
-def png_bytes(width: int = 40, height: int = 32, seed: int = 0, fmt: str = "PNG") -> bytes:
-    rng = np.random.default_rng(seed)
-    image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-class FakeRunner:
-    """Stands in for ``run_transfer``: reports ``steps`` progress calls, optionally waiting on a gate."""
-
-    def __init__(
-        self, steps: int = 3, gated: bool = False, delay: float = 0.0, error: Exception | None = None
-    ):
-        self.steps = steps
-        self.gate = threading.Event()
-        if not gated:
-            self.gate.set()
-        self.delay = delay
-        self.error = error
-        self.running = threading.Event()
-        self.calls: list[tuple] = []
-
-    def __call__(self, content, styles, settings, callback):
-        self.calls.append((content, styles, settings))
-        self.running.set()
-        if self.error is not None:
-            raise self.error
-        size = (settings.size, max(1, settings.size * content.height // content.width))
-        interrupted = False
-        try:
-            for step in range(1, self.steps + 1):
-                while not self.gate.wait(0.02):
-                    callback(_progress(step - 1, self.steps, size))  # lets a cancel through while gated
-                time.sleep(self.delay)
-                callback(_progress(step, self.steps, size))
-        except StopTransfer:
-            interrupted = True
-        return TransferResult(content.resize(size), settings, None, interrupted)
-
-
-def _progress(step: int, total: int, size: tuple[int, int]) -> Progress:
-    return Progress(step, total, step, total, 1, 1, size, _losses(), torch.rand(1, 3, size[1], size[0]))
-
-
-def _losses() -> dict[str, float]:
-    """Named loss values, as the painter reports them: a dict with "total"."""
-    return {"content": 1.0, "style": 2.0, "tv": 3.0, "total": 6.0}
+from .helpers.server import FakeRunner, local_client, make_client, png_bytes, submit, wait_for  # noqa: E402
 
 
 @pytest.fixture
 def settings(tmp_path):
     return ServerSettings(data_dir=tmp_path / "data", devices=("cpu",), max_queue=2, preview_interval=0.0)
-
-
-def make_client(settings, runner=None, **kwargs) -> TestClient:
-    return local_client(create_app(settings, runner=runner or FakeRunner(), **kwargs))
-
-
-def local_client(app) -> TestClient:
-    """A client that calls the app as http://localhost (the default Host allow-list is loopback names)."""
-    return TestClient(app, base_url="http://localhost")
-
-
-def submit(client, *, styles: int = 1, data: dict | None = None, content: bytes | None = None, **kw):
-    files = [("content", ("photo.png", content if content is not None else png_bytes(), "image/png"))]
-    files += [("style", (f"style{i}.png", png_bytes(36, 36, seed=i + 1), "image/png")) for i in range(styles)]
-    return client.post("/api/jobs", files=files, data={"size": "32", "iterations": "3", **(data or {})}, **kw)
-
-
-def wait_for(
-    client, job_id: str, statuses=("done", "failed", "cancelled", "interrupted"), timeout=30.0, **kw
-):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/api/jobs/{job_id}", **kw).json()
-        if body["status"] in statuses:
-            return body
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} still {body['status']} after {timeout} s")
 
 
 def read_events(response) -> list[tuple[str, dict]]:
@@ -513,7 +434,7 @@ def model_zoo(tmp_path, monkeypatch):
     pytest.importorskip("safetensors")
     from painterly.feedforward.model_file import write_model_file
 
-    from .conftest import tiny_cin, tiny_style_net
+    from .helpers.models import tiny_cin, tiny_style_net
 
     folder = tmp_path / "models"
     folder.mkdir()
@@ -532,7 +453,7 @@ def _stylized(client, data: dict, photo: bytes) -> np.ndarray:
 
 
 def test_stylize_strength_zero_is_the_photo(settings, model_zoo):
-    from .conftest import make_photo
+    from .helpers.images import make_photo
 
     buffer = io.BytesIO()
     make_photo(40, 32).save(buffer, format="PNG")
@@ -548,7 +469,7 @@ def test_stylize_strength_zero_is_the_photo(settings, model_zoo):
 
 
 def test_stylize_mixes_a_multi_style_models_styles(settings, model_zoo):
-    from .conftest import make_photo
+    from .helpers.images import make_photo
 
     buffer = io.BytesIO()
     make_photo(40, 32).save(buffer, format="PNG")
@@ -970,7 +891,7 @@ def test_client_hanging_up_mid_upload_is_not_an_application_error(settings):
 
 
 def test_stylize_records_its_job_in_time_order(settings, model_zoo):
-    from .conftest import make_photo
+    from .helpers.images import make_photo
 
     buffer = io.BytesIO()
     make_photo(40, 32).save(buffer, format="PNG")
@@ -990,7 +911,7 @@ def test_stylize_records_its_job_in_time_order(settings, model_zoo):
     ],
 )
 def test_stylize_refuses_unknown_and_repeated_fields(settings, model_zoo, data, message):
-    from .conftest import make_photo
+    from .helpers.images import make_photo
 
     buffer = io.BytesIO()
     make_photo(40, 32).save(buffer, format="PNG")

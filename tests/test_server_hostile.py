@@ -16,8 +16,7 @@ from painterly.errors import PainterlyError  # noqa: E402
 from painterly.server import ServerSettings, create_app  # noqa: E402
 from painterly.server.live import MAX_CONTROL_DEPTH, parse_control  # noqa: E402
 
-from .test_live import TinyModels, client_for, jpeg  # noqa: E402
-from .test_server_api import FakeRunner, local_client, submit  # noqa: E402
+from .helpers.server import FakeRunner, TinyModels, client_for, jpeg, local_client, submit  # noqa: E402
 
 UNICODE_DIGITS = ["²", "٣٢", "３２", "1_000", "𝟑𝟐", "६४"]
 
@@ -109,9 +108,9 @@ def _post_video(client, clip: Path, **fields):
 @pytest.mark.parametrize("text", UNICODE_DIGITS)
 def test_videos_refuse_digits_of_other_scripts_and_keep_the_connection(videos, tmp_path, text) -> None:
     """``size="²"`` passed ``isdigit()`` and raised in ``int()``: a 500."""
-    from .test_live_video import make_clip
+    from .helpers.video import gradient_clip
 
-    clip = make_clip(tmp_path / "clip.mp4", seconds=0.3)
+    clip = gradient_clip(tmp_path / "clip.mp4", seconds=0.3)
     response = _post_video(videos, clip, size=text)
     assert response.status_code == 400, response.text
     assert "size must be a whole number" in response.json()["detail"]
@@ -122,9 +121,9 @@ def test_videos_refuse_digits_of_other_scripts_and_keep_the_connection(videos, t
 
 
 def test_videos_name_the_servers_size_cap(videos, tmp_path) -> None:
-    from .test_live_video import make_clip
+    from .helpers.video import gradient_clip
 
-    clip = make_clip(tmp_path / "clip.mp4", seconds=0.3)
+    clip = gradient_clip(tmp_path / "clip.mp4", seconds=0.3)
     cap = videos.get("/api/config").json()["video"]
     detail = _post_video(videos, clip, size="99999").json()["detail"]
     assert f"size must be at most {cap['max_size']}" in detail
@@ -132,9 +131,10 @@ def test_videos_name_the_servers_size_cap(videos, tmp_path) -> None:
 
 def test_videos_a_two_pixel_clip_runs(videos, tmp_path) -> None:
     """The 2x2 clip was accepted (202) and the job ended as ``internal error: error``."""
-    from .test_live_video import make_clip, wait_final
+    from .helpers.server import wait_final
+    from .helpers.video import gradient_clip
 
-    clip = make_clip(tmp_path / "tiny.mp4", seconds=0.3, size=(2, 2))
+    clip = gradient_clip(tmp_path / "tiny.mp4", seconds=0.3, size=(2, 2))
     response = _post_video(videos, clip)
     assert response.status_code == 202, response.text
     job = wait_final(videos, response.json()["id"])
@@ -185,8 +185,8 @@ def test_parse_control_bounds_its_work() -> None:
 
 def test_repeated_form_fields_are_refused_not_taken_last(jobs, videos, tmp_path) -> None:
     """``size=32&size=99999`` and ``model=nope&model=tiny`` silently used the last value."""
-    from .test_live_video import make_clip
-    from .test_server_api import png_bytes
+    from .helpers.server import png_bytes
+    from .helpers.video import gradient_clip
 
     files = [
         ("content", ("p.png", png_bytes(), "image/png")),
@@ -196,7 +196,7 @@ def test_repeated_form_fields_are_refused_not_taken_last(jobs, videos, tmp_path)
     ]
     response = jobs.post("/api/jobs", files=files, data={"size": "32", "iterations": "3"})
     assert response.status_code == 400 and "more than once" in response.json()["detail"]
-    clip = make_clip(tmp_path / "clip.mp4", seconds=0.3)
+    clip = gradient_clip(tmp_path / "clip.mp4", seconds=0.3)
     files = [
         ("video", ("c.mp4", clip.read_bytes(), "video/mp4")),
         ("model", (None, "nope")),

@@ -10,23 +10,13 @@ import pytest
 import torch
 
 from painterly.errors import PainterlyError
-from painterly.losses import GuidedGramStyleLoss, PerceptualLoss, build_criterion
+from painterly.losses import GuidedGramStyleLoss, PerceptualLoss
 from painterly.losses.tiled import TiledLoss, alignment, halo_for, lbfgs_history_for, spans, tiling_for
 from painterly.optimization import Painter, make_settings
 from painterly.settings import check_memory, estimated_tiled_bytes, needs_tiles
-from painterly.vgg import load_vgg
 
-from .conftest import make_painting, make_photo
-
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-#: Shallow layers keep the tests fast (a 12 px halo, stride 4); the same code as relu5_1's 80 px.
-SHALLOW: dict[str, Any] = {
-    "content": ["relu2_2"],
-    "style": ["relu1_1", "relu2_1", "relu3_1"],
-    "size": (38, 54),
-    "tile": 8,
-}
-DEEP: dict[str, Any] = {"content": ["relu4_2"], "style": list(STYLE_LAYERS), "size": (100, 150), "tile": 48}
+from .helpers.images import make_painting, make_photo
+from .helpers.tiled import DEEP, SHALLOW, STYLE_LAYERS, make_criterion
 
 
 @pytest.fixture(autouse=True)
@@ -36,25 +26,6 @@ def one_thread() -> Any:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def _criterion(
-    convention: str = "classic", tv_form: str = "squared", config: Any = SHALLOW
-) -> PerceptualLoss:
-    torch.manual_seed(0)
-    criterion = build_criterion(
-        load_vgg("vgg19", last_layer="relu5_1"),
-        config["content"],
-        config["style"],
-        content_weight=25,
-        style_weight=100,
-        tv_weight=1e-3,
-        tv_form=tv_form,
-        convention=convention,
-    )
-    criterion.set_content(torch.rand(1, 3, *config["size"]))
-    criterion.set_style([torch.rand(1, 3, 40, 48)])
-    return criterion
 
 
 def _whole(criterion: PerceptualLoss, image: torch.Tensor) -> tuple[dict[str, float], torch.Tensor]:
@@ -71,7 +42,7 @@ def _image(seed: int = 1, config: Any = SHALLOW) -> torch.Tensor:
 
 
 def _check_equal(convention: str, tv_form: str, config: Any, tiles: int) -> None:
-    criterion = _criterion(convention, tv_form, config)
+    criterion = make_criterion(convention, tv_form, config)
     image = _image(config=config)
     whole, whole_grad = _whole(criterion, image)
     tiled = TiledLoss(criterion, config["tile"])
@@ -112,7 +83,7 @@ def test_tiled_loss_and_gradient_equal_the_whole_images_to_relu5_1() -> None:
 
 
 def test_a_halo_narrower_than_the_receptive_field_gives_a_wrong_gradient() -> None:
-    criterion = _criterion()
+    criterion = make_criterion()
     image = _image()
     _, whole_grad = _whole(criterion, image)
     tiled = TiledLoss(criterion, SHALLOW["tile"])
@@ -122,7 +93,7 @@ def test_a_halo_narrower_than_the_receptive_field_gives_a_wrong_gradient() -> No
 
 
 def test_tiled_targets_equal_the_whole_images() -> None:
-    criterion = _criterion()
+    criterion = make_criterion()
     image = _image(2)
     tiled = TiledLoss(criterion, 8)
     features, whole_features = tiled.features(image, ["relu2_2"]), criterion.content_features(image)
@@ -138,7 +109,7 @@ def _assert_close(a: torch.Tensor, b: torch.Tensor) -> None:
 
 
 def test_an_evaluation_stops_between_tiles_when_asked() -> None:
-    tiled = TiledLoss(_criterion(), 8)
+    tiled = TiledLoss(make_criterion(), 8)
     calls = []
 
     def between() -> None:
@@ -152,7 +123,7 @@ def test_an_evaluation_stops_between_tiles_when_asked() -> None:
 
 
 def test_masked_style_is_left_whole_unless_tiles_are_asked_for() -> None:
-    criterion = _criterion()
+    criterion = make_criterion()
     masked = criterion.with_terms({"style": (GuidedGramStyleLoss({"relu1_1": 1.0}), 1.0)})
     assert tiling_for(masked, 4000, 3000, None, 2**30) is None  # automatic: whole image
     with pytest.raises(PainterlyError, match="tile-size .* masked style"):
@@ -203,7 +174,7 @@ def test_a_tiled_painting_equals_the_whole_image_painting() -> None:
 
 
 def test_the_cost_of_tiles_counts_the_halos() -> None:
-    tiled = TiledLoss(_criterion(config=DEEP), 512)
+    tiled = TiledLoss(make_criterion(config=DEEP), 512)
     assert tiled.halo == 80 and len(tiled.tiles(2160, 3840)) == 8 * 5
     # regions cover 4960 x 2800 px of the 3840 x 2160 image (halos overlap), each pixel costing 1.8
     assert tiled.cost_factor(2160, 3840) == pytest.approx(4960 * 2800 / (3840 * 2160) * 1.8)

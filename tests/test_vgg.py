@@ -10,6 +10,7 @@ from painterly.vgg import weights as weights_module
 from painterly.vgg.network import VGG, layer_names
 from painterly.vgg.sources import DOWNLOADS, Download
 from painterly.vgg.weights import download_weights, load_vgg, load_weights
+from tests.helpers.vgg import torchvision_state
 
 
 @pytest.fixture
@@ -81,19 +82,8 @@ def test_preprocessing_is_bgr_minus_mean() -> None:
     assert x == pytest.approx([-103.939, -116.779, 255 - 123.68], abs=1e-3)
 
 
-def _torchvision_state(arch: str) -> dict[str, torch.Tensor]:
-    """A torchvision-layout state dict built from the real weights (features.K indices)."""
-    original = load_weights(arch).state
-    state = {}
-    for index, name in enumerate(layer_names(arch)):
-        if name.startswith("conv"):
-            state[f"features.{index}.weight"] = original[f"{name}.weight"]
-            state[f"features.{index}.bias"] = original[f"{name}.bias"]
-    return state
-
-
 def test_user_weights_file_safetensors_and_pth(tmp_path: Path) -> None:
-    state = _torchvision_state("vgg19")
+    state = torchvision_state("vgg19")
     save_file(state, str(tmp_path / "mine.safetensors"))
     torch.save(state, tmp_path / "mine.pth")
     for path in (tmp_path / "mine.safetensors", tmp_path / "mine.pth"):
@@ -126,7 +116,7 @@ def test_user_weights_never_unpickles_objects(tmp_path: Path) -> None:
     ],
 )
 def test_user_weights_with_wrong_keys_or_shapes(tmp_path: Path, change, message: str) -> None:
-    state = _torchvision_state("vgg19")
+    state = torchvision_state("vgg19")
     change(state)
     save_file(state, str(tmp_path / "bad.safetensors"))
     with pytest.raises(PainterlyError, match=message):
@@ -157,7 +147,7 @@ def test_cache_is_written_and_used(empty_cache: Path) -> None:
 def test_download_checks_hash(empty_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The download path with a file:// URL: no network is touched."""
     source = tmp_path / "vgg19.pth"
-    torch.save(_torchvision_state("vgg19"), source)
+    torch.save(torchvision_state("vgg19"), source)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
     monkeypatch.setitem(DOWNLOADS, "vgg19-caffe", Download(source.as_uri(), digest[:8], "caffe"))
     target = download_weights("vgg19-caffe", progress=False)

@@ -24,70 +24,11 @@ from painterly.video.flow import FlowEstimator, FlowPair, consistent, motion_bou
 from painterly.video.metrics import warping_error  # noqa: E402
 from painterly.video.pipeline import Window, run  # noqa: E402
 
-from .conftest import import_file  # noqa: E402
+from .helpers.files import import_file  # noqa: E402
+from .helpers.video import leftovers, make_clip, square_frames, texture  # noqa: E402
 
 SHARED_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "videos"
 SHARED_TOOLS = Path(__file__).resolve().parents[2] / "shared" / "tools"
-
-
-def texture(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A smooth random texture (blurred noise), something optical flow can lock onto."""
-    rng = np.random.default_rng(seed)
-    noise = rng.uniform(0, 255, (height, width, 3)).astype(np.float32)
-    return np.clip(cv2.GaussianBlur(noise, (0, 0), 2.0) * 3 - 255, 0, 255).astype(np.uint8)
-
-
-def square_frames(count: int = 12, size: tuple[int, int] = (64, 48), step: int = 2) -> list[np.ndarray]:
-    """A textured square moving right over a textured background."""
-    width, height = size
-    background = texture(height, width, 0)
-    patch = texture(16, 16, 1) // 2 + 120
-    frames = []
-    for i in range(count):
-        frame = background.copy()
-        x = 4 + step * i
-        frame[12:28, x : x + 16] = patch
-        frames.append(frame)
-    return frames
-
-
-def make_clip(
-    path: Path,
-    frames: list[np.ndarray],
-    rate: int = 12,
-    audio: bool = True,
-    rotation: int = 0,
-    video: bool = True,
-) -> Path:
-    """Encode frames as H.264 (and a 440 Hz sine as AAC) with PyAV."""
-    with av.open(str(path), "w") as container:
-        if video:
-            stream = container.add_stream("libx264", rate=rate)
-            stream.height, stream.width = frames[0].shape[:2]
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": "10"}
-            if rotation:
-                stream.set_display_rotation(rotation)
-        if audio:
-            sound = container.add_stream("aac", rate=16000)
-            sound.layout = "mono"
-        if video:
-            for i, image in enumerate(frames):
-                frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-                frame.pts, frame.time_base = i, Fraction(1, rate)
-                container.mux(stream.encode(frame))
-            container.mux(stream.encode(None))
-        if audio:
-            total = int(16000 * len(frames) / rate)
-            wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(total) / 16000)).astype(np.float32)
-            for start in range(0, total, 1024):
-                chunk = av.AudioFrame.from_ndarray(
-                    wave[None, start : start + 1024], format="flt", layout="mono"
-                )
-                chunk.sample_rate, chunk.pts = 16000, start
-                container.mux(sound.encode(chunk))
-            container.mux(sound.encode(None))
-    return path
 
 
 def streams(path: Path) -> dict[str, Any]:
@@ -118,10 +59,6 @@ class Invert:
         if index == self.stop_at:
             raise KeyboardInterrupt
         return 255 - frame
-
-
-def leftovers(folder: Path, keep: set[str]) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name not in keep)
 
 
 @pytest.fixture

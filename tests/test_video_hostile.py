@@ -15,7 +15,7 @@ cv2 = pytest.importorskip("cv2")
 from painterly.errors import PainterlyError  # noqa: E402
 from painterly.video.flow import MIN_SIDE, FlowEstimator, flow_size  # noqa: E402
 
-from .test_video import leftovers, make_clip, square_frames, texture  # noqa: E402
+from .helpers.video import leftovers, make_clip, square_frames, texture  # noqa: E402
 
 
 def noise_frames(count: int, width: int, height: int) -> list[np.ndarray]:

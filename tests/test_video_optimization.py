@@ -17,8 +17,8 @@ import torch  # noqa: E402
 from painterly.errors import PainterlyError  # noqa: E402
 from painterly.video.optimization import OptimizationPainter, TemporalLoss  # noqa: E402
 from painterly.video.pipeline import Window, run  # noqa: E402
-from tests.conftest import make_painting  # noqa: E402
-from tests.test_video import make_clip, square_frames  # noqa: E402
+from tests.helpers.images import make_painting  # noqa: E402
+from tests.helpers.video import make_clip, square_frames  # noqa: E402
 
 
 def test_temporal_loss_is_the_masked_mean_squared_difference_in_255_units() -> None:

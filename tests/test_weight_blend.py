@@ -19,7 +19,8 @@ from painterly.feedforward.model_file import read_metadata, read_model_file, wri
 from painterly.feedforward.network import TransformerNet
 from painterly.feedforward.weight_blend import BlendPart, blend_models, parse_blend_part, relatedness
 
-from .conftest import make_photo, tiny_cin, tiny_style_net
+from .helpers.images import make_photo
+from .helpers.models import tiny_cin, tiny_style_net
 
 
 def _fine_tuned(net: TransformerNet, seed: int, scale: float = 0.05) -> TransformerNet:
