@@ -177,6 +177,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "moved by 1-3 px, moved back, must match); 0 = off (default %(default)s)",
     )
     net.add_argument(
+        "--equivariance-shift",
+        type=int,
+        default=d["equivariance_shift"],
+        metavar="PX",
+        help="the equivariance term's widest move: 4 moves the photo 0-3 px (against hatching); more "
+        "widens every side by 0 to PX-1 px, against marks anchored to the edges, such as a painted "
+        "frame (default %(default)s)",
+    )
+    net.add_argument(
         "--upsample",
         default=d["upsample"],
         choices=("nearest", "bilinear"),

@@ -9,6 +9,13 @@ shifts the output back and adds ``weight * mean((shifted back - unshifted)^2)`` 
 It costs one more pass of the transformation network per step and no pass of the loss network.
 80 warm-start steps at weight 1e8 halved the grid component (F's ``lattice4``: 3.95 -> 1.99 and
 4.27 -> 2.86 on the validation photos) and kept more of the photo.
+
+With a wider ``limit`` (``--equivariance-shift``, above :data:`GRID`) the batch is widened on all
+four sides by independent margins in 0..limit-1, so that a mark the network anchors to an edge (a
+painted frame: the_scream's run drew an orange bar along the top and a dark band along the right of
+every photo, at a fixed distance from the border) lands elsewhere on the photo in the widened run
+and costs the term too. Shifts at the grid's size move the top and left edges by at most 3 px and
+the bottom and right not at all, so they leave such a frame alone.
 """
 
 from __future__ import annotations
@@ -28,15 +35,30 @@ def random_shift(generator: torch.Generator) -> tuple[int, int]:
     return index // GRID, index % GRID
 
 
+def random_margins(generator: torch.Generator, limit: int = GRID) -> tuple[int, int, int, int]:
+    """Margins (top, left, bottom, right) to widen a batch by: at the grid's ``limit`` (the default),
+    :func:`random_shift`'s (dy, dx) on the top and left only (the same draws); above it, each side
+    uniform over 0..limit-1, not all zero."""
+    if limit <= GRID:
+        dy, dx = random_shift(generator)
+        return dy, dx, 0, 0
+    while True:
+        top, left, bottom, right = (int(v) for v in torch.randint(0, limit, (4,), generator=generator))
+        if top or left or bottom or right:
+            return top, left, bottom, right
+
+
 def shift_equivariance(
     run: Callable[[torch.Tensor], torch.Tensor],
     batch: torch.Tensor,
     stylized: torch.Tensor,
-    shift: tuple[int, int],
+    shift: tuple[int, int] | tuple[int, int, int, int],
 ) -> torch.Tensor:
-    """Mean squared difference of ``stylized`` and ``run`` of ``batch`` moved by ``shift``, moved back."""
-    dy, dx = shift
+    """Mean squared difference of ``stylized`` and ``run`` of ``batch`` widened by ``shift``, cut
+    back: (dy, dx) moves the photo down and right; (top, left, bottom, right) widens every side
+    (reflection padding)."""
+    top, left, bottom, right = (*shift, 0, 0) if len(shift) == 2 else shift
     h, w = batch.shape[-2:]
-    moved = run(F.pad(batch, (dx, 0, dy, 0), mode="reflect"))
-    back = moved[..., dy : dy + h, dx : dx + w]
+    moved = run(F.pad(batch, (left, right, top, bottom), mode="reflect"))
+    back = moved[..., top : top + h, left : left + w]
     return F.mse_loss(back.float(), stylized.float())

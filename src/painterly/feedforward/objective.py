@@ -19,7 +19,7 @@ from PIL import Image
 
 from painterly.feedforward.conditional import ConditionalTransformerNet
 from painterly.feedforward.data import CropSampler
-from painterly.feedforward.equivariance import random_shift, shift_equivariance
+from painterly.feedforward.equivariance import random_margins, shift_equivariance
 from painterly.feedforward.loop import Runtime
 from painterly.feedforward.settings import TrainSettings
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, random_motion
@@ -204,7 +204,8 @@ class TrainStep:
         terms = objective.criterion(self.runtime.layout(stylized))
         if s.equivariance_weight:
             generator = torch.Generator().manual_seed(s.seed * 1_000_033 + step)
-            term = shift_equivariance(run, batch, stylized, random_shift(generator)) * s.equivariance_weight
+            margins = random_margins(generator, s.equivariance_shift)
+            term = shift_equivariance(run, batch, stylized, margins) * s.equivariance_weight
             total = terms.pop(TOTAL) + term
             terms = {**terms, "equivariance": term, TOTAL: total}
         return terms

@@ -68,6 +68,10 @@ class TrainSettings:
     #: Weight of the shift-equivariance term against grid-locked hatching
     #: (:mod:`painterly.feedforward.equivariance`; engineer F's finding); 0 leaves it out.
     equivariance_weight: float = 1e8
+    #: The equivariance term's widest move in px: 4 (the network's grid, against hatching) moves the
+    #: photo 0-3 px down and right; more widens every side by 0..N-1 px, against marks anchored to
+    #: the edges (a painted frame). See :mod:`painterly.feedforward.equivariance`.
+    equivariance_shift: int = 4
     #: The decoder's 2x upsampling: ``nearest`` (Johnson et al.) or ``bilinear`` (no 4 px grid).
     upsample: str = "nearest"
     #: The network's proportions (:data:`painterly.feedforward.network.SHAPES`): ``johnson``

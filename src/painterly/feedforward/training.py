@@ -33,6 +33,7 @@ from painterly.feedforward.data import (
     find_images,
     refuse_work_folder_over_data,
 )
+from painterly.feedforward.equivariance import GRID
 from painterly.feedforward.files import (
     check_batch_size,
     check_seed,
@@ -136,12 +137,18 @@ def _check_numbers(s: TrainSettings) -> None:
         "log_every",
         "validate_every",
         "validation_size",
+        "equivariance_shift",
     ):
         value = getattr(s, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise PainterlyError(f"{name.replace('_', ' ')} must be a positive whole number, got {value!r}")
     if s.image_size < 32:
         raise PainterlyError(f"image size must be at least 32 px, got {s.image_size}")
+    if not GRID <= s.equivariance_shift <= s.image_size // 4:
+        raise PainterlyError(
+            f"equivariance shift must be from 4 to a quarter of the image size ({s.image_size // 4}), "
+            f"got {s.equivariance_shift}"
+        )
     for name in (
         "content_weight",
         "style_weight",
@@ -545,6 +552,8 @@ def _metadata_base(
             "tv_weight": s.tv_weight,
             "tv_form": "squared",
             "convention": "classic",
+            # recorded when wider than the grid, so that a resume that widens it shows in loss_history
+            **({"equivariance_shift": s.equivariance_shift} if s.equivariance_shift != GRID else {}),
         },
         "training": {
             "batch_size": s.batch_size,
@@ -559,6 +568,7 @@ def _metadata_base(
             "layout": "channels_last" if runtime.channels_last else "contiguous",
             "temporal_weight": s.temporal_weight,
             "equivariance_weight": s.equivariance_weight,
+            "equivariance_shift": s.equivariance_shift,
             "trained_parameters": "new style's norm parameters only" if s.base is not None else "all",
             "init": init_info,
         },
