@@ -52,12 +52,22 @@ def test_transfer_accepts_arrays_and_returns_pil() -> None:
     assert out.mode == "RGB" and out.size == (32, 24)
 
 
-@pytest.mark.parametrize(("masked", "refused"), [(False, False), (True, True)])
+@pytest.mark.parametrize(
+    ("regions", "device", "refused"),
+    [
+        ((), "cpu", False),  # tiles fit
+        (("keep",), "cpu", True),  # a keep mask's terms need the whole image
+        (("masks",), "cpu", True),  # so do style masks'
+        ((), "mps", True),  # the painter does not tile by itself on MPS
+        (("keep",), "cuda", False),  # a CUDA GPU's memory is torch's to report
+    ],
+)
 def test_the_library_refuses_an_output_beyond_memory_before_loading_the_network(
-    monkeypatch: pytest.MonkeyPatch, masked: bool, refused: bool
+    monkeypatch: pytest.MonkeyPatch, regions: tuple[str, ...], device: str, refused: bool
 ) -> None:
-    # A 2048 px run needs ~12 GiB whole and far less in tiles: with 8 GiB the tiled run goes on,
-    # the masked one (its guided terms need the whole image) is refused before VGG loads.
+    # A 2048 px run needs ~12 GiB whole (~16 GiB square) and far less in tiles: with 8 GiB the
+    # tiled CPU run goes on, the others are refused before VGG loads, in the library's words.
+    import torch
     from PIL import Image
 
     from painterly import memory, optimization
@@ -67,15 +77,18 @@ def test_the_library_refuses_an_output_beyond_memory_before_loading_the_network(
 
     monkeypatch.setattr(memory, "available_memory", lambda: 8 * 2**30)
     monkeypatch.setattr(optimization, "Painter", painter_built)
+    monkeypatch.setattr(optimization, "pick_device", lambda name: torch.device(device))
     photo = Image.new("RGB", (64, 48), "white")
-    settings = painterly.make_settings(size=2048, device="cpu")
-    mask = Image.new("L", (64, 48), 255) if masked else None
-    if refused:
-        with pytest.raises(painterly.PainterlyError, match=r"GiB of memory.*try --size"):
-            painterly.run_transfer(photo, photo, settings, keep=mask)
-    else:
-        with pytest.raises(AssertionError, match="loss network"):
-            painterly.run_transfer(photo, photo, settings, keep=mask)
+    mask = Image.new("L", (64, 48), 255)
+    given = {"keep": mask} if "keep" in regions else {"masks": [mask]} if "masks" in regions else {}
+    for square in (False, True):
+        settings = painterly.make_settings(size=2048, square=square)
+        if refused:
+            with pytest.raises(painterly.PainterlyError, match=r"GiB of memory.*; try size \d+ or less$"):
+                painterly.run_transfer(photo, photo, settings, **given)
+        else:
+            with pytest.raises(AssertionError, match="loss network"):
+                painterly.run_transfer(photo, photo, settings, **given)
     monkeypatch.setattr(memory, "available_memory", lambda: 64 * 2**30)
     with pytest.raises(AssertionError, match="loss network"):  # with room, the same run goes on
-        painterly.run_transfer(photo, photo, settings, keep=mask)
+        painterly.run_transfer(photo, photo, painterly.make_settings(size=2048), **given)

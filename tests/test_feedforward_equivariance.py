@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +93,36 @@ def test_a_shift_off_the_range_is_refused(
     folder, painting = training_data[:2]  # 32 px crops: at most 8
     with pytest.raises(PainterlyError, match="equivariance shift"):
         train(tiny_train_settings(folder, painting, tmp_path / "m.safetensors", equivariance_shift=shift))
+
+
+def test_training_widens_by_the_shift_it_is_given(
+    tmp_path: Path, training_data: tuple[Path, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly.feedforward import objective
+
+    seen: list[tuple[int, ...]] = []
+
+    def recording(run, batch, stylized, shift):
+        seen.append(tuple(shift))
+        return shift_equivariance(run, batch, stylized, shift)
+
+    monkeypatch.setattr(objective, "shift_equivariance", recording)
+    folder, painting = training_data[:2]
+    out = tmp_path / "m.safetensors"
+    train(tiny_train_settings(folder, painting, out, iterations=4, equivariance_shift=8))
+    assert len(seen) == 4 and all(len(s) == 4 and max(s) < 8 for s in seen)
+    assert any(s[2] or s[3] for s in seen)  # the bottom or the right edge moved
+    (log,) = tmp_path.rglob("losses.jsonl")
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(rows) == 4 and all(
+        math.isfinite(row["equivariance"]) and row["equivariance"] > 0 for row in rows
+    )
+
+
+@pytest.mark.parametrize("size", [34, 35, 62])
+def test_a_crop_size_off_the_networks_grid_is_refused(
+    tmp_path: Path, training_data: tuple[Path, ...], size: int
+) -> None:
+    folder, painting = training_data[:2]
+    with pytest.raises(PainterlyError, match="multiple of 4"):
+        train(tiny_train_settings(folder, painting, tmp_path / "m.safetensors", image_size=size))

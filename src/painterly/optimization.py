@@ -655,7 +655,11 @@ def run_transfer(
     started = time.monotonic()
     content_image = open_image(content, what="content image")
     check_transfer_memory(
-        *content_image.size, settings, memory.available_memory(), whole=masks is not None or keep is not None
+        *content_image.size,
+        settings,
+        memory.available_memory(),
+        pick_device(settings.device).type,
+        whole=masks is not None or keep is not None,
     )
     styles = list(style) if isinstance(style, list | tuple) else [style]
     if masks is not None:

@@ -658,13 +658,15 @@ def check_memory(
     bytes_per_pixel: int = BYTES_PER_PIXEL,
     what: str = "image",
     tile_size: int | None = None,
+    size_name: str = "--size",
 ) -> None:
     """Refuse a run that cannot fit in ``available`` bytes, before any work (one clear line).
 
     ``bytes_per_pixel``: what the method needs per output pixel (video by a trained network needs
     far less than image optimization). An image optimization that may evaluate its loss in tiles
     (``tile_size`` not 0, :func:`needs_tiles`) is measured by its tiled estimate; other methods
-    pass ``tile_size=0``."""
+    pass ``tile_size=0``. ``size_name``: what the refusal calls the
+    size to lower (the CLI's ``--size``; the library's ``size``)."""
     if available is None:
         return
 
@@ -688,24 +690,36 @@ def check_memory(
         fits = low
         raise PainterlyError(
             f"a {width}x{height} {what} needs about {need / 2**30:.1f} GiB of memory, more than the "
-            f"{available / 2**30:.1f} GiB here; try --size {fits} or less"
+            f"{available / 2**30:.1f} GiB here; try {size_name} {fits} or less"
         )
 
 
 def check_transfer_memory(
-    width: int, height: int, s: TransferSettings, available: int | None, *, whole: bool = False
+    width: int,
+    height: int,
+    s: TransferSettings,
+    available: int | None,
+    device_type: str,
+    *,
+    whole: bool = False,
+    size_name: str = "size",
 ) -> None:
     """Refuse an image optimization of a ``width`` x ``height`` photo whose output at ``s``'s size
-    cannot fit in ``available`` bytes (:func:`check_memory`). Only on the CPU: a GPU's memory is
-    known to torch alone, which reports its own out-of-memory error. ``whole``: the run cannot be
-    evaluated in tiles (style masks or a keep mask: their guided terms need the whole image), so
-    the whole-image estimate applies whatever ``tile_size`` says."""
+    cannot fit in ``available`` bytes (:func:`check_memory`). ``device_type``: the device the run
+    resolves to (``cpu``, ``cuda``, ``mps``). A CUDA GPU's memory is known to torch alone, which
+    reports its own out-of-memory error, so nothing is checked there; on MPS (memory shared with
+    the host, and the painter does not tile by itself there) the whole-image estimate applies
+    unless ``tile_size`` asks for tiles.
+    ``whole``: the run cannot be evaluated in tiles (style masks or a keep mask: their guided
+    terms need the whole image), so the whole-image estimate applies whatever ``tile_size`` says."""
     from painterly.images import long_side_size
 
-    if not str(s.device).startswith(("auto", "cpu")):
+    if device_type not in ("cpu", "mps"):
         return
     out_width, out_height = (s.size, s.size) if s.square else long_side_size(width, height, s.size)
-    check_memory(out_width, out_height, available, tile_size=0 if whole else s.tile_size)
+    automatic_tiles = device_type == "cpu"  # where the painter knows the memory to tile by itself
+    tile_size = 0 if whole or (s.tile_size is None and not automatic_tiles) else s.tile_size
+    check_memory(out_width, out_height, available, tile_size=tile_size, size_name=size_name)
 
 
 @dataclass(frozen=True)

@@ -250,7 +250,14 @@ def _check_memory(content: Path, settings: Any, whole: bool = False) -> None:
     size = image_size(content)
     if size is None:
         return  # unreadable: decoding reports it properly
-    check_transfer_memory(*size, settings, available_memory(), whole=whole)
+    device = str(settings.device)
+    if device.startswith("cpu"):
+        device_type = "cpu"  # no need to load torch to know
+    else:
+        from painterly.devices import pick_device
+
+        device_type = pick_device(device).type
+    check_transfer_memory(*size, settings, available_memory(), device_type, whole=whole, size_name="--size")
 
 
 def _regions(args: argparse.Namespace) -> tuple[list[Any] | None, Any]:

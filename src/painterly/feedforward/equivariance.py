@@ -14,8 +14,10 @@ With a wider ``limit`` (``--equivariance-shift``, above :data:`GRID`) the batch 
 four sides by independent margins in 0..limit-1, so that a mark the network anchors to an edge (a
 painted frame: the_scream's run drew an orange bar along the top and a dark band along the right of
 every photo, at a fixed distance from the border) lands elsewhere on the photo in the widened run
-and costs the term too. Shifts at the grid's size move the top and left edges by at most 3 px and
-the bottom and right not at all, so they leave such a frame alone.
+and costs the term too. Shifts at the grid's size move a top or left bar by at most 3 px and a
+bottom or right one not at all, so they barely touch such a frame. Instance normalization sees
+the reflected margins too, so with wide margins the term does not reach zero even for a network
+that pins nothing to the edges: its level jumps when a run widens the shift.
 """
 
 from __future__ import annotations

@@ -61,6 +61,7 @@ from painterly.feedforward.model_file import (
     write_model_file,
 )
 from painterly.feedforward.network import (
+    MULTIPLE,
     RESIDUAL_BLOCKS,
     SHAPE_BLOCKS,
     TransformerNet,
@@ -142,8 +143,11 @@ def _check_numbers(s: TrainSettings) -> None:
         value = getattr(s, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise PainterlyError(f"{name.replace('_', ' ')} must be a positive whole number, got {value!r}")
-    if s.image_size < 32:
-        raise PainterlyError(f"image size must be at least 32 px, got {s.image_size}")
+    if s.image_size < 32 or s.image_size % MULTIPLE:
+        raise PainterlyError(
+            f"image size must be a multiple of {MULTIPLE} px from 32 up (the network halves it twice), "
+            f"got {s.image_size}"
+        )
     if not GRID <= s.equivariance_shift <= s.image_size // 4:
         raise PainterlyError(
             f"equivariance shift must be from 4 to a quarter of the image size ({s.image_size // 4}), "
@@ -515,6 +519,9 @@ def _metadata_base(
     init_info: object,
 ) -> dict[str, object]:
     """What the model files of this run record besides steps and seconds (:func:`run_metadata`)."""
+    # recorded when the term is on and wider than the grid, so that a resume that widens it shows in
+    # loss_history (the grid's shift leaves the block as older models have it)
+    wide_shift = bool(s.equivariance_weight) and s.equivariance_shift != GRID
     sources = [
         {
             "name": style_name(path),
@@ -552,8 +559,7 @@ def _metadata_base(
             "tv_weight": s.tv_weight,
             "tv_form": "squared",
             "convention": "classic",
-            # recorded when wider than the grid, so that a resume that widens it shows in loss_history
-            **({"equivariance_shift": s.equivariance_shift} if s.equivariance_shift != GRID else {}),
+            **({"equivariance_shift": s.equivariance_shift} if wide_shift else {}),
         },
         "training": {
             "batch_size": s.batch_size,
