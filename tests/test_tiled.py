@@ -213,3 +213,18 @@ def test_a_time_limit_stops_a_tiled_evaluation_between_tiles() -> None:
     # the best image so far (the start, here the photo itself) is the result.
     assert result.last is None and result.image.size == content.size
     assert np.abs(np.asarray(result.image, dtype=float) - np.asarray(content, dtype=float)).mean() < 2
+
+
+def test_the_cpu_counts_the_memory_a_run_may_use_as_the_checks_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under ``ulimit -v`` the checks before a run count the address space left; the painter's
+    # automatic tiles must count the same, or a run the check passed as tiled is painted whole.
+    from painterly import memory
+    from painterly.devices import device_memory
+
+    monkeypatch.setattr(memory, "physical_memory", lambda: 64 * 2**30)
+    monkeypatch.setattr(memory, "address_space_left", lambda: 6 * 2**30)
+    assert device_memory(torch.device("cpu")) == 6 * 2**30
+    assert needs_tiles(2048, 1536, device_memory(torch.device("cpu")), None)  # ~12 GiB whole
+    monkeypatch.setattr(memory, "address_space_left", lambda: None)
+    assert device_memory(torch.device("cpu")) == 64 * 2**30
+    assert not needs_tiles(2048, 1536, device_memory(torch.device("cpu")), None)

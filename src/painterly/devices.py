@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 import torch
 
+from painterly import memory
 from painterly.errors import PainterlyError, did_you_mean
 from painterly.settings import DEVICES as DEVICES  # re-exported
 from painterly.settings import PRECISIONS, check_device_name
@@ -61,13 +60,12 @@ def pick_precision(name: str, device: torch.device) -> torch.dtype | None:
 
 
 def device_memory(device: torch.device) -> int | None:
-    """Bytes of memory of ``device``: the machine's physical memory for the CPU, the GPU's own for
-    CUDA; None where unknown (MPS shares the machine's memory in ways torch does not report)."""
+    """Bytes of memory of ``device``: for the CPU what a run may count on (the machine's physical
+    memory, or less under an address-space limit: :func:`painterly.memory.available_memory`, as the
+    checks before a run count it), the GPU's own for CUDA; None where unknown (MPS shares the
+    machine's memory in ways torch does not report)."""
     if device.type == "cpu":
-        try:
-            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return None
+        return memory.available_memory()
     if device.type == "cuda":
         return int(torch.cuda.get_device_properties(device).total_memory)
     return None
