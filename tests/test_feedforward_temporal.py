@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from painterly.feedforward.temporal import TemporalLoss, frame_pairs, identity_motion, random_motion, warp
-from painterly.feedforward.training import TrainSettings, train
+from painterly.feedforward.training import train
 
 from .helpers.images import wavy_photo
-from .helpers.models import tiny_style_net
+from .helpers.models import tiny_style_net, tiny_train_settings
 
 
 def _batch() -> torch.Tensor:
@@ -57,22 +57,7 @@ def test_training_with_the_temporal_term(tmp_path: Path) -> None:
     y, x = np.mgrid[0:64, 0:64]
     Image.fromarray(((np.stack([x, y, x + y], -1) % 16) * 16).astype(np.uint8)).save(style)
     out = tmp_path / "m.safetensors"
-    settings = TrainSettings(
-        style=style,
-        data=folder,
-        output=out,
-        iterations=3,
-        batch_size=1,
-        image_size=32,
-        width=4,
-        style_size=64,
-        log_every=1,
-        validate_every=100,
-        validation_size=32,
-        precision="fp32",
-        device="cpu",
-        temporal_weight=10.0,
-    )
+    settings = tiny_train_settings(folder, style, out, iterations=3, batch_size=1, temporal_weight=10.0)
     assert train(settings).steps == 3
     log = [json.loads(line) for line in (tmp_path / "m.train" / "losses.jsonl").read_text().splitlines()]
     assert len(log) == 3 and all(entry["temporal"] > 0 for entry in log)
