@@ -150,7 +150,7 @@ def _check_numbers(s: TrainSettings) -> None:
         )
     if not GRID <= s.equivariance_shift <= s.image_size // 4:
         raise PainterlyError(
-            f"equivariance shift must be from 4 to a quarter of the image size ({s.image_size // 4}), "
+            f"equivariance shift must be from {GRID} to a quarter of the image size ({s.image_size // 4}), "
             f"got {s.equivariance_shift}"
         )
     for name in (
